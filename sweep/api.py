@@ -1,0 +1,203 @@
+"""The Python entry point: ``run_sweep`` runs every (lr, w0) pair of a grid and tabulates it."""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+import pandas as pd
+
+from sweep.codegen import kernel_module
+from sweep.losses import Loss, make_loss
+from sweep.outcomes import to_categorical
+
+#: Default divergence bound, as a multiple of the run's starting scale max(1, |w0|).
+DIV_FACTOR = 1e8
+
+
+class SweepError(ValueError):
+    """Bad sweep input; the message is one line naming the bad value and what is allowed."""
+
+
+def _axis(values, name: str, positive: bool) -> np.ndarray:
+    try:
+        axis = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise SweepError(f"{name} must be numbers, got {values!r}") from None
+    if axis.ndim != 1 or axis.size == 0:
+        raise SweepError(f"{name} must be a non-empty 1-D list of numbers, got shape {axis.shape}")
+    bad = ~np.isfinite(axis) | ((axis <= 0) if positive else False)
+    if bad.any():
+        allowed = "finite and > 0" if positive else "finite"
+        raise SweepError(f"{name}={float(axis[bad][0])!r} is not allowed: every {name} must be {allowed}")
+    return axis
+
+
+def check_settings(max_iter, tol, div_factor, n_threads=None) -> tuple[int, float, float]:
+    """Validate the scalar settings of a sweep.
+
+    Returns:
+        ``(max_iter, tol, div_factor)`` as (int, float, float).
+
+    Raises:
+        SweepError: max_iter not a whole number in 0..2**31-1; tol negative or not finite;
+            div_factor not finite or < 1; n_threads outside 1..numba's thread count.
+    """
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or not 0 <= max_iter <= 2**31 - 1:
+        raise SweepError(f"max_iter={max_iter!r} is not allowed: it must be a whole number in 0..{2**31 - 1}")
+    try:
+        tol = float(tol)
+        div_factor = float(div_factor)
+    except (TypeError, ValueError):
+        raise SweepError(f"tol and div_factor must be numbers, got tol={tol!r}, div_factor={div_factor!r}") from None
+    if not (math.isfinite(tol) and tol >= 0):
+        raise SweepError(f"tol={tol!r} is not allowed: it must be finite and >= 0 (0 means 'gradient exactly 0')")
+    if not (math.isfinite(div_factor) and div_factor >= 1):
+        raise SweepError(f"div_factor={div_factor!r} is not allowed: it must be finite and >= 1")
+    if n_threads is not None and not (
+        isinstance(n_threads, (int, np.integer)) and 1 <= n_threads <= numba.config.NUMBA_NUM_THREADS
+    ):
+        raise SweepError(f"n_threads={n_threads!r} is not allowed: it must lie in 1..{numba.config.NUMBA_NUM_THREADS}")
+    return int(max_iter), tol, div_factor
+
+
+@contextmanager
+def threads(n_threads: int | None):
+    """Run the body with Numba limited to ``n_threads`` threads (None: leave the setting as is)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads or previous)
+    try:
+        yield numba.get_num_threads()
+    finally:
+        numba.set_num_threads(previous)
+
+
+def descend_runs(lr: np.ndarray, w0: np.ndarray, loss: Loss, max_iter: int, tol: float, div_factor: float) -> dict[str, np.ndarray]:
+    """Run the kernel over flat per-run arrays: the unit that chunking and workers reuse.
+
+    Args:
+        lr, w0: 1-D float64 arrays of equal length n, one entry per run (already validated).
+        loss: the Loss. max_iter, tol, div_factor: validated settings.
+
+    Returns:
+        dict of 1-D arrays of length n: ``n_iter`` (int64, updates applied), ``w`` (final
+        weight), ``loss`` and ``grad`` (at the final weight, float64), ``outcome`` (int8 codes
+        of ``sweep.outcomes``).
+    """
+    kernel = kernel_module(loss)
+    n = lr.size
+    n_iter = np.empty(n, np.int64)
+    w = np.empty(n)
+    outcome = np.empty(n, np.int8)
+    kernel.descend(
+        np.ascontiguousarray(lr, np.float64),
+        np.ascontiguousarray(w0, np.float64),
+        loss.param_values,
+        max_iter,
+        tol,
+        div_factor,
+        numba.get_num_threads(),
+        n_iter,
+        w,
+        outcome,
+    )
+    loss_at_w = np.empty(n)
+    grad_at_w = np.empty(n)
+    kernel.evaluate(w, loss.param_values, loss_at_w, grad_at_w)
+    return {"n_iter": n_iter, "w": w, "loss": loss_at_w, "grad": grad_at_w, "outcome": outcome}
+
+
+def run_sweep(
+    lr,
+    w0,
+    *,
+    loss: str | Loss = "quadratic",
+    params: dict[str, float] | None = None,
+    max_iter: int = 100,
+    tol: float = 0.0,
+    div_factor: float = DIV_FACTOR,
+    n_threads: int | None = None,
+) -> pd.DataFrame:
+    """Run gradient descent from every (lr, w0) pair of a grid, each run to its own stop.
+
+    Every run iterates, with k the number of updates applied so far: if ``|grad(w)| <= tol``
+    it has converged; else if k == max_iter it stops; else ``w <- w - lr * grad(w)`` (the
+    classic teaching example; see ``sweep.outcomes`` for the diverged, stalled, cycling and
+    nan tests added to it). Converged and max_iter runs reproduce the plain Python loop bit
+    for bit (float64, no fastmath).
+
+    Args:
+        lr: learning rates, a 1-D array-like of finite floats > 0 (dimensionless step sizes).
+        w0: initial weights, a 1-D array-like of finite floats.
+        loss: a built-in name (``"quadratic"``, the teaching loss ``a*(w-c)**2 + b``), a
+            formula in ``w`` such as ``"(w-1)**2 + 2"``, or a ``sweep.losses.Loss``.
+        params: the loss's parameter values by name (``{"a": 2.0}``).
+        max_iter: most updates per run, 0..2**31-1.
+        tol: gradient tolerance, finite and >= 0; 0 stops only when the gradient is exactly 0.
+        div_factor: a run has diverged once ``|w| > div_factor * max(1, |w0|)``; >= 1.
+        n_threads: Numba threads to use (default: Numba's current setting, all cores unless
+            changed). Results do not depend on it.
+
+    Returns:
+        DataFrame with one row per pair, lr-major (all w0 for the first lr, then the next),
+        columns ``lr, w0`` (float64), ``n_iter`` (int32), ``w, loss, grad`` (float64, at the
+        end of the run) and ``outcome`` (categorical, ``sweep.outcomes.OUTCOMES``). ``attrs``
+        holds ``"config"`` (the settings, JSON-ready) and ``"seconds"`` (kernel wall time).
+
+    Raises:
+        SweepError: for a bad lr, w0 or setting (one-line message naming it).
+        sweep.formula.FormulaError: for a formula that is not allowed.
+    """
+    lr_axis = _axis(lr, "lr", positive=True)
+    w0_axis = _axis(w0, "w0", positive=False)
+    max_iter, tol, div_factor = check_settings(max_iter, tol, div_factor, n_threads)
+    try:
+        loss = make_loss(loss, params)
+    except ValueError as error:
+        raise SweepError(str(error)) from None
+    lr_flat = np.repeat(lr_axis, w0_axis.size)
+    w0_flat = np.tile(w0_axis, lr_axis.size)
+    with threads(n_threads) as used:
+        started = time.perf_counter()
+        columns = descend_runs(lr_flat, w0_flat, loss, max_iter, tol, div_factor)
+        seconds = time.perf_counter() - started
+    frame = pd.DataFrame(
+        {
+            "lr": lr_flat,
+            "w0": w0_flat,
+            "n_iter": columns["n_iter"].astype(np.int32),
+            "w": columns["w"],
+            "loss": columns["loss"],
+            "grad": columns["grad"],
+            "outcome": to_categorical(columns["outcome"]),
+        }
+    )
+    frame.attrs["config"] = sweep_config(loss, lr_axis, w0_axis, max_iter, tol, div_factor)
+    frame.attrs["seconds"] = seconds
+    frame.attrs["n_threads"] = used
+    return frame
+
+
+def sweep_config(loss: Loss, lr_axis: np.ndarray, w0_axis: np.ndarray, max_iter: int, tol: float, div_factor: float) -> dict:
+    """The JSON-ready description of a sweep: everything needed to run it again."""
+    return {
+        "optimizer": "gd",
+        "loss": {
+            "name": loss.name,
+            "formula": loss.text(),
+            "expression": loss.expression(),
+            "gradient": loss.text(loss.grad_expr),
+            "gradient_expression": loss.expression(loss.grad_expr),
+            "params": dict(loss.params),
+            "source": loss.source,
+            "theory": loss.theory(),
+        },
+        "axes": {"lr": lr_axis.tolist(), "w0": w0_axis.tolist()},
+        "max_iter": max_iter,
+        "tol": tol,
+        "div_factor": div_factor,
+        "n_runs": int(lr_axis.size * w0_axis.size),
+    }

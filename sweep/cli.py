@@ -1,0 +1,148 @@
+"""The ``sweep`` command: a thin layer over the library; every error is one ``Error:`` line."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+import click
+
+from sweep.api import DIV_FACTOR, SweepError, run_sweep
+from sweep.formula import FormulaError
+from sweep.outcomes import OUTCOMES
+from sweep.spec import SPEC_HELP, SpecError, parse_spec
+from sweep.store import StoreError, prepare_out_dir, write_results
+
+#: The default grid: the teaching example's learning rates 0.001, 0.4 and 10 inside a log
+#: grid over 1e-3..10 (30 per decade), and initial weights -2..3 in steps of 0.05.
+DEFAULT_LR = "1e-3:10:121:log,0.4"
+DEFAULT_W0 = "-2:3:101"
+DEFAULT_OUT = "sweep-results"
+
+_USER_ERRORS = (SweepError, SpecError, FormulaError, StoreError)
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("sweep", "numpy", "numba", "pandas", "pyarrow", "sympy", "matplotlib", "seaborn"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def _axis_spec(spec: str, option: str):
+    try:
+        return parse_spec(spec)
+    except SpecError as error:
+        raise SpecError(f"{option} {spec!r}: {error}") from None
+
+
+def _param(values: tuple[str, ...]) -> dict[str, float]:
+    params = {}
+    for item in values:
+        name, sep, text = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            params[name.strip()] = float(text)
+        except ValueError:
+            raise click.BadParameter(f"{item!r} must read NAME=NUMBER, for example a=2", param_hint="--param") from None
+    return params
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sweep")
+def cli():
+    """Map where gradient descent converges, crawls, stalls, cycles or diverges.
+
+    Start with `sweep run`, which runs the classic teaching example over a grid of learning
+    rates and initial weights and writes a report.
+    """
+
+
+@cli.command("run")
+@click.option("--lr", "lr_spec", default=DEFAULT_LR, show_default=True, metavar="SPEC", help=f"Learning rates: {SPEC_HELP}.")
+@click.option("--w0", "w0_spec", default=DEFAULT_W0, show_default=True, metavar="SPEC", help="Initial weights, same SPEC forms.")
+@click.option("--loss", default="quadratic", show_default=True, help="Built-in loss name or a formula in w, e.g. '(w-1)**2 + 2'.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A loss parameter (repeatable), e.g. --param a=2.")
+@click.option("--max-iter", type=int, default=100, show_default=True, help="Most updates per run (>= 0).")
+@click.option("--tol", type=float, default=0.0, show_default=True, help="Stop when |grad| <= tol; 0 means exactly 0.")
+@click.option("--div-factor", type=float, default=DIV_FACTOR, show_default=True, help="Diverged once |w| > div-factor * max(1, |w0|).")
+@click.option("--threads", type=int, default=None, help="Numba threads (default: all cores).")
+@click.option("--out", default=DEFAULT_OUT, show_default=True, type=click.Path(file_okay=False), help="Folder for runs.parquet, sweep.json and the report.")
+@click.option("--no-report", is_flag=True, help="Write the data only, no figures.")
+def run_command(lr_spec, w0_spec, loss, params, max_iter, tol, div_factor, threads, out, no_report):
+    """Run every (lr, w0) pair and write DIR/runs.parquet, DIR/sweep.json and the report.
+
+    \b
+    Examples:
+      sweep run                                   # the teaching example's grid
+      sweep run --lr 0.4,0.001,10 --w0 randint:-2:3:1:0 --out teaching
+      sweep run --lr 1e-4:10:400:log --w0 -2:3:200 --max-iter 1000 --tol 1e-12
+    """
+    lr = _axis_spec(lr_spec, "--lr")
+    w0 = _axis_spec(w0_spec, "--w0")
+    # Validate everything that can be validated before creating anything on disk.
+    out_dir = prepare_out_dir(out)
+    started = time.perf_counter()
+    frame = run_sweep(lr, w0, loss=loss, params=_param(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads)
+    wall = time.perf_counter() - started
+    config = dict(frame.attrs["config"])
+    config["axes_spec"] = {"lr": lr_spec, "w0": w0_spec}
+    config.update(seconds=frame.attrs["seconds"], wall_seconds=wall, n_threads=frame.attrs["n_threads"], versions=_versions())
+    runs_path, config_path = write_results(frame, out_dir, config)
+    counts = frame["outcome"].value_counts()
+    click.echo(f"{len(frame):,} runs of gradient descent on {config['loss']['expression']} in {wall:.2f} s ({len(frame) / max(frame.attrs['seconds'], 1e-9):,.0f} runs/s in the kernel)")
+    for name in OUTCOMES:
+        if counts.get(name, 0):
+            click.echo(f"  {name:<10} {counts[name]:>10,}  ({counts[name] / len(frame):.1%})")
+    click.echo(f"wrote {runs_path} and {config_path}")
+    if not no_report:
+        from sweep.report import write_report
+
+        click.echo(f"report: {write_report(out_dir)}")
+
+
+@cli.command("report")
+@click.argument("directory", type=click.Path(file_okay=False))
+def report_command(directory):
+    """Draw the heatmaps and report.html for the results in DIRECTORY.
+
+    \b
+    Example:
+      sweep report sweep-results
+    """
+    from sweep.report import write_report
+
+    click.echo(f"report: {write_report(directory)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the CLI, turning user errors into one ``Error:`` line."""
+    try:
+        cli.main(args=argv, prog_name="sweep", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Error: interrupted", err=True)
+        return 130
+    except _NO_ARGS as request:  # bare `sweep`: show the help, as a person expects
+        click.echo(request.ctx.get_help())
+        return 0
+    except click.ClickException as error:
+        click.echo(f"Error: {error.format_message()}", err=True)
+        return error.exit_code
+    except _USER_ERRORS as error:
+        click.echo(f"Error: {error}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""Figures of a sweep: each function takes the runs table and returns the Axes it drew on.
+
+What to draw is computed by small pure functions (``grid_of``, ``axis_ticks``,
+``position_of``) that tests check without rendering; drawing uses seaborn heatmaps on
+explicit Axes, never ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)  # never an interactive backend: reports are files
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from sweep.outcomes import OUTCOMES  # noqa: E402
+
+#: One colour per outcome, in code order: green converges, red blows up, and the
+#: floating-point endings (stalled, cycling) in colours of their own.
+OUTCOME_COLORS = {
+    "converged": "#2a9d8f",
+    "diverged": "#d62828",
+    "stalled": "#f4a261",
+    "cycling": "#7b2cbf",
+    "max_iter": "#adb5bd",
+    "nan": "#000000",
+}
+DIVERGED_COLOR = OUTCOME_COLORS["diverged"]
+ZERO_COLOR = "#ffd60a"  # cells where the run started at its stopping point
+
+
+def grid_of(frame: pd.DataFrame, value: str, x: str = "lr", y: str = "w0") -> pd.DataFrame:
+    """Pivot one column of the runs table into a 2-D grid for a heatmap.
+
+    Args:
+        frame: runs table with columns ``x``, ``y`` and ``value``, one row per (x, y) pair.
+        value: column to place in the cells.
+
+    Returns:
+        DataFrame indexed by ``y`` (descending, so the largest value is drawn at the top) with
+        one column per ``x`` value (ascending). Outcomes become their integer codes.
+    """
+    cells = frame[[x, y, value]].copy()
+    if isinstance(cells[value].dtype, pd.CategoricalDtype):
+        cells[value] = cells[value].cat.codes
+    grid = cells.pivot(index=y, columns=x, values=value)
+    return grid.sort_index(ascending=False).sort_index(axis=1)
+
+
+def position_of(axis_values, value: float, log: bool) -> float:
+    """Fractional heatmap position (cell centres at i + 0.5) of ``value`` on a sorted axis.
+
+    Interpolates between the axis values, in log space for a log axis; NaN outside the axis.
+    """
+    values = np.asarray(axis_values, dtype=float)
+    if log:
+        values, value = np.log10(values), np.log10(value)
+    if values.size == 1:
+        return 0.5 if value == values[0] else np.nan
+    if not values[0] <= value <= values[-1]:
+        return np.nan
+    return float(np.interp(value, values, np.arange(values.size))) + 0.5
+
+
+def is_log_axis(axis_values) -> bool:
+    """True for a positive axis spanning more than a factor of 20: drawn with decade ticks."""
+    values = np.asarray(axis_values, dtype=float)
+    return bool(values.min() > 0 and values.max() / values.min() > 20)
+
+
+def _short(value: float) -> str:
+    return f"{value:g}"
+
+
+def axis_ticks(axis_values, log: bool, max_ticks: int = 8) -> tuple[list[float], list[str]]:
+    """Tick positions and short labels for a heatmap axis of sorted values.
+
+    A log axis gets its decades (``0.001, 0.01, 0.1, 1, 10``); a linear one gets at most
+    ``max_ticks`` round numbers. Labels are short (``%g``), never the raw grid values.
+    """
+    values = np.asarray(axis_values, dtype=float)
+    lo, hi = values.min(), values.max()
+    if log:
+        decades = 10.0 ** np.arange(np.ceil(np.log10(lo) - 1e-9), np.floor(np.log10(hi) + 1e-9) + 1)
+        candidates = decades
+    elif lo == hi:
+        candidates = np.array([lo])
+    else:
+        candidates = MaxNLocator(nbins=max_ticks, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+        candidates = candidates[(candidates >= lo - 1e-12) & (candidates <= hi + 1e-12)]
+    positions, labels = [], []
+    for value in candidates:
+        position = position_of(values, float(np.clip(value, lo, hi)), log)
+        if np.isfinite(position):
+            positions.append(position)
+            labels.append(_short(0.0 if abs(value) < 1e-12 * max(1.0, abs(hi)) else value))
+    return positions, labels
+
+
+def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | None, title: str):
+    x_values = grid.columns.to_numpy(dtype=float)
+    y_values = grid.index.to_numpy(dtype=float)[::-1]  # ascending, as drawn bottom to top
+    x_log = is_log_axis(x_values)
+    positions, labels = axis_ticks(x_values, x_log)
+    ax.set_xticks(positions, labels, rotation=0)
+    positions, labels = axis_ticks(y_values, is_log_axis(y_values))
+    # Rows are drawn top-down in descending order: flip positions to match.
+    ax.set_yticks([len(y_values) - p for p in positions], labels)
+    ax.set_xlabel(f"learning rate {x}" + (" (log scale)" if x_log else "") if x == "lr" else x)
+    ax.set_ylabel("initial weight w0" if y == "w0" else y)
+    ax.set_title(title, loc="left", fontsize=11)
+    handles = []
+    for name, lr_value in (theory or {}).items():
+        position = position_of(x_values, lr_value, x_log)
+        if not np.isfinite(position):
+            continue
+        style = {"one_step_lr": ("--", "lr = 1/L: one step"), "stability_lr": (":", "lr = 2/L: stability edge")}
+        linestyle, label = style.get(name, ("-.", name))
+        ax.axvline(position, color="black", linestyle=linestyle, linewidth=1.4)
+        handles.append(plt.Line2D([], [], color="black", linestyle=linestyle, label=f"{label} ({_short(lr_value)})"))
+    ax.tick_params(length=3)
+    return handles
+
+
+def outcome_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
+    """Categorical map of outcomes over (x, y), with a legend of the outcomes present."""
+    ax = ax or plt.gca()
+    grid = grid_of(frame, "outcome", x, y)
+    cmap = ListedColormap([OUTCOME_COLORS[name] for name in OUTCOMES])
+    norm = BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, cmap.N)
+    sns.heatmap(grid, cmap=cmap, norm=norm, cbar=False, ax=ax, xticklabels=False, yticklabels=False, rasterized=True)
+    handles = _dress(ax, grid, x, y, theory, "How each run ended")
+    present = [name for code, name in enumerate(OUTCOMES) if (grid.to_numpy() == code).any()]
+    handles = [Patch(color=OUTCOME_COLORS[name], label=name) for name in present] + handles
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+    return ax
+
+
+def _log_map(ax, values, hidden, *, cmap: str, norm, label: str, title: str, zero_label: str, hidden_label: str, theory, x, y):
+    """A log-coloured heatmap: values below norm.vmin in the zero colour, hidden cells red."""
+    sns.heatmap(
+        values,
+        mask=hidden,
+        cmap=plt.get_cmap(cmap).with_extremes(under=ZERO_COLOR),
+        norm=norm,
+        cbar_kws={"label": label, "extend": "min"},
+        ax=ax,
+        xticklabels=False,
+        yticklabels=False,
+        rasterized=True,
+    )
+    _overlay(ax, hidden, DIVERGED_COLOR)
+    handles = _dress(ax, values, x, y, theory, title)
+    handles = [Patch(color=ZERO_COLOR, label=zero_label), Patch(color=DIVERGED_COLOR, label=hidden_label)] + handles
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False, fontsize=9)
+    return ax
+
+
+def iterations_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
+    """Updates applied per run (log colour), 0-update cells in their own colour, diverged runs red."""
+    n_iter = grid_of(frame, "n_iter", x, y).astype(float)
+    diverged = grid_of(frame, "outcome", x, y) == OUTCOMES.index("diverged")
+    vmax = max(2.0, float(np.nanmax(n_iter.where(~diverged).to_numpy(), initial=0.0)))
+    return _log_map(
+        ax or plt.gca(),
+        n_iter.where(~diverged).replace(0.0, 0.5),  # 0 updates: below vmin = 1, drawn gold
+        diverged,
+        cmap="mako_r",
+        norm=LogNorm(vmin=1, vmax=vmax),
+        label="n_iter (updates applied)",
+        title="Iterations to stop (crawling runs are dark)",
+        zero_label="0: started at the stop",
+        hidden_label="diverged",
+        theory=theory,
+        x=x,
+        y=y,
+    )
+
+
+def loss_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
+    """Final loss above the best final loss in the sweep (log colour from finite values)."""
+    loss = grid_of(frame, "loss", x, y).astype(float)
+    diverged = grid_of(frame, "outcome", x, y) == OUTCOMES.index("diverged")
+    usable = ~diverged & np.isfinite(loss)
+    best = float(loss.where(usable).min().min()) if usable.to_numpy().any() else 0.0
+    gap = (loss - best).where(usable)
+    positive = gap.where(gap > 0)
+    vmin = float(positive.min().min()) if positive.notna().to_numpy().any() else 1e-16
+    vmax = max(vmin * 10, float(positive.max().max()) if positive.notna().to_numpy().any() else 1.0)
+    return _log_map(
+        ax or plt.gca(),
+        gap.where(gap > 0, vmin / 2),  # at the best loss: below vmin, drawn gold
+        ~usable,
+        cmap="rocket_r",
+        norm=LogNorm(vmin=vmin, vmax=vmax),
+        label=f"final loss - {best:.6g} (best in sweep)",
+        title="Final loss above the best reached",
+        zero_label="at the best loss",
+        hidden_label="diverged / not finite",
+        theory=theory,
+        x=x,
+        y=y,
+    )
+
+
+def _overlay(ax, where: pd.DataFrame, color: str) -> None:
+    """Paint the cells where ``where`` is True in one flat colour."""
+    if where.to_numpy().any():
+        sns.heatmap(where.astype(float), mask=~where, cmap=ListedColormap([color]), cbar=False, ax=ax, xticklabels=False, yticklabels=False, rasterized=True)
+
+
+def path_window(path, outcome: str, max_points: int = 200) -> np.ndarray:
+    """The iterates worth drawing: the first 4 of a diverging run (later ones dwarf the
+    curve), otherwise the whole path thinned to at most ``max_points``, endpoints kept."""
+    values = np.asarray(path, dtype=float)
+    if outcome == "diverged":
+        return values[:4]
+    if values.size <= max_points:
+        return values
+    keep = np.unique(np.linspace(0, values.size - 1, max_points).round().astype(int))
+    return values[keep]
+
+
+def paths_figure(paths: list[dict], loss_curve, *, loss_text: str):
+    """The classic teaching figure: each learning rate's path drawn on the loss curve.
+
+    Args:
+        paths: one dict per panel with ``lr``, ``w0``, ``path`` (every iterate, list of float),
+            ``outcome`` and ``n_iter``.
+        loss_curve: vectorized loss, 1-D float64 array of w -> array of loss values.
+        loss_text: the loss formula, for the title.
+
+    Returns:
+        The Figure (one panel per path; the caller saves and closes it).
+    """
+    fig, axes = plt.subplots(1, len(paths), figsize=(4.2 * len(paths), 3.6), squeeze=False)
+    for ax, run in zip(axes[0], paths):
+        shown = path_window(run["path"], run["outcome"])
+        shown = shown[np.isfinite(shown)]
+        lo, hi = shown.min(), shown.max()
+        pad = 0.15 * max(hi - lo, 1.0)
+        curve_w = np.linspace(lo - pad, hi + pad, 801)
+        ax.plot(curve_w, loss_curve(curve_w), color="#495057", linewidth=1.5, zorder=1)
+        ax.plot(shown, loss_curve(shown), "-o", color=OUTCOME_COLORS[run["outcome"]], markersize=4, linewidth=1, zorder=2)
+        ax.plot(shown[:1], loss_curve(shown[:1]), "s", color="black", markersize=6, zorder=3, label=f"w0 = {_short(run['w0'])}")
+        note = f"final w = {run['path'][-1]:.6g}"
+        if run["outcome"] == "diverged":
+            note = f"first {shown.size} iterates drawn; " + note
+        ax.set_title(f"lr = {_short(run['lr'])}: {run['outcome']} after {run['n_iter']} updates\n{note}", fontsize=10)
+        ax.set_xlabel("w")
+        ax.legend(frameon=False, fontsize=8, loc="upper center")
+    axes[0][0].set_ylabel("loss")
+    fig.suptitle(f"Paths on the loss {loss_text}", x=0.01, ha="left", fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,114 @@
+"""Safe reading of a loss typed as text: a formula is data, never code.
+
+The text is parsed by Python's own parser (``ast``) and accepted only if every node is one
+of: a number, the variable ``w``, a parameter name, the constants ``pi`` and ``e``,
+``+ - * / **``, unary minus, parentheses, and calls of the functions in ``FUNCTIONS``. The
+accepted tree is then rebuilt as a sympy expression node by node; the text never reaches
+``eval`` or ``sympify`` (which evaluates Python).
+"""
+
+from __future__ import annotations
+
+import ast
+
+import sympy as sp
+
+#: The variable a loss is a function of.
+W = sp.Symbol("w", real=True)
+
+#: Functions a formula may call, by the name it uses.
+FUNCTIONS: dict[str, object] = {
+    "exp": sp.exp,
+    "log": sp.log,
+    "sqrt": sp.sqrt,
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "tan": sp.tan,
+    "tanh": sp.tanh,
+    "sinh": sp.sinh,
+    "cosh": sp.cosh,
+    "atan": sp.atan,
+    "abs": sp.Abs,
+}
+CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "e": sp.E}
+MAX_FORMULA_LENGTH = 500
+
+ALLOWED = (
+    "numbers, w, parameter names given with --param NAME=VALUE, pi, e, + - * / **, "
+    f"parentheses and the functions {', '.join(FUNCTIONS)}"
+)
+
+_BINARY = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+}
+
+
+class FormulaError(ValueError):
+    """A formula that is not allowed; the message is one line naming the offending part."""
+
+
+def _reject(what: str, formula: str) -> FormulaError:
+    return FormulaError(f"{what} is not allowed in the loss formula {formula!r}; allowed: {ALLOWED}")
+
+
+def parse_formula(formula: str) -> tuple[sp.Expr, tuple[str, ...]]:
+    """Parse a loss formula in ``w`` into a sympy expression.
+
+    Args:
+        formula: text such as ``"(w-1)**2 + 2"`` or ``"w**2 + delta*cos(2*pi*w/lam)"``.
+
+    Returns:
+        ``(expr, names)``: the sympy expression (``w`` is the real symbol ``W``; decimal numbers
+        become exact rationals, so ``0.1`` stays one tenth through differentiation) and the
+        parameter names it uses, in order of first appearance.
+
+    Raises:
+        FormulaError: for empty or over-long text, a syntax error, or any construct outside
+            ``ALLOWED`` (attribute access, subscripts, lambdas, keyword arguments, strings,
+            names that are functions used as values, unknown functions...).
+    """
+    if not isinstance(formula, str) or not formula.strip():
+        raise FormulaError("the loss formula is empty; write it in w, for example '(w-1)**2 + 2'")
+    if len(formula) > MAX_FORMULA_LENGTH:
+        raise FormulaError(f"the loss formula has {len(formula)} characters, more than {MAX_FORMULA_LENGTH}")
+    try:
+        tree = ast.parse(formula.strip(), mode="eval")
+    except SyntaxError as error:
+        raise FormulaError(f"the loss formula {formula!r} is not a valid expression ({error.msg})") from None
+    names: list[str] = []
+
+    def build(node: ast.AST) -> sp.Expr:
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return sp.Rational(repr(node.value)) if isinstance(node.value, float) else sp.Integer(node.value)
+        if isinstance(node, ast.Name):
+            if node.id == "w":
+                return W
+            if node.id in CONSTANTS:
+                return CONSTANTS[node.id]
+            if node.id in FUNCTIONS:
+                raise _reject(f"the function name {node.id!r} used as a value", formula)
+            if node.id.startswith("_"):
+                raise _reject(f"the name {node.id!r}", formula)
+            if node.id not in names:
+                names.append(node.id)
+            return sp.Symbol(node.id, real=True)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            return _BINARY[type(node.op)](build(node.left), build(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operand = build(node.operand)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+                called = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+                raise _reject(f"calling {called!r}", formula)
+            if node.keywords or len(node.args) != 1:
+                raise _reject(f"{node.func.id}() with other than one plain argument", formula)
+            return FUNCTIONS[node.func.id](build(node.args[0]))
+        raise _reject(repr(ast.unparse(node)), formula)
+
+    expr = build(tree.body)
+    return expr, tuple(names)

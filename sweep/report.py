@@ -1,0 +1,222 @@
+"""The report of a sweep: heatmap PNGs and one self-contained ``report.html``.
+
+``write_report(DIR)`` reads ``DIR/runs.parquet`` and ``DIR/sweep.json`` and writes
+``outcomes.png``, ``iterations.png``, ``loss.png``, ``paths.png`` and ``report.html`` (which
+embeds the pictures, so it can be mailed or opened anywhere on its own).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from sweep import figures
+from sweep.codegen import kernel_module
+from sweep.losses import Loss, make_loss
+from sweep.outcomes import OUTCOME_MEANINGS, OUTCOMES
+from sweep.reference import teaching_loop
+from sweep.store import atomic_path, read_results
+
+#: The learning rates and initial weight of the classic teaching example.
+TEACHING_LRS = (0.4, 0.001, 10.0)
+TEACHING_W0 = 2.0
+
+
+def loss_from_config(config: dict) -> Loss:
+    """Rebuild the Loss a sweep ran with from its ``sweep.json``."""
+    spec = config["loss"]
+    return make_loss(spec["name"] if spec["name"] != "formula" else spec["formula"], spec["params"])
+
+
+def outcome_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs per outcome, with their share and median n_iter, in the fixed outcome order."""
+    counts = frame["outcome"].value_counts().reindex(list(OUTCOMES), fill_value=0)
+    medians = frame.groupby("outcome", observed=False)["n_iter"].median().reindex(list(OUTCOMES))
+    table = pd.DataFrame({"runs": counts, "share": counts / max(len(frame), 1), "median n_iter": medians})
+    table.index.name = "outcome"
+    return table[table["runs"] > 0]
+
+
+def edge_table(frame: pd.DataFrame, theory: dict[str, float], max_rows: int = 11) -> pd.DataFrame:
+    """Largest converging lr per w0 (sampled to ``max_rows`` rows), beside theory's edge.
+
+    For a quadratic with curvature L, every w0 off the minimum converges exactly for
+    0 < lr < 2/L; the sweep's largest converging lr should be the last grid value below 2/L.
+    """
+    converged = frame[frame["outcome"] == "converged"]
+    largest = converged.groupby("w0")["lr"].max()
+    smallest = converged.groupby("w0")["lr"].min()
+    w0_values = np.sort(frame["w0"].unique())
+    picks = w0_values[np.unique(np.linspace(0, w0_values.size - 1, min(max_rows, w0_values.size)).round().astype(int))]
+    table = pd.DataFrame({"w0": picks})
+    table["smallest converging lr"] = table["w0"].map(smallest)
+    table["largest converging lr"] = table["w0"].map(largest)
+    if "stability_lr" in theory:
+        table["theory: converges iff lr <"] = theory["stability_lr"]
+    return table
+
+
+def teaching_paths(frame: pd.DataFrame, loss: Loss, config: dict) -> list[dict]:
+    """The runs drawn in the paths figure: the teaching learning rates where the grid has them.
+
+    Falls back to the smallest, the middle and the largest learning rate, from the w0 nearest
+    the teaching example's 2.
+    """
+    lrs = np.sort(frame["lr"].unique())
+    chosen = [lr for lr in TEACHING_LRS if lr in set(lrs)]
+    if len(chosen) < 3:
+        chosen = [lrs[0], lrs[lrs.size // 2], lrs[-1]] if lrs.size >= 3 else list(lrs)
+    w0_values = frame["w0"].unique()
+    w0 = float(w0_values[np.argmin(np.abs(w0_values - TEACHING_W0))])
+    kernel = kernel_module(loss)
+    params = loss.param_values
+
+    def grad(w):
+        return kernel.loss_grad(w, params)
+
+    paths = []
+    for lr in chosen:
+        row = frame[(frame["lr"] == lr) & (frame["w0"] == w0)].iloc[0]
+        _, _, path = teaching_loop(float(lr), w0, int(row["n_iter"]), config["tol"], grad)
+        paths.append({"lr": float(lr), "w0": w0, "path": path, "outcome": str(row["outcome"]), "n_iter": int(row["n_iter"])})
+    return paths
+
+
+def loss_curve(loss: Loss):
+    """The loss as a vectorized function of a float64 array, through the compiled kernel."""
+    kernel = kernel_module(loss)
+
+    def curve(w: np.ndarray) -> np.ndarray:
+        w = np.ascontiguousarray(w, dtype=np.float64)
+        values, grads = np.empty_like(w), np.empty_like(w)
+        kernel.evaluate(w, loss.param_values, values, grads)
+        return values
+
+    return curve
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _heatmap_figure(draw, frame, theory, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8.6, 4.6))
+    try:
+        draw(frame, theory=theory, ax=ax)
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def write_report(out: str | Path) -> Path:
+    """Draw the figures and the HTML report of the sweep stored in ``out``.
+
+    Args:
+        out: a folder written by ``sweep run`` (``runs.parquet`` and ``sweep.json``).
+
+    Returns:
+        Path of ``report.html``.
+
+    Raises:
+        sweep.store.StoreError: if the folder holds no readable results.
+    """
+    out = Path(out)
+    frame, config = read_results(out)
+    loss = loss_from_config(config)
+    theory = config["loss"].get("theory") or {}
+    pictures = {}
+    for name, draw in (("outcomes", figures.outcome_map), ("iterations", figures.iterations_map), ("loss", figures.loss_map)):
+        _heatmap_figure(draw, frame, theory, out / f"{name}.png")
+        pictures[name] = out / f"{name}.png"
+    paths = teaching_paths(frame, loss, config)
+    fig = figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"])
+    _save(fig, out / "paths.png")
+    pictures["paths"] = out / "paths.png"
+    report = out / "report.html"
+    with atomic_path(report) as tmp:
+        tmp.write_text(render_html(frame, config, pictures))
+    return report
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _axis_text(values: list[float]) -> str:
+    values = np.asarray(values)
+    if values.size == 1:
+        return f"{values[0]:g}"
+    return f"{values.size} values from {values.min():g} to {values.max():g}"
+
+
+def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, Path]) -> str:
+    """The report page as one HTML string with the pictures embedded."""
+    loss_cfg = config["loss"]
+    theory = loss_cfg.get("theory") or {}
+    counts = outcome_table(frame)
+    lead = ", ".join(f"{share:.0%} {name}" for name, share in counts["share"].items())
+    settings = pd.DataFrame(
+        {
+            "setting": ["loss", "loss with its parameters", "gradient (symbolic)", "gradient with its parameters", "parameters", "lr", "w0", "max_iter", "tol", "divergence bound", "runs", "kernel time"],
+            "value": [
+                loss_cfg["formula"],
+                loss_cfg["expression"],
+                loss_cfg["gradient"],
+                loss_cfg["gradient_expression"],
+                ", ".join(f"{k} = {v:g}" for k, v in loss_cfg["params"].items()) or "none",
+                _axis_text(config["axes"]["lr"]),
+                _axis_text(config["axes"]["w0"]),
+                config["max_iter"],
+                f"{config['tol']:g}" + (" (stop only at a gradient of exactly 0)" if config["tol"] == 0 else ""),
+                f"|w| > {config['div_factor']:g} * max(1, |w0|)",
+                f"{config['n_runs']:,}",
+                f"{config.get('seconds', float('nan')):.3f} s",
+            ],
+        }
+    )
+    meanings = "".join(f"<dt>{html.escape(name)}</dt><dd>{html.escape(text)}</dd>" for name, text in OUTCOME_MEANINGS.items())
+    theory_text = ""
+    if theory:
+        theory_text = (
+            f"<p>The loss is quadratic with curvature L = {2 / theory['stability_lr']:g}: gradient descent "
+            f"converges exactly for 0 &lt; lr &lt; 2/L = {theory['stability_lr']:g}, reaches the minimum in one "
+            f"step at lr = 1/L = {theory['one_step_lr']:g}, and oscillates for lr above 1/L. The dashed and "
+            "dotted lines mark both.</p>"
+        )
+    edges = edge_table(frame, theory)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sweep: {html.escape(loss_cfg['expression'])}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #212529; }}
+h1 {{ font-size: 1.5em; margin-bottom: .2em; }} .lead {{ color: #495057; margin-top: 0; }}
+img {{ max-width: 100%; margin: .5em 0 1.2em; }}
+table {{ border-collapse: collapse; margin: .5em 0 1.5em; font-size: .92em; }}
+td, th {{ border-bottom: 1px solid #dee2e6; padding: .25em .8em; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+dt {{ font-weight: 600; margin-top: .4em; }} dd {{ margin-left: 1.5em; color: #495057; }}
+</style></head><body>
+<h1>Gradient descent on {html.escape(loss_cfg['expression'])}</h1>
+<p class="lead">{config['n_runs']:,} runs over learning rate and initial weight: {html.escape(lead)}.</p>
+{theory_text}
+{_img(pictures['outcomes'], 'outcome map')}
+{_img(pictures['paths'], 'paths on the loss curve')}
+{_img(pictures['iterations'], 'iterations map')}
+{_img(pictures['loss'], 'final loss map')}
+<h2>Runs per outcome</h2>
+{counts.to_html(formatters={'share': '{:.1%}'.format, 'median n_iter': '{:g}'.format})}
+<h2>Where convergence ends, per initial weight</h2>
+{edges.to_html(index=False, float_format=lambda v: f'{v:.6g}', na_rep='none')}
+<h2>Settings</h2>
+{settings.to_html(index=False)}
+<h2>What the outcomes mean</h2>
+<dl>{meanings}</dl>
+</body></html>
+"""

@@ -1,0 +1,131 @@
+"""Axis SPECs: the short strings that name the values of one sweep axis on the command line.
+
+A SPEC is a comma-separated list of items; the axis is the sorted union of their values
+(duplicates dropped, so an axis is a set of values):
+
+- ``0.4``                  one number;
+- ``START:STOP:NUM``       NUM values evenly spaced from START to STOP, both included
+  (``numpy.linspace``);
+- ``START:STOP:NUM:log``   NUM values log-spaced from START to STOP, both included and exact
+  (``numpy.geomspace``); START and STOP must be > 0;
+- ``randint:LOW:HIGH:N:SEED``  N integers drawn by ``numpy.random.RandomState(SEED).randint(LOW,
+  HIGH, size=N)``, HIGH excluded. ``randint:-2:3:1:0`` gives 2, the initial weight of the teaching
+  example (``np.random.seed(0); np.random.randint(-2, 3)``);
+- ``uniform:LOW:HIGH:N:SEED``  N floats from ``RandomState(SEED).uniform(LOW, HIGH, size=N)``.
+
+Examples: ``0.4,0.001,10``; ``1e-3:10:200:log``; ``1e-3:10:120:log,0.4`` (a log grid that also
+holds 0.4 exactly); ``-2:3:101``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SPEC_HELP = (
+    "a comma list of numbers (0.4,0.001,10), ranges START:STOP:NUM[:log] (1e-3:10:200:log), "
+    "or seeded draws randint:LOW:HIGH:N:SEED / uniform:LOW:HIGH:N:SEED"
+)
+
+#: Upper bound on the values one SPEC item may produce, so a typo cannot ask for 10**12 values.
+MAX_AXIS_VALUES = 100_000_000
+
+
+class SpecError(ValueError):
+    """A SPEC string that cannot be read; the message names the bad part and the allowed forms."""
+
+
+def _number(text: str, item: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SpecError(f"{text!r} in {item!r} is not a number; a SPEC is {SPEC_HELP}") from None
+    if not np.isfinite(value):
+        raise SpecError(f"{text!r} in {item!r} is not finite; a SPEC is {SPEC_HELP}")
+    return value
+
+
+def _count(text: str, item: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise SpecError(f"count {text!r} in {item!r} is not a whole number; a SPEC is {SPEC_HELP}") from None
+    if not 1 <= count <= MAX_AXIS_VALUES:
+        raise SpecError(f"count {count} in {item!r} must lie in 1..{MAX_AXIS_VALUES}")
+    return count
+
+
+def _random_item(kind: str, fields: list[str], item: str) -> np.ndarray:
+    if len(fields) != 4:
+        raise SpecError(f"{item!r} must read {kind}:LOW:HIGH:N:SEED")
+    low, high = (_number(f, item) for f in fields[:2])
+    size = _count(fields[2], item)
+    try:
+        seed = int(fields[3])
+    except ValueError:
+        raise SpecError(f"seed {fields[3]!r} in {item!r} is not a whole number") from None
+    if not 0 <= seed < 2**32:
+        raise SpecError(f"seed {seed} in {item!r} must lie in 0..2**32-1")
+    if high <= low:
+        raise SpecError(f"{item!r} needs LOW < HIGH")
+    # The legacy RandomState stream is what np.random.seed/np.random.randint use, so the
+    # teaching example's draw is reproduced exactly.
+    state = np.random.RandomState(seed)
+    if kind == "randint":
+        if low != int(low) or high != int(high):
+            raise SpecError(f"{item!r}: randint needs whole-number LOW and HIGH")
+        return state.randint(int(low), int(high), size=size).astype(np.float64)
+    return state.uniform(low, high, size=size)
+
+
+def _range_item(fields: list[str], item: str) -> np.ndarray:
+    if len(fields) == 4 and fields[3] != "log":
+        raise SpecError(f"the 4th field of {item!r} must be 'log', got {fields[3]!r}")
+    start, stop = _number(fields[0], item), _number(fields[1], item)
+    num = _count(fields[2], item)
+    if len(fields) == 4:
+        if start <= 0 or stop <= 0:
+            raise SpecError(f"a log range needs START > 0 and STOP > 0, got {item!r}")
+        values = np.geomspace(start, stop, num)
+        # geomspace already pins both ends; setting them again documents the promise.
+        values[0], values[-1] = start, stop
+        return values
+    return np.linspace(start, stop, num)
+
+
+def _item_values(item: str) -> np.ndarray:
+    fields = item.split(":")
+    if len(fields) == 1:
+        return np.array([_number(fields[0], item)])
+    if fields[0] in ("randint", "uniform"):
+        return _random_item(fields[0], fields[1:], item)
+    if len(fields) in (3, 4):
+        return _range_item(fields, item)
+    raise SpecError(f"cannot read {item!r}; a SPEC is {SPEC_HELP}")
+
+
+def parse_spec(spec: str) -> np.ndarray:
+    """Read a SPEC string into the sorted, duplicate-free values of one axis.
+
+    Args:
+        spec: the SPEC text, for example ``"1e-3:10:200:log,0.4"`` (see the module docstring).
+
+    Returns:
+        1-D float64 array, sorted ascending, without duplicates, at least one value.
+
+    Raises:
+        SpecError: for an empty SPEC, an empty item, a malformed number, count or seed, a log
+            range touching zero or below, or more than ``MAX_AXIS_VALUES`` values. The message is
+            one line naming the bad part.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise SpecError(f"empty SPEC; a SPEC is {SPEC_HELP}")
+    parts = []
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            raise SpecError(f"empty item in SPEC {spec!r}; a SPEC is {SPEC_HELP}")
+        parts.append(_item_values(item))
+    values = np.unique(np.concatenate(parts))
+    if values.size > MAX_AXIS_VALUES:
+        raise SpecError(f"SPEC {spec!r} gives {values.size} values, more than {MAX_AXIS_VALUES}")
+    return values

@@ -1,0 +1,127 @@
+"""Results on disk: ``DIR/runs.parquet`` (one row per run) and ``DIR/sweep.json`` (the config).
+
+Files appear whole or not at all: each is written under a temporary name in the same folder
+and renamed into place, so an interrupted or failed write leaves no partial file behind.
+The configuration is also kept in the Parquet file's metadata (key ``sweep.config``), so a
+runs file that travels alone still says what produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+RUNS_FILE = "runs.parquet"
+CONFIG_FILE = "sweep.json"
+CONFIG_KEY = b"sweep.config"
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+class StoreError(OSError):
+    """A results folder that cannot be written or read; the message names the path."""
+
+
+def prepare_out_dir(out: str | os.PathLike) -> Path:
+    """Make sure results can be written to ``out`` before any work is done.
+
+    Creates the folder (and parents) if needed and checks that a file can be created in it.
+
+    Returns:
+        The folder as a Path.
+
+    Raises:
+        StoreError: if ``out`` is a file, or cannot be created or written (the message names
+            the path and the reason).
+    """
+    path = Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise StoreError(f"cannot write results to --out {str(path)!r}: {error.strerror or error}") from None
+    return path
+
+
+@contextmanager
+def atomic_path(target: Path):
+    """Yield a temporary path beside ``target``; rename it onto ``target`` if the body succeeds.
+
+    On any exception (KeyboardInterrupt included) the temporary file is removed and
+    ``target`` is left as it was.
+    """
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        # mkstemp makes the file private; give it the permissions a plain open() would.
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as indented JSON to ``path``, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
+
+
+def write_results(frame: pd.DataFrame, out: Path, config: dict) -> tuple[Path, Path]:
+    """Write the runs table and the configuration into the folder ``out``.
+
+    Args:
+        frame: the table from ``run_sweep`` (any columns; written without its index).
+        out: a folder already checked by ``prepare_out_dir``.
+        config: JSON-ready configuration, written to ``sweep.json`` and into the Parquet metadata.
+
+    Returns:
+        Paths of the runs file and the config file.
+    """
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = dict(table.schema.metadata or {})
+    metadata[CONFIG_KEY] = json.dumps(config).encode()
+    table = table.replace_schema_metadata(metadata)
+    runs_path, config_path = out / RUNS_FILE, out / CONFIG_FILE
+    with atomic_path(runs_path) as tmp:
+        pq.write_table(table, tmp)
+    write_json(config_path, config)
+    return runs_path, config_path
+
+
+def read_results(out: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
+    """Read what ``write_results`` wrote.
+
+    Returns:
+        ``(frame, config)``.
+
+    Raises:
+        StoreError: if the folder lacks either file or they cannot be read.
+    """
+    path = Path(out)
+    runs_path, config_path = path / RUNS_FILE, path / CONFIG_FILE
+    for needed in (runs_path, config_path):
+        if not needed.is_file():
+            raise StoreError(f"{str(path)!r} holds no sweep results: {needed.name} is missing (run 'sweep run --out {path}')")
+    try:
+        frame = pq.read_table(runs_path).to_pandas()
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise StoreError(f"cannot read sweep results in {str(path)!r}: {error}") from None
+    return frame, config

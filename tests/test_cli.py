@@ -1,0 +1,110 @@
+"""The sweep command end to end, in-process and as a real process."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from sweep.cli import cli, main
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_teaching_run_end_to_end(tmp_path, capsys):
+    out = tmp_path / "teaching"
+    code, stdout, stderr = run_cli(["run", "--lr", "0.4,0.001,10", "--w0", "randint:-2:3:1:0", "--out", str(out)], capsys)
+    assert code == 0, stderr
+    assert "3 runs" in stdout and "converged" in stdout and "diverged" in stdout and "max_iter" in stdout
+    frame = pd.read_parquet(out / "runs.parquet").set_index("lr")
+    assert frame.loc[0.4, "n_iter"] == 23 and frame.loc[0.4, "w"] == 1.0
+    assert frame.loc[0.001, "w"] == 1.8185668046884278
+    assert frame.loc[10.0, "outcome"] == "diverged"
+    config = json.loads((out / "sweep.json").read_text())
+    assert config["n_runs"] == 3 and config["axes"]["w0"] == [2.0]
+    assert config["loss"]["expression"] == "(w - 1)**2 + 2"
+    assert config["loss"]["gradient"] == "2*a*(-c + w)"
+    assert config["loss"]["gradient_expression"] == "2*w - 2"
+    assert {"numpy", "numba", "pandas"} <= set(config["versions"])
+    assert config["wall_seconds"] > 0
+    for name in ("report.html", "outcomes.png", "iterations.png", "loss.png", "paths.png"):
+        assert (out / name).stat().st_size > 1000, name
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_default_run_and_report_again(tmp_path, capsys):
+    out = tmp_path / "default"
+    code, stdout, _ = run_cli(["run", "--out", str(out), "--no-report"], capsys)
+    assert code == 0
+    frame = pd.read_parquet(out / "runs.parquet")
+    assert {0.001, 0.4, 10.0} <= set(frame["lr"]) and {-2.0, -1.0, 0.0, 1.0, 2.0} <= set(frame["w0"])
+    assert set(frame["outcome"]) == {"converged", "diverged", "stalled", "cycling", "max_iter"}
+    assert not (out / "report.html").exists()
+    code, stdout, _ = run_cli(["report", str(out)], capsys)
+    assert code == 0 and (out / "report.html").exists()
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page and "Runs per outcome" in page
+
+
+BAD_INPUTS = [
+    (["--lr", "0"], "lr=0.0"),
+    (["--lr", "-0.1,0.2"], "lr=-0.1"),
+    (["--lr", "inf"], "'inf'"),
+    (["--lr", "nan"], "'nan'"),
+    (["--max-iter", "-1"], "max_iter=-1"),
+    (["--max-iter", "1.5"], "'1.5'"),
+    (["--tol", "-1e-3"], "tol=-0.001"),
+    (["--tol", "nan"], "tol=nan"),
+    (["--lr", ""], "--lr ''"),
+    (["--w0", "1:2"], "--w0 '1:2'"),
+    (["--w0", "a,b"], "'a'"),
+    (["--loss", "__import__('os')"], "__import__"),
+    (["--loss", "w**2 + q"], "--param q=VALUE"),
+    (["--param", "oops"], "NAME=NUMBER"),
+    (["--threads", "0"], "n_threads=0"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", BAD_INPUTS)
+def test_bad_input_is_one_line_and_leaves_no_files(tmp_path, capsys, args, fragment):
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(["run", *args, "--out", str(out)], capsys)
+    assert code != 0
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], stderr
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, _, stderr = run_cli(["run", "--out", str(blocker / "sub")], capsys)
+    assert code != 0 and stderr.startswith("Error: cannot write results to --out") and stderr.count("\n") == 1
+
+
+def test_report_of_a_folder_without_results(tmp_path, capsys):
+    code, _, stderr = run_cli(["report", str(tmp_path)], capsys)
+    assert code != 0 and "holds no sweep results" in stderr and stderr.count("\n") == 1
+
+
+def test_real_process_prints_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "sweep", "run", "--lr", "0,1", "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "Error: lr=0.0 is not allowed: every lr must be finite and > 0"
+
+
+def test_every_command_has_help_with_an_example(capsys):
+    for name, command in cli.commands.items():
+        assert command.help and "Example" in command.help, name
+        code, stdout, _ = run_cli([name, "--help"], capsys)
+        assert code == 0 and "Usage:" in stdout

@@ -1,0 +1,157 @@
+"""The descent kernel against the plain Python teaching loop, the reference run and theory."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sweep import run_sweep
+from sweep.api import descend_runs, threads
+from sweep.codegen import kernel_module
+from sweep.losses import quadratic
+from sweep.outcomes import OUTCOMES
+from sweep.reference import reference_run, teaching_loop
+
+TEACHING = quadratic()
+
+
+def flat_runs(lr, w0, max_iter=100, tol=0.0, div_factor=1e8, loss=TEACHING):
+    result = descend_runs(np.asarray(lr, float), np.asarray(w0, float), loss, max_iter, tol, div_factor)
+    names = [OUTCOMES[c] for c in result["outcome"]]
+    return result["n_iter"], result["w"], names
+
+
+def test_teaching_example_values():
+    np.random.seed(0)
+    w0 = np.random.randint(-2, 3)
+    assert w0 == 2
+    frame = run_sweep([0.4, 0.001, 10], [w0])
+    by_lr = frame.set_index("lr")
+    assert by_lr.loc[0.4, "n_iter"] == 23 and by_lr.loc[0.4, "w"] == 1.0
+    assert by_lr.loc[0.4, "outcome"] == "converged"
+    assert by_lr.loc[0.001, "n_iter"] == 100 and by_lr.loc[0.001, "w"] == 1.8185668046884278
+    assert by_lr.loc[0.001, "outcome"] == "max_iter"
+    assert by_lr.loc[10.0, "outcome"] == "diverged"
+    # The teaching loop itself never leaves the finite range in 100 updates at lr = 10.
+    n_iter, w, _ = teaching_loop(10.0, 2.0)
+    assert n_iter == 100 and math.isfinite(w) and 7e127 < abs(w) < 8e127
+
+
+def _assert_matches_teaching_loop(lr, w0, max_iter, tol):
+    n_iter, w, outcome = flat_runs(lr, w0, max_iter, tol)
+    for i in range(len(lr)):
+        loop_n, loop_w, _ = teaching_loop(lr[i], w0[i], max_iter, tol)
+        if outcome[i] in ("converged", "max_iter"):
+            assert (n_iter[i], w[i]) == (loop_n, loop_w), (lr[i], w0[i])
+        elif outcome[i] == "stalled":
+            assert w[i] == loop_w, (lr[i], w0[i])
+            assert loop_n == max_iter  # the loop sits at the fixed point until it runs out
+
+
+def test_bit_exact_with_teaching_loop_on_default_grid():
+    from sweep.cli import DEFAULT_LR, DEFAULT_W0
+    from sweep.spec import parse_spec
+
+    lr_axis, w0_axis = parse_spec(DEFAULT_LR), parse_spec(DEFAULT_W0)
+    lr, w0 = np.repeat(lr_axis, w0_axis.size), np.tile(w0_axis, lr_axis.size)
+    _assert_matches_teaching_loop(lr, w0, 100, 0.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    lr=st.lists(st.floats(1e-4, 3.0), min_size=1, max_size=300),
+    w0=st.floats(-50, 50),
+    max_iter=st.integers(0, 400),
+    tol=st.sampled_from([0.0, 1e-12, 1e-6, 0.5]),
+)
+def test_kernel_equals_reference_on_random_runs(lr, w0, max_iter, tol):
+    rng = np.random.default_rng(len(lr))
+    w0s = w0 + rng.integers(-3, 4, size=len(lr))  # several starting points per example
+    lr = np.array(lr)
+    n_iter, w, outcome = flat_runs(lr, w0s, max_iter, tol)
+    for i in range(lr.size):
+        assert (n_iter[i], w[i], outcome[i]) == reference_run(lr[i], w0s[i], max_iter=max_iter, tol=tol)
+    _assert_matches_teaching_loop(lr, w0s, max_iter, tol)
+
+
+def test_block_edges_and_mixed_stops():
+    # 3 blocks and a ragged tail; neighbouring runs stop at very different iterations.
+    n = 2 * 128 + 37
+    rng = np.random.default_rng(7)
+    lr = rng.choice([1e-3, 0.05, 0.4, 0.5, 0.99, 1.0, 1.3, 0.2], size=n)
+    w0 = rng.uniform(-3, 3, size=n).round(2)
+    n_iter, w, outcome = flat_runs(lr, w0, 300, 0.0)
+    assert len(set(n_iter.tolist())) > 10
+    for i in range(n):
+        assert (n_iter[i], w[i], outcome[i]) == reference_run(lr[i], w0[i], max_iter=300, tol=0.0)
+
+
+@pytest.mark.parametrize("lr", [0.01, 0.1, 0.3, 0.45, 0.55, 0.7, 0.9, 0.99])
+@pytest.mark.parametrize("w0", [-2.0, 0.5, 3.0])
+def test_iteration_count_matches_closed_form(lr, w0):
+    # w_k - 1 = (1 - 2 lr)**k (w0 - 1), so |grad| = 2 |1-2lr|**k |w0-1| <= tol at the first k past
+    tol = 1e-8
+    expected = math.ceil(math.log(tol / (2 * abs(w0 - 1))) / math.log(abs(1 - 2 * lr)))
+    frame = run_sweep([lr], [w0], max_iter=100_000, tol=tol)
+    assert frame.loc[0, "outcome"] == "converged"
+    assert abs(int(frame.loc[0, "n_iter"]) - expected) <= 1
+
+
+def test_outcomes_where_theory_puts_them():
+    w0 = [-2.0, 0.0, 2.0, 3.0]
+    one_step = run_sweep([0.5], w0)
+    assert (one_step["outcome"] == "converged").all() and (one_step["n_iter"] == 1).all()
+    assert (one_step["w"] == 1.0).all()
+    cycling = run_sweep([1.0], w0)
+    assert (cycling["outcome"] == "cycling").all()
+    # the cycle alternates between w0 and 2 - w0
+    assert set(cycling["w"]) <= set(w0) | {2 - v for v in w0}
+    diverged = run_sweep([1.01, 1.5, 3.0, 10.0], w0, max_iter=5000)
+    assert (diverged["outcome"] == "diverged").all()
+    assert (diverged["w"].abs() > 1e8).all()
+    stalled = run_sweep([0.01, 0.1, 0.2], w0, max_iter=100_000, tol=0.0)
+    assert (stalled["outcome"] == "stalled").all()
+    # A stalled run sits next to the minimum, where the step lr*grad is at most half an ulp
+    # of w and rounds away: a fixed point of floating point, not of the loss (grad != 0).
+    step = stalled["lr"] * stalled["grad"].abs()
+    assert (stalled["grad"] != 0).all()
+    assert (step <= np.spacing(stalled["w"].to_numpy()) / 2).all()
+    assert (abs(stalled["w"] - 1.0) < 1e-13).all()
+    at_minimum = run_sweep([0.3, 5.0], [1.0])
+    assert (at_minimum["n_iter"] == 0).all() and (at_minimum["outcome"] == "converged").all()
+
+
+def test_same_output_for_one_and_two_threads():
+    lr = np.geomspace(1e-3, 10, 97)
+    w0 = np.linspace(-2, 3, 53)
+    with threads(1):
+        one = run_sweep(lr, w0, max_iter=300, tol=1e-10)
+    two = run_sweep(lr, w0, max_iter=300, tol=1e-10, n_threads=2)
+    assert one.attrs["n_threads"] == 1
+    assert one.drop(columns=[]).equals(two)
+
+
+def test_nan_gradient_is_an_outcome():
+    frame = run_sweep([0.1], [-1.0, 4.0], loss="sqrt(w)", max_iter=50)
+    by_w0 = frame.set_index("w0")
+    assert by_w0.loc[-1.0, "outcome"] == "nan" and by_w0.loc[-1.0, "n_iter"] == 0
+    assert by_w0.loc[4.0, "outcome"] in ("max_iter", "nan")
+
+
+def test_evaluate_gives_loss_and_grad():
+    module = kernel_module(TEACHING)
+    w = np.array([-2.0, 1.0, 2.5])
+    loss, grad = np.empty(3), np.empty(3)
+    module.evaluate(w, TEACHING.param_values, loss, grad)
+    assert loss.tolist() == [(v - 1) ** 2 + 2 for v in w]
+    assert grad.tolist() == [2 * (v - 1) for v in w]
+
+
+def test_table_dtypes_are_compact():
+    frame = run_sweep(np.geomspace(1e-3, 1, 40), np.linspace(-2, 3, 50))
+    assert frame["n_iter"].dtype == np.int32
+    assert list(frame["outcome"].cat.categories) == list(OUTCOMES)
+    assert frame.memory_usage(index=False, deep=True).sum() / len(frame) <= 64
+    assert list(frame.columns) == ["lr", "w0", "n_iter", "w", "loss", "grad", "outcome"]

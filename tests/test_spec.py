@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sweep.spec import SpecError, parse_spec
+
+
+def test_comma_list_is_sorted_and_unique():
+    assert parse_spec("0.4,0.001,10,0.4").tolist() == [0.001, 0.4, 10.0]
+
+
+def test_linear_range_includes_both_ends():
+    values = parse_spec("-2:3:101")
+    assert values.size == 101 and values[0] == -2 and values[-1] == 3
+    assert {-2.0, -1.0, 0.0, 1.0, 2.0} <= set(values.tolist())
+
+
+def test_log_range_with_an_extra_point():
+    values = parse_spec("1e-3:10:121:log,0.4")
+    assert values.size == 122
+    assert {0.001, 0.4, 10.0} <= set(values.tolist())
+    ratios = np.diff(np.log10(np.delete(values, np.searchsorted(values, 0.4))))
+    assert np.allclose(ratios, 1 / 30)
+
+
+def test_randint_reproduces_the_teaching_draw():
+    np.random.seed(0)
+    expected = np.random.randint(-2, 3)
+    assert parse_spec("randint:-2:3:1:0").tolist() == [expected] == [2]
+
+
+def test_uniform_is_seeded():
+    assert parse_spec("uniform:0:1:5:3").tolist() == sorted(np.random.RandomState(3).uniform(0, 1, 5).tolist())
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("", "empty SPEC"),
+        ("   ", "empty SPEC"),
+        ("0.1,,0.2", "empty item"),
+        ("abc", "'abc'"),
+        ("1:2", "cannot read"),
+        ("1:2:x", "count 'x'"),
+        ("1:2:0", "count 0"),
+        ("0:1:10:log", "log range"),
+        ("1:10:5:lin", "'lin'"),
+        ("nan", "not finite"),
+        ("inf,1", "not finite"),
+        ("randint:-2:3:1", "randint:LOW:HIGH:N:SEED"),
+        ("randint:3:-2:1:0", "LOW < HIGH"),
+        ("randint:0.5:3:1:0", "whole-number"),
+        ("uniform:0:1:2:-1", "seed -1"),
+        ("1:2:1000000000", "must lie in"),
+    ],
+)
+def test_bad_specs_name_the_problem(spec, fragment):
+    with pytest.raises(SpecError) as error:
+        parse_spec(spec)
+    message = str(error.value)
+    assert fragment in message and "\n" not in message
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=20))
+def test_any_number_list_round_trips(values):
+    spec = ",".join(repr(v) for v in values)
+    assert parse_spec(spec).tolist() == sorted(set(values))
