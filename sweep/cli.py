@@ -122,6 +122,22 @@ def report_command(directory):
     click.echo(f"report: {write_report(directory)}")
 
 
+@cli.command("bench")
+@click.option("--out", default="results", show_default=True, type=click.Path(file_okay=False), help="Folder for benchmarks.md, .csv and .png.")
+@click.option("--quick", is_flag=True, help="Small grids: checks the whole benchmark in seconds.")
+@click.option("--repeats", type=click.IntRange(1, 100), default=5, show_default=True, help="Timed repetitions per implementation.")
+def bench_command(out, quick, repeats):
+    """Time sweep's kernel against plain Python, NumPy, a plain Numba kernel and JAX.
+
+    \b
+    Example:
+      sweep bench --out results          # a few minutes on 2 cores
+    """
+    from sweep.bench.harness import run_benchmark
+
+    click.echo(f"wrote {run_benchmark(prepare_out_dir(out), quick=quick, repeats=repeats, log=click.echo)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, turning user errors into one ``Error:`` line."""
     try:

@@ -9,6 +9,7 @@ The source text is all a remote worker needs to rebuild the same kernel.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import io
@@ -33,12 +34,12 @@ import math
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def loss_value(w, p):
 {unpack}    return {value}
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def loss_grad(w, p):
 {unpack}    return {grad}
 
@@ -132,6 +133,11 @@ def _write_once(name: str, source: str) -> Path:
     raise OSError(f"cannot write a kernel module to {cache_dir()} or the temporary folder")
 
 
+@functools.lru_cache(maxsize=64)
 def kernel_module(loss: Loss, template: str = "gd") -> ModuleType:
-    """The compiled kernel module for a loss (generated, cached and imported as needed)."""
+    """The compiled kernel module for a loss (generated, cached and imported as needed).
+
+    Remembered per (loss, template) in the process: printing the code with sympy costs
+    milliseconds, far more than a small sweep.
+    """
     return load_source(kernel_source(loss, template))

@@ -8,7 +8,8 @@
 # so LLVM inlines the loss into the lane loop below and vectorizes it, and a second process
 # loads the machine code from the cache instead of compiling again. (Passing the loss as a
 # function argument instead defeats both: Numba cannot cache a parallel kernel that takes a
-# dispatcher argument.)
+# dispatcher argument.) error_model="numpy" everywhere: a division by zero in a loss gives
+# inf or NaN, which the outcome tests classify, instead of raising inside a parallel loop.
 
 import numpy as np
 from numba import njit, prange
@@ -22,7 +23,7 @@ from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, STALLED
 BLOCK = 128
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _classify(g, wn, wi, saved, bound, tol, at_max_iter):
     """Outcome of one run at one iteration, in the order the teaching loop checks it."""
     if abs(g) <= tol:
@@ -40,7 +41,7 @@ def _classify(g, wn, wi, saved, bound, tol, at_max_iter):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_out, outcome):
     """Run runs start..stop-1 (at most BLOCK of them) to their stops, in lockstep.
 
@@ -110,7 +111,7 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
         k += 1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def descend(lr, w0, p, max_iter, tol, div_factor, n_workers, n_iter, w_out, outcome):
     """Run every (lr[i], w0[i]) pair to its stop; fills n_iter, w_out and outcome in place.
 
@@ -127,7 +128,7 @@ def descend(lr, w0, p, max_iter, tol, div_factor, n_workers, n_iter, w_out, outc
             _descend_block(start, min(n, start + BLOCK), lr, w0, p, max_iter, tol, div_factor, n_iter, w_out, outcome)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def evaluate(w, p, loss_out, grad_out):
     """loss_value and loss_grad at every w[i], into loss_out[i] and grad_out[i]."""
     for i in prange(w.size):

@@ -1,0 +1,1 @@
+"""The benchmark: sweep's kernel against the obvious implementations, in one process."""

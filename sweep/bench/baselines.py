@@ -1,0 +1,214 @@
+"""The implementations sweep's kernel is measured against, all with sweep's outcome rules.
+
+Each function takes flat per-run arrays ``lr`` and ``w0`` (1-D float64, one entry per run) and
+returns ``(n_iter, w, outcome)``: int64 updates applied, float64 final weight, int8 outcome
+codes of ``sweep.outcomes``. They are written the way a careful person would write them
+first: the teaching loop in Python, NumPy over all runs with an active mask, and one scalar
+while-loop per run under Numba's ``prange``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import sympy as sp
+from numba import njit, prange
+
+from sweep.formula import W
+from sweep.losses import Loss
+from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, OUTCOMES, STALLED
+from sweep.reference import reference_run
+
+
+def _gradient_function(loss: Loss, module: str):
+    values = {sp.Symbol(name, real=True): value for name, value in loss.params}
+    return sp.lambdify(W, loss.grad_expr.subs(values), modules=module)
+
+
+def python_runs(lr, w0, loss: Loss, max_iter: int, tol: float, div_factor: float):
+    """The teaching loop with sweep's outcome tests, one run at a time in plain Python."""
+    plain = _gradient_function(loss, "math")
+    ieee = _gradient_function(loss, "numpy")
+
+    def grad(w):
+        try:
+            return plain(w)
+        except (ZeroDivisionError, ValueError, OverflowError):
+            # Python raises where IEEE arithmetic (and the kernel) gives inf or NaN.
+            with np.errstate(all="ignore"):
+                return float(ieee(np.float64(w)))
+    n = lr.size
+    n_iter, w, outcome = np.empty(n, np.int64), np.empty(n), np.empty(n, np.int8)
+    codes = {name: code for code, name in enumerate(OUTCOMES)}
+    for i in range(n):
+        n_iter[i], w[i], name = reference_run(float(lr[i]), float(w0[i]), grad, max_iter, tol, div_factor)
+        outcome[i] = codes[name]
+    return n_iter, w, outcome
+
+
+def numpy_runs(lr, w0, loss: Loss, max_iter: int, tol: float, div_factor: float):
+    """All runs advanced together as NumPy arrays; finished runs are masked, not removed."""
+    grad = _gradient_function(loss, "numpy")
+    n = lr.size
+    w = w0.astype(np.float64).copy()
+    saved = w.copy()
+    bound = div_factor * np.maximum(1.0, np.abs(w0))
+    n_iter = np.zeros(n, np.int64)
+    outcome = np.full(n, -1, np.int8)
+    active = np.ones(n, bool)
+
+    def stop(where, code, count):
+        outcome[where] = code
+        n_iter[where] = count
+        active[where] = False
+
+    k = 0
+    while active.any():
+        if k & (k - 1) == 0:
+            np.copyto(saved, w, where=active)
+        with np.errstate(all="ignore"):  # inf and NaN are outcomes here, not errors
+            g = grad(w) + np.zeros(n)  # a constant gradient formula returns a scalar
+            stop(active & (np.abs(g) <= tol), CONVERGED, k)
+            stop(active & np.isnan(g), NAN, k)
+            if k == max_iter:
+                stop(active, MAX_ITER, k)
+                break
+            wn = w - lr * g
+            diverged = active & ~(np.abs(wn) <= bound)
+            stalled = active & ~diverged & (wn == w)
+            cycling = active & ~diverged & ~stalled & (wn == saved)
+        moved = active & ~stalled
+        np.copyto(w, wn, where=moved)
+        stop(diverged, DIVERGED, k + 1)
+        stop(stalled, STALLED, k)
+        stop(cycling, CYCLING, k + 1)
+        k += 1
+    return n_iter, w, outcome
+
+
+@njit(parallel=True, error_model="numpy")
+def _plain_numba(lr, w0, grad, p, max_iter, tol, div_factor, n_iter, w_out, outcome):
+    for i in prange(lr.size):
+        w = w0[i]
+        bound = div_factor * max(1.0, abs(w0[i]))
+        saved = w
+        k = 0
+        status = MAX_ITER
+        while True:
+            if k & (k - 1) == 0:
+                saved = w
+            g = grad(w, p)
+            if abs(g) <= tol:
+                status = CONVERGED
+                break
+            if g != g:
+                status = NAN
+                break
+            if k == max_iter:
+                status = MAX_ITER
+                break
+            wn = w - lr[i] * g
+            if not (abs(wn) <= bound):
+                status, w, k = DIVERGED, wn, k + 1
+                break
+            if wn == w:
+                status = STALLED
+                break
+            if wn == saved:
+                status, w, k = CYCLING, wn, k + 1
+                break
+            w = wn
+            k += 1
+        n_iter[i] = k
+        w_out[i] = w
+        outcome[i] = status
+
+
+def plain_numba_runs(lr, w0, loss: Loss, max_iter: int, tol: float, div_factor: float):
+    """One scalar while-loop per run under ``prange``: the obvious Numba kernel."""
+    from sweep.codegen import kernel_module
+
+    grad = kernel_module(loss).loss_grad
+    n = lr.size
+    n_iter, w, outcome = np.empty(n, np.int64), np.empty(n), np.empty(n, np.int8)
+    _plain_numba(lr, w0, grad, loss.param_values, max_iter, tol, div_factor, n_iter, w, outcome)
+    return n_iter, w, outcome
+
+
+def jax_runs_factory():
+    """JAX (jit + vmap, float64) version, or None with the reason when JAX is not installed."""
+    try:
+        import jax
+    except ImportError:
+        return None, "JAX is not installed (pip install -e '.[bench]' adds it)"
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    def build(loss: Loss, max_iter: int, tol: float, div_factor: float):
+        grad = _gradient_function(loss, "jax")
+
+        def one_run(lr, w0):
+            bound = div_factor * jnp.maximum(1.0, jnp.abs(w0))
+
+            def running(state):
+                return state[4] < 0
+
+            def step(state):
+                w, saved, k, _, status = state
+                saved = jnp.where((k & (k - 1)) == 0, w, saved)
+                g = grad(w) + 0.0 * w
+                wn = w - lr * g
+                status = jnp.select(
+                    [jnp.abs(g) <= tol, jnp.isnan(g), k == max_iter, ~(jnp.abs(wn) <= bound), wn == w, wn == saved],
+                    [CONVERGED, NAN, MAX_ITER, DIVERGED, STALLED, CYCLING],
+                    -1,
+                )
+                moves = (status == -1) | (status == DIVERGED) | (status == CYCLING)
+                return jnp.where(moves, wn, w), saved, jnp.where(moves, k + 1, k), g, status
+
+            w, _, k, _, status = jax.lax.while_loop(running, step, (w0, w0, jnp.int64(0), 0.0 * w0, jnp.int64(-1)))
+            return k, w, status
+
+        batched = jax.jit(jax.vmap(one_run))
+
+        def runs(lr, w0):
+            k, w, status = batched(jnp.asarray(lr), jnp.asarray(w0))
+            return np.asarray(k, np.int64), np.asarray(w), np.asarray(status, np.int8)
+
+        return runs
+
+    return build, None
+
+
+@njit(parallel=True, error_model="numpy")
+def _bare_updates(lr, w0, c, n_steps, w_out):
+    # The arithmetic of the teaching update alone, in lockstep blocks with no stopping tests:
+    # an estimate of the machine's ceiling for this update (what vector units can do).
+    n = lr.size
+    block = 128
+    n_blocks = n // block
+    for b in prange(n_blocks):
+        w = w0[b * block : (b + 1) * block].copy()
+        rate = lr[b * block : (b + 1) * block]
+        for _ in range(n_steps):
+            for lane in range(block):
+                w[lane] = w[lane] - rate[lane] * (2.0 * (w[lane] - c))
+        w_out[b * block : (b + 1) * block] = w
+
+
+def bare_update_rate(n_runs: int = 1 << 16, n_steps: int = 2000) -> tuple[float, float]:
+    """(seconds, steps) of ``n_steps`` bare teaching updates on ``n_runs`` runs."""
+    import time
+
+    lr = np.full(n_runs, 1e-4)
+    w0 = np.linspace(-2, 3, n_runs)
+    out = np.empty(n_runs)
+    _bare_updates(lr[:128], w0[:128], 1.0, 2, out)
+    started = time.perf_counter()
+    _bare_updates(lr, w0, 1.0, n_steps, out)
+    return time.perf_counter() - started, float(n_runs) * n_steps
+
+
+IMPLEMENTATIONS = {"python": python_runs, "numpy": numpy_runs, "numba-plain": plain_numba_runs}
+__all__ = ["IMPLEMENTATIONS", "bare_update_rate", "jax_runs_factory", "math"]

@@ -1,0 +1,365 @@
+"""Run the benchmark: every implementation on the same sweeps, in one process, interleaved.
+
+For each case, every implementation first runs once and must agree with sweep's kernel on
+every run's n_iter and outcome (and w, where the arithmetic is the same) before anything is
+timed. Then repetitions are interleaved (A B C, A B C, ...) so that a slow patch of the
+machine hits all of them alike; each figure is a median, and each ratio is the median of the
+per-repetition ratios of two implementations timed side by side.
+
+Steps are the gradient updates applied (the sum of n_iter): only steps of runs still running
+count, whatever an implementation spends on finished ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sweep.api import descend_runs, threads
+from sweep.bench.baselines import bare_update_rate, jax_runs_factory, numpy_runs, plain_numba_runs, python_runs
+from sweep.losses import Loss, make_loss
+
+TEACHING = "quadratic"
+COSINE = "(w-1)**2 + 0.1*cos(8*w)"
+
+
+@dataclass
+class Case:
+    """One sweep to time: a grid of n_lr log-spaced learning rates x n_w0 initial weights."""
+
+    name: str
+    loss: str
+    n_lr: int
+    n_w0: int
+    max_iter: int
+    tol: float
+    lr_range: tuple[float, float] = (1e-4, 10.0)
+    w0_range: tuple[float, float] = (-2.0, 3.0)
+    python_runs: int = 2_000  # the plain Python loop times a slice of the grid only
+    skip: tuple[str, ...] = ()
+
+    @property
+    def n_runs(self) -> int:
+        return self.n_lr * self.n_w0
+
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        lr = np.geomspace(*self.lr_range, self.n_lr)
+        w0 = np.linspace(*self.w0_range, self.n_w0)
+        return np.repeat(lr, self.n_w0), np.tile(w0, self.n_lr)
+
+
+@dataclass
+class Row:
+    case: str
+    implementation: str
+    n_runs: int
+    threads: int
+    seconds: float
+    steps: float
+    agree: str
+    note: str = ""
+    ratios: dict = field(default_factory=dict)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds
+
+    @property
+    def runs_per_second(self) -> float:
+        return self.n_runs / self.seconds
+
+
+def _sweep_runs(lr, w0, loss, max_iter, tol, div_factor):
+    result = descend_runs(lr, w0, loss, max_iter, tol, div_factor)
+    return result["n_iter"], result["w"], result["outcome"]
+
+
+def implementations(case: Case, loss: Loss) -> dict:
+    """name -> callable(lr, w0) for one case; JAX only when installed."""
+    settings = (loss, case.max_iter, case.tol, 1e8)
+    chosen = {
+        "sweep": lambda lr, w0: _sweep_runs(lr, w0, *settings),
+        "numba-plain": lambda lr, w0: plain_numba_runs(lr, w0, *settings),
+        "numpy": lambda lr, w0: numpy_runs(lr, w0, *settings),
+        "python": lambda lr, w0: python_runs(lr, w0, *settings),
+    }
+    build, _ = jax_runs_factory()
+    if build is not None:
+        jax_runs = build(*settings)
+        chosen["jax"] = jax_runs
+    return {name: run for name, run in chosen.items() if name not in case.skip}
+
+
+def _agreement(name, result, reference) -> str:
+    n_iter, w, outcome = result
+    same_count = np.array_equal(n_iter, reference[0]) and np.array_equal(outcome, reference[2])
+    if not same_count:
+        differ = int(np.sum((n_iter != reference[0]) | (outcome != reference[2])))
+        return f"DIFFERS on {differ} of {n_iter.size} runs"
+    return "exact (n_iter, outcome, w)" if np.array_equal(w, reference[1]) else "n_iter and outcome exact; w within rounding"
+
+
+def time_case(case: Case, repeats: int, n_threads: int, log=print) -> list[Row]:
+    """Time every implementation on one case; returns one Row per implementation."""
+    loss = make_loss(case.loss)
+    lr, w0 = case.grid()
+    runs = implementations(case, loss)
+    slices = {name: (slice(0, case.python_runs) if name == "python" else slice(None)) for name in runs}
+    rows = {}
+    with threads(n_threads):
+        reference = runs["sweep"](lr, w0)
+        for name, run in runs.items():
+            part = slices[name]
+            result = run(lr[part], w0[part])  # also compiles: never timed
+            ref_part = tuple(array[part] for array in reference)
+            rows[name] = Row(case.name, name, lr[part].size, n_threads, 0.0, float(ref_part[0].sum()), _agreement(name, result, ref_part))
+            log(f"  {case.name:<22} {name:<12} agreement: {rows[name].agree}")
+        samples = {name: [] for name in runs}
+        for _ in range(repeats):
+            for name, run in runs.items():
+                part = slices[name]
+                started = time.perf_counter()
+                run(lr[part], w0[part])
+                samples[name].append(time.perf_counter() - started)
+    for name, row in rows.items():
+        row.seconds = statistics.median(samples[name])
+        for other in runs:
+            if other != name:
+                # per-repetition ratio of steps/s, each pair timed side by side in one repetition
+                per_rep = [(rows[name].steps / a) / (rows[other].steps / b) for a, b in zip(samples[name], samples[other])]
+                row.ratios[other] = statistics.median(per_rep)
+        log(f"  {case.name:<22} {name:<12} {row.seconds:9.4f} s  {row.steps_per_second:10.3e} steps/s")
+    return list(rows.values())
+
+
+def compile_and_cache_times() -> dict:
+    """First-call time in a new process with an empty cache, then in a second new process.
+
+    The second process must load every kernel from the cache: its Numba dispatchers report
+    cache hits and no misses, and that is checked here, not assumed.
+    """
+    script = (
+        "import json, time; t = time.perf_counter(); import sweep; from sweep.codegen import kernel_module; "
+        "from sweep.losses import make_loss; t1 = time.perf_counter(); "
+        "sweep.run_sweep([0.1], [2.0], loss=LOSS); t2 = time.perf_counter(); "
+        "m = kernel_module(make_loss(LOSS)); "
+        "print(json.dumps({'import': t1 - t, 'first_call': t2 - t1, "
+        "'hits': sum(sum(f.stats.cache_hits.values()) for f in (m.descend, m._descend_block, m.evaluate)), "
+        "'misses': sum(sum(f.stats.cache_misses.values()) for f in (m.descend, m._descend_block, m.evaluate))}))"
+    )
+    found = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, SWEEP_CACHE_DIR=cache)
+        for loss in (TEACHING, COSINE):
+            for attempt in ("cold", "cached"):
+                out = subprocess.run([sys.executable, "-c", script.replace("LOSS", repr(loss))], env=env, capture_output=True, text=True, check=True)
+                found[(loss, attempt)] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
+
+
+def memory_per_run(n_runs: int = 1_000_000) -> dict:
+    """Peak bytes allocated per run by run_sweep (tracemalloc), and the table's bytes per run."""
+    from sweep import run_sweep
+
+    side = int(round(np.sqrt(n_runs)))
+    lr, w0 = np.geomspace(1e-3, 10, side), np.linspace(-2, 3, side)
+    run_sweep(lr[:2], w0[:2])
+    tracemalloc.start()
+    frame = run_sweep(lr, w0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"runs": len(frame), "peak_bytes_per_run": peak / len(frame), "table_bytes_per_run": frame.memory_usage(index=False, deep=True).sum() / len(frame)}
+
+
+def machine() -> str:
+    """A short description of this machine: CPU model, cores, vector extensions."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            info = handle.read()
+        model = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        flags = next(line for line in info.splitlines() if line.startswith("flags"))
+        vector = "AVX-512" if "avx512f" in flags else ("AVX2" if "avx2" in flags else "no AVX2")
+    except (OSError, StopIteration):
+        vector = "unknown vector extensions"
+    return f"{model}, {os.cpu_count()} cores, {vector}, Python {platform.python_version()}, numpy {np.__version__}"
+
+
+CASES_FULL = [
+    Case("(a) quadratic tol=1e-12", TEACHING, 1000, 1000, 1000, 1e-12),
+    Case("(b) teaching max_iter=100", TEACHING, 1000, 1000, 100, 0.0),
+    Case("(a) cosine tol=1e-12", COSINE, 1000, 1000, 1000, 1e-12),
+]
+CASES_QUICK = [
+    Case("(a) quadratic tol=1e-12", TEACHING, 200, 200, 1000, 1e-12, python_runs=500),
+    Case("(b) teaching max_iter=100", TEACHING, 200, 200, 100, 0.0, python_runs=500),
+    Case("(a) cosine tol=1e-12", COSINE, 200, 200, 1000, 1e-12, python_runs=500),
+]
+SCALING_SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+
+
+def scaling_cases(sizes) -> list[Case]:
+    """Case (b)'s settings on square grids of each size; slow implementations stop early."""
+    cases = []
+    for size in sizes:
+        side = int(round(np.sqrt(size)))
+        skip = tuple(name for name, limit in (("python", 10_000), ("numpy", 1_000_000), ("numba-plain", 10_000_000), ("jax", 1_000_000)) if size > limit)
+        cases.append(Case(f"(c) {size:.0e} runs", TEACHING, side, side, 100, 0.0, python_runs=side * side, skip=skip))
+    return cases
+
+
+def thread_scaling(case: Case, repeats: int, log=print) -> dict[str, float]:
+    """Steps/s with all threads over steps/s with one, for sweep and for the plain kernel."""
+    loss = make_loss(case.loss)
+    lr, w0 = case.grid()
+    settings = (loss, case.max_iter, case.tol, 1e8)
+    found = {}
+    for name, run in (("sweep", lambda: _sweep_runs(lr, w0, *settings)), ("numba-plain", lambda: plain_numba_runs(lr, w0, *settings))):
+        ratios = []
+        for _ in range(repeats):
+            times = {}
+            for n_threads in (1, max_threads()):
+                with threads(n_threads):
+                    started = time.perf_counter()
+                    run()
+                    times[n_threads] = time.perf_counter() - started
+            ratios.append(times[1] / times[max_threads()])
+        found[name] = statistics.median(ratios)
+        log(f"  thread scaling 1 -> {max_threads()}: {name} {found[name]:.2f}x")
+    return found
+
+
+def max_threads() -> int:
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS
+
+
+def _plot(rows: list[Row], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name in ("sweep", "numba-plain", "jax", "numpy", "python"):
+        series = sorted((row.n_runs, row.steps_per_second) for row in rows if row.implementation == name and row.case.startswith("(c)"))
+        if series:
+            ax.plot(*zip(*series), "-o", label=name, markersize=4)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("runs in the sweep")
+    ax.set_ylabel("gradient steps per second")
+    ax.set_title("Case (c): teaching settings (max_iter 100, tol 0), all threads", loc="left", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str) -> str:
+    lines = [
+        "# sweep benchmark",
+        "",
+        f"Machine: {where}. Threads: {max_threads()}. Produced by `sweep bench` (see benchmarks/README.md).",
+        "",
+        "| case | implementation | runs | median s | steps/s | runs/s | sweep is x faster | agreement with sweep |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        faster = "" if row.implementation == "sweep" else f"{1 / row.ratios['sweep']:.1f}"
+        lines.append(
+            f"| {row.case} | {row.implementation} | {row.n_runs:,} | {row.seconds:.4f} | {row.steps_per_second:.3g} | {row.runs_per_second:.3g} | {faster} | {row.agree} |"
+        )
+    lines += ["", "## Requirements (case (a), ratios measured in the same run)", ""]
+    lines += [f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks]
+    lines += [
+        "",
+        "## Threads",
+        "",
+        f"Case (a), 1 -> {max_threads()} threads: sweep {scaling['sweep']:.2f}x, plain prange kernel {scaling['numba-plain']:.2f}x.",
+        "",
+        "## Ceiling",
+        "",
+        f"The teaching update alone (`w - lr*(2*(w - 1))`, lockstep blocks, no stopping tests, all threads) runs at "
+        f"{ceiling:.3g} steps/s here: what the vector units give for this arithmetic. sweep reaches "
+        f"{rows[0].steps_per_second / ceiling:.0%} of it on case (a) while testing every step for all six outcomes.",
+        "",
+        "## Compile time and cache",
+        "",
+        "| loss | new process, empty cache: first call s | new process, warm cache: first call s | cache hits / misses in the warm process |",
+        "|---|---:|---:|---|",
+    ]
+    for loss in (TEACHING, COSINE):
+        cold, warm = compile_times[(loss, "cold")], compile_times[(loss, "cached")]
+        lines.append(f"| `{loss}` | {cold['first_call']:.2f} | {warm['first_call']:.2f} | {warm['hits']} / {warm['misses']} |")
+    lines += [
+        "",
+        "## Memory",
+        "",
+        f"run_sweep on {memory['runs']:,} runs: peak {memory['peak_bytes_per_run']:.0f} bytes allocated per run (tracemalloc), "
+        f"{memory['table_bytes_per_run']:.0f} bytes per run in the returned DataFrame.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -> Path:
+    """Run every case and write ``benchmarks.md``, ``benchmarks.csv`` and ``benchmarks.png``.
+
+    Args:
+        out: folder for the three files (created if needed).
+        quick: small grids (a smoke test of the whole benchmark, seconds instead of minutes).
+        repeats: timed repetitions per implementation (medians are reported).
+
+    Returns:
+        Path of ``benchmarks.md``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    where = machine()
+    log(f"machine: {where}")
+    cases = CASES_QUICK if quick else CASES_FULL
+    sizes = SCALING_SIZES[:3] if quick else SCALING_SIZES
+    rows: list[Row] = []
+    for case in cases + scaling_cases(sizes):
+        rows += time_case(case, repeats if not case.name.startswith("(c)") else max(3, repeats // 2), max_threads(), log)
+    scaling = thread_scaling(cases[0], repeats, log)
+    ceiling_seconds, ceiling_steps = bare_update_rate()
+    ceiling = ceiling_steps / ceiling_seconds
+    compile_times = compile_and_cache_times()
+    memory = memory_per_run(40_000 if quick else 1_000_000)
+    first = {row.implementation: row for row in rows if row.case == cases[0].name}
+    cosine = {row.implementation: row for row in rows if row.case == cases[2].name}
+    checks = [
+        (f"sweep >= 30x NumPy on the quadratic: {1 / first['numpy'].ratios['sweep']:.1f}x", 1 / first["numpy"].ratios["sweep"] >= 30),
+        (f"sweep >= 10x plain Numba on the quadratic: {1 / first['numba-plain'].ratios['sweep']:.1f}x", 1 / first["numba-plain"].ratios["sweep"] >= 10),
+        (f"thread scaling 1 -> {max_threads()} >= 1.7x: {scaling['sweep']:.2f}x", scaling["sweep"] >= 1.7),
+        (f"cosine loss, sweep vs NumPy on the same loss: {1 / cosine['numpy'].ratios['sweep']:.1f}x", 1 / cosine["numpy"].ratios["sweep"] >= 30),
+        (f"no recompilation in a second process: {all(compile_times[(loss, 'cached')]['misses'] == 0 for loss in (TEACHING, COSINE))}", all(compile_times[(loss, "cached")]["misses"] == 0 for loss in (TEACHING, COSINE))),
+        (f"DataFrame bytes per run <= 64: {memory['table_bytes_per_run']:.0f}", memory["table_bytes_per_run"] <= 64),
+    ]
+    with open(out / "benchmarks.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["case", "implementation", "n_runs", "threads", "median_seconds", "steps", "steps_per_second", "runs_per_second", "agreement"])
+        for row in rows:
+            writer.writerow([row.case, row.implementation, row.n_runs, row.threads, f"{row.seconds:.6f}", int(row.steps), f"{row.steps_per_second:.6g}", f"{row.runs_per_second:.6g}", row.agree])
+    _plot(rows, out / "benchmarks.png")
+    report = out / "benchmarks.md"
+    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where))
+    for text, ok in checks:
+        log(f"{'PASS' if ok else 'FAIL'}: {text}")
+    return report

@@ -1,0 +1,34 @@
+"""The benchmark's baselines follow sweep's rules exactly, so its agreement check means something."""
+
+import numpy as np
+import pytest
+
+from sweep.api import descend_runs
+from sweep.bench.baselines import numpy_runs, plain_numba_runs, python_runs
+from sweep.bench.harness import COSINE, Case, time_case
+from sweep.losses import make_loss
+
+
+@pytest.mark.parametrize("loss_text", ["quadratic", COSINE, "sqrt(w) + (w - 2)**2"])
+@pytest.mark.parametrize("implementation", [numpy_runs, plain_numba_runs, python_runs])
+def test_baseline_equals_kernel(loss_text, implementation):
+    loss = make_loss(loss_text)
+    rng = np.random.default_rng(3)
+    # 300 runs: not a multiple of the kernel's block; every outcome appears for the quadratic
+    lr = np.concatenate([rng.choice([1e-3, 0.1, 0.2, 0.5, 1.0, 1.2, 3.0], 250), np.geomspace(1e-3, 5, 50)])
+    w0 = np.round(rng.uniform(-2, 3, lr.size), 2)
+    for max_iter, tol in ((300, 0.0), (50, 1e-9)):
+        expected = descend_runs(lr, w0, loss, max_iter, tol, 1e8)
+        n_iter, w, outcome = implementation(lr, w0, loss, max_iter, tol, 1e8)
+        np.testing.assert_array_equal(n_iter, expected["n_iter"])
+        np.testing.assert_array_equal(outcome, expected["outcome"])
+        np.testing.assert_array_equal(w, expected["w"])
+
+
+def test_time_case_reports_agreement_and_ratios():
+    rows = time_case(Case("tiny", "quadratic", 12, 11, 100, 0.0, python_runs=50), repeats=1, n_threads=1, log=lambda *_: None)
+    by_name = {row.implementation: row for row in rows}
+    assert {"sweep", "numpy", "numba-plain", "python"} <= set(by_name)
+    assert all(row.agree.startswith("exact") for row in rows)
+    assert by_name["python"].n_runs == 50 and by_name["sweep"].n_runs == 132
+    assert by_name["sweep"].steps > 0 and by_name["numpy"].ratios["sweep"] > 0
