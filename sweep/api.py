@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import platform
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 import numba
 import numpy as np
@@ -110,6 +113,82 @@ def descend_runs(lr: np.ndarray, w0: np.ndarray, loss: Loss, max_iter: int, tol:
     return {"n_iter": n_iter, "w": w, "loss": loss_at_w, "grad": grad_at_w, "outcome": outcome}
 
 
+@dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep, ready to run: the axes, the loss and the settings.
+
+    Made by ``plan_sweep``; everything that can be wrong with the input has been checked, so
+    a caller can create output files only after planning succeeded.
+    """
+
+    lr: np.ndarray
+    w0: np.ndarray
+    loss: Loss
+    max_iter: int
+    tol: float
+    div_factor: float
+    n_threads: int | None
+
+    @property
+    def n_runs(self) -> int:
+        return self.lr.size * self.w0.size
+
+
+def plan_sweep(
+    lr,
+    w0,
+    *,
+    loss: str | Loss = "quadratic",
+    params: dict[str, float] | None = None,
+    max_iter: int = 100,
+    tol: float = 0.0,
+    div_factor: float = DIV_FACTOR,
+    n_threads: int | None = None,
+) -> SweepPlan:
+    """Validate a sweep's input without running it (arguments as for ``run_sweep``).
+
+    Raises:
+        SweepError: for a bad lr, w0, loss parameter or setting (one-line message naming it).
+        sweep.formula.FormulaError: for a formula that is not allowed.
+    """
+    lr_axis = _axis(lr, "lr", positive=True)
+    w0_axis = _axis(w0, "w0", positive=False)
+    max_iter, tol, div_factor = check_settings(max_iter, tol, div_factor, n_threads)
+    try:
+        loss = make_loss(loss, params)
+    except ValueError as error:
+        raise SweepError(str(error)) from None
+    return SweepPlan(lr_axis, w0_axis, loss, max_iter, tol, div_factor, n_threads)
+
+
+def execute(plan: SweepPlan) -> pd.DataFrame:
+    """Run a planned sweep; see ``run_sweep`` for the table it returns."""
+    lr_flat = np.repeat(plan.lr, plan.w0.size)
+    w0_flat = np.tile(plan.w0, plan.lr.size)
+    with threads(plan.n_threads) as used:
+        started = time.perf_counter()
+        # One run first: compiles the kernel (or loads it from the cache), timed on its own.
+        descend_runs(lr_flat[:1], w0_flat[:1], plan.loss, plan.max_iter, plan.tol, plan.div_factor)
+        compiled = time.perf_counter()
+        columns = descend_runs(lr_flat, w0_flat, plan.loss, plan.max_iter, plan.tol, plan.div_factor)
+        finished = time.perf_counter()
+    frame = pd.DataFrame(
+        {
+            "lr": lr_flat,
+            "w0": w0_flat,
+            "n_iter": columns["n_iter"].astype(np.int32),
+            "w": columns["w"],
+            "loss": columns["loss"],
+            "grad": columns["grad"],
+            "outcome": to_categorical(columns["outcome"]),
+        }
+    )
+    config = sweep_config(plan)
+    config.update(seconds=finished - compiled, compile_seconds=compiled - started, n_threads=used, versions=versions())
+    frame.attrs["config"] = config
+    return frame
+
+
 def run_sweep(
     lr,
     w0,
@@ -144,45 +223,33 @@ def run_sweep(
     Returns:
         DataFrame with one row per pair, lr-major (all w0 for the first lr, then the next),
         columns ``lr, w0`` (float64), ``n_iter`` (int32), ``w, loss, grad`` (float64, at the
-        end of the run) and ``outcome`` (categorical, ``sweep.outcomes.OUTCOMES``). ``attrs``
-        holds ``"config"`` (the settings, JSON-ready) and ``"seconds"`` (kernel wall time).
+        end of the run) and ``outcome`` (categorical, ``sweep.outcomes.OUTCOMES``).
+        ``attrs["config"]`` holds the settings (JSON-ready, as ``sweep.json`` stores them),
+        with ``seconds`` (kernel wall time), ``compile_seconds`` (compiling or loading the
+        kernel), ``n_threads`` and package ``versions``.
 
     Raises:
         SweepError: for a bad lr, w0 or setting (one-line message naming it).
         sweep.formula.FormulaError: for a formula that is not allowed.
     """
-    lr_axis = _axis(lr, "lr", positive=True)
-    w0_axis = _axis(w0, "w0", positive=False)
-    max_iter, tol, div_factor = check_settings(max_iter, tol, div_factor, n_threads)
-    try:
-        loss = make_loss(loss, params)
-    except ValueError as error:
-        raise SweepError(str(error)) from None
-    lr_flat = np.repeat(lr_axis, w0_axis.size)
-    w0_flat = np.tile(w0_axis, lr_axis.size)
-    with threads(n_threads) as used:
-        started = time.perf_counter()
-        columns = descend_runs(lr_flat, w0_flat, loss, max_iter, tol, div_factor)
-        seconds = time.perf_counter() - started
-    frame = pd.DataFrame(
-        {
-            "lr": lr_flat,
-            "w0": w0_flat,
-            "n_iter": columns["n_iter"].astype(np.int32),
-            "w": columns["w"],
-            "loss": columns["loss"],
-            "grad": columns["grad"],
-            "outcome": to_categorical(columns["outcome"]),
-        }
-    )
-    frame.attrs["config"] = sweep_config(loss, lr_axis, w0_axis, max_iter, tol, div_factor)
-    frame.attrs["seconds"] = seconds
-    frame.attrs["n_threads"] = used
-    return frame
+    plan = plan_sweep(lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=n_threads)
+    return execute(plan)
 
 
-def sweep_config(loss: Loss, lr_axis: np.ndarray, w0_axis: np.ndarray, max_iter: int, tol: float, div_factor: float) -> dict:
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide a sweep's numbers and files."""
+    found = {"python": platform.python_version()}
+    for package in ("sweep", "numpy", "numba", "llvmlite", "pandas", "pyarrow", "sympy", "matplotlib", "seaborn"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def sweep_config(plan: SweepPlan) -> dict:
     """The JSON-ready description of a sweep: everything needed to run it again."""
+    loss = plan.loss
     return {
         "optimizer": "gd",
         "loss": {
@@ -195,9 +262,9 @@ def sweep_config(loss: Loss, lr_axis: np.ndarray, w0_axis: np.ndarray, max_iter:
             "source": loss.source,
             "theory": loss.theory(),
         },
-        "axes": {"lr": lr_axis.tolist(), "w0": w0_axis.tolist()},
-        "max_iter": max_iter,
-        "tol": tol,
-        "div_factor": div_factor,
-        "n_runs": int(lr_axis.size * w0_axis.size),
+        "axes": {"lr": plan.lr.tolist(), "w0": plan.w0.tolist()},
+        "max_iter": plan.max_iter,
+        "tol": plan.tol,
+        "div_factor": plan.div_factor,
+        "n_runs": int(plan.n_runs),
     }

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import platform
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 
 import click
 
-from sweep.api import DIV_FACTOR, SweepError, run_sweep
+from sweep.api import DIV_FACTOR, SweepError, execute, plan_sweep
 from sweep.formula import FormulaError
 from sweep.outcomes import OUTCOMES
 from sweep.spec import SPEC_HELP, SpecError, parse_spec
-from sweep.store import StoreError, prepare_out_dir, write_results
+from sweep.store import StoreError, results_dir, write_results
 
 #: The default grid: the teaching example's learning rates 0.001, 0.4 and 10 inside a log
 #: grid over 1e-3..10 (30 per decade), and initial weights -2..3 in steps of 0.05.
@@ -23,16 +21,6 @@ DEFAULT_OUT = "sweep-results"
 
 _USER_ERRORS = (SweepError, SpecError, FormulaError, StoreError)
 _NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
-
-
-def _versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in ("sweep", "numpy", "numba", "pandas", "pyarrow", "sympy", "matplotlib", "seaborn"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = "not installed"
-    return found
 
 
 def _axis_spec(spec: str, option: str):
@@ -87,20 +75,23 @@ def run_command(lr_spec, w0_spec, loss, params, max_iter, tol, div_factor, threa
     """
     lr = _axis_spec(lr_spec, "--lr")
     w0 = _axis_spec(w0_spec, "--w0")
-    # Validate everything that can be validated before creating anything on disk.
-    out_dir = prepare_out_dir(out)
-    started = time.perf_counter()
-    frame = run_sweep(lr, w0, loss=loss, params=_param(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads)
-    wall = time.perf_counter() - started
-    config = dict(frame.attrs["config"])
-    config["axes_spec"] = {"lr": lr_spec, "w0": w0_spec}
-    config.update(seconds=frame.attrs["seconds"], wall_seconds=wall, n_threads=frame.attrs["n_threads"], versions=_versions())
-    runs_path, config_path = write_results(frame, out_dir, config)
+    plan = plan_sweep(lr, w0, loss=loss, params=_param(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads)
+    # Only a valid sweep touches the disk; a folder this command made stays only if filled.
+    with results_dir(out) as out_dir:
+        started = time.perf_counter()
+        frame = execute(plan)
+        config = dict(frame.attrs["config"], axes_spec={"lr": lr_spec, "w0": w0_spec}, wall_seconds=time.perf_counter() - started)
+        runs_path, config_path = write_results(frame, out_dir, config)
+    n_runs = len(frame)
+    click.echo(
+        f"{n_runs:,} run{'s' if n_runs != 1 else ''} of gradient descent on {config['loss']['expression']}: "
+        f"{config['seconds']:.3f} s in the kernel ({n_runs / max(config['seconds'], 1e-9):,.0f} runs/s), "
+        f"{config['compile_seconds']:.2f} s compiling or loading it"
+    )
     counts = frame["outcome"].value_counts()
-    click.echo(f"{len(frame):,} runs of gradient descent on {config['loss']['expression']} in {wall:.2f} s ({len(frame) / max(frame.attrs['seconds'], 1e-9):,.0f} runs/s in the kernel)")
     for name in OUTCOMES:
         if counts.get(name, 0):
-            click.echo(f"  {name:<10} {counts[name]:>10,}  ({counts[name] / len(frame):.1%})")
+            click.echo(f"  {name:<10} {counts[name]:>10,}  ({counts[name] / n_runs:.1%})")
     click.echo(f"wrote {runs_path} and {config_path}")
     if not no_report:
         from sweep.report import write_report
@@ -135,7 +126,8 @@ def bench_command(out, quick, repeats):
     """
     from sweep.bench.harness import run_benchmark
 
-    click.echo(f"wrote {run_benchmark(prepare_out_dir(out), quick=quick, repeats=repeats, log=click.echo)}")
+    with results_dir(out) as out_dir:
+        click.echo(f"wrote {run_benchmark(out_dir, quick=quick, repeats=repeats, log=click.echo)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,9 @@ import sympy as sp
 from sweep.losses import Loss
 
 _TEMPLATES = Path(__file__).parent / "kernels"
+# sin and cos print as sweep's branch-free versions, which vectorize (libm's do not);
+# everything else as the math module's functions.
+PRINTER_SETTINGS = {"fully_qualified_modules": True, "strict": True, "user_functions": {"sin": "vsin", "cos": "vcos"}}
 _LOADED: dict[str, ModuleType] = {}
 
 _HEADER = '''\
@@ -32,6 +35,8 @@ _HEADER = '''\
 import math
 
 from numba import njit
+
+from sweep.kernels.trig import vcos, vsin
 
 
 @njit(cache=True, error_model="numpy")
@@ -73,14 +78,14 @@ def kernel_source(loss: Loss, template: str = "gd") -> str:
     """
     renames = {sp.Symbol(name, real=True): sp.Symbol(f"_p{i}", real=True) for i, (name, _) in enumerate(loss.params)}
     code_names = {name: f"_p{i}" for i, (name, _) in enumerate(loss.params)}
-    value = sp.pycode(loss.expr.xreplace(renames), fully_qualified_modules=True, strict=True)
+    value = sp.pycode(loss.expr.xreplace(renames), **PRINTER_SETTINGS)
     if loss.grad_code is not None:
         # Hand-written gradient code uses the parameter names; rename them the same way.
         grad = loss.grad_code
         for name, code_name in code_names.items():
             grad = _rename_identifier(grad, name, code_name)
     else:
-        grad = sp.pycode(loss.grad_expr.xreplace(renames), fully_qualified_modules=True, strict=True)
+        grad = sp.pycode(loss.grad_expr.xreplace(renames), **PRINTER_SETTINGS)
     unpack = f"    {', '.join(code_names.values())}, = p\n" if code_names else ""
     header = _HEADER.format(text=loss.text().replace("\n", " "), unpack=unpack, value=value, grad=grad)
     return header + (_TEMPLATES / f"{template}_template.py").read_text()

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm  # noqa: E402
+from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -78,14 +78,21 @@ def _short(value: float) -> str:
     return f"{value:g}"
 
 
+#: Axes with at most this many values are labelled value by value, as categories.
+FEW_VALUES = 12
+
+
 def axis_ticks(axis_values, log: bool, max_ticks: int = 8) -> tuple[list[float], list[str]]:
     """Tick positions and short labels for a heatmap axis of sorted values.
 
-    A log axis gets its decades (``0.001, 0.01, 0.1, 1, 10``); a linear one gets at most
-    ``max_ticks`` round numbers. Labels are short (``%g``), never the raw grid values.
+    A short axis (``FEW_VALUES`` or fewer) gets one tick per value, at its cell. A longer log
+    axis gets its decades (``0.001, 0.01, 0.1, 1, 10``); a linear one at most ``max_ticks``
+    round numbers. Labels are short (``%g``), never the raw grid values.
     """
     values = np.asarray(axis_values, dtype=float)
     lo, hi = values.min(), values.max()
+    if values.size <= FEW_VALUES:
+        return [i + 0.5 for i in range(values.size)], [_short(v) for v in values]
     if log:
         decades = 10.0 ** np.arange(np.ceil(np.log10(lo) - 1e-9), np.floor(np.log10(hi) + 1e-9) + 1)
         candidates = decades
@@ -109,20 +116,25 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
     x_log = is_log_axis(x_values)
     positions, labels = axis_ticks(x_values, x_log)
     ax.set_xticks(positions, labels, rotation=0)
+    # Cells are equal in width; only a long, regular axis reads as a log scale.
+    x_log_scale = x_log and x_values.size > FEW_VALUES
     positions, labels = axis_ticks(y_values, is_log_axis(y_values))
     # Rows are drawn top-down in descending order: flip positions to match.
     ax.set_yticks([len(y_values) - p for p in positions], labels)
-    ax.set_xlabel(f"learning rate {x}" + (" (log scale)" if x_log else "") if x == "lr" else x)
+    ax.set_xlabel(f"learning rate {x}" + (" (log scale)" if x_log_scale else " (one column per value)") if x == "lr" else x)
     ax.set_ylabel("initial weight w0" if y == "w0" else y)
     ax.set_title(title, loc="left", fontsize=11)
     handles = []
     for name, lr_value in (theory or {}).items():
         position = position_of(x_values, lr_value, x_log)
+        if x_values.size <= FEW_VALUES and np.isfinite(position) and lr_value not in x_values:
+            # Between columns of a short axis nothing is known: draw at the column border.
+            position = float(np.searchsorted(x_values, lr_value))
         if not np.isfinite(position):
             continue
         style = {"one_step_lr": ("--", "lr = 1/L: one step"), "stability_lr": (":", "lr = 2/L: stability edge")}
         linestyle, label = style.get(name, ("-.", name))
-        ax.axvline(position, color="black", linestyle=linestyle, linewidth=1.4)
+        ax.axvline(position, color="black", linestyle=linestyle, linewidth=1.0, alpha=0.75)
         handles.append(plt.Line2D([], [], color="black", linestyle=linestyle, label=f"{label} ({_short(lr_value)})"))
     ax.tick_params(length=3)
     return handles
@@ -143,7 +155,7 @@ def outcome_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: 
 
 
 def _log_map(ax, values, hidden, *, cmap: str, norm, label: str, title: str, zero_label: str, hidden_label: str, theory, x, y):
-    """A log-coloured heatmap: values below norm.vmin in the zero colour, hidden cells red."""
+    """A colour-scaled heatmap: values below norm.vmin in the zero colour, hidden cells red."""
     sns.heatmap(
         values,
         mask=hidden,
@@ -190,16 +202,20 @@ def loss_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str
     usable = ~diverged & np.isfinite(loss)
     best = float(loss.where(usable).min().min()) if usable.to_numpy().any() else 0.0
     gap = (loss - best).where(usable)
-    positive = gap.where(gap > 0)
-    vmin = float(positive.min().min()) if positive.notna().to_numpy().any() else 1e-16
-    vmax = max(vmin * 10, float(positive.max().max()) if positive.notna().to_numpy().any() else 1.0)
+    # Within rounding of the best loss counts as reaching it: last-bit noise is not a colour.
+    at_best = gap <= 1e-12 * max(1.0, abs(best))
+    above = gap.where(~at_best)
+    vmin = float(above.min().min()) if above.notna().to_numpy().any() else 1e-12
+    vmax = float(above.max().max()) if above.notna().to_numpy().any() else 1.0
+    vmax = max(vmax, vmin * 1.001)
+    norm = LogNorm(vmin=vmin, vmax=vmax) if vmax / vmin > 10 else Normalize(vmin=vmin, vmax=vmax)
     return _log_map(
         ax or plt.gca(),
-        gap.where(gap > 0, vmin / 2),  # at the best loss: below vmin, drawn gold
+        gap.where(~at_best, vmin / 2),  # at the best loss: below vmin (> 0), drawn gold
         ~usable,
         cmap="rocket_r",
-        norm=LogNorm(vmin=vmin, vmax=vmax),
-        label=f"final loss - {best:.6g} (best in sweep)",
+        norm=norm,
+        label=f"final loss minus the best final loss ({best:.6g})",
         title="Final loss above the best reached",
         zero_label="at the best loss",
         hidden_label="diverged / not finite",

@@ -1,8 +1,8 @@
 """Losses of one weight: value, exact gradient, parameters, and the theory known for them.
 
 A loss is a sympy expression in ``w`` plus values for its named parameters. The gradient is
-differentiated symbolically; both are printed as Python code (``math`` functions) for the
-kernel generator (``sweep.codegen``), so every loss runs through the same compiled kernel.
+differentiated symbolically; ``sweep.codegen`` prints both as Python code for the kernel, so
+every loss runs through the same compiled kernel.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from sweep.formula import FUNCTIONS, W, FormulaError, parse_formula
-
-_PRINTER_SETTINGS = {"fully_qualified_modules": True, "strict": True}
 
 
 @dataclass(frozen=True)
@@ -59,14 +57,6 @@ class Loss:
         ``(w - 1)**2 + 2``."""
         values = {symbol: sp.Integer(int(v)) if float(v).is_integer() else sp.Float(v) for symbol, v in self._symbols()}
         return sp.sstr((self.expr if expr is None else expr).subs(values))
-
-    def value_source(self) -> str:
-        """Python expression of the loss value, in ``w`` and the parameter names."""
-        return sp.pycode(self.expr, **_PRINTER_SETTINGS)
-
-    def grad_source(self) -> str:
-        """Python expression of the gradient, in ``w`` and the parameter names."""
-        return self.grad_code or sp.pycode(self.grad_expr, **_PRINTER_SETTINGS)
 
     def curvature(self) -> float | None:
         """The constant second derivative L, if the loss is a quadratic in w with L > 0.

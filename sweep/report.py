@@ -178,7 +178,7 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, Path]) ->
                 f"{config['tol']:g}" + (" (stop only at a gradient of exactly 0)" if config["tol"] == 0 else ""),
                 f"|w| > {config['div_factor']:g} * max(1, |w0|)",
                 f"{config['n_runs']:,}",
-                f"{config.get('seconds', float('nan')):.3f} s",
+                f"{config.get('seconds', float('nan')):.3f} s (plus {config.get('compile_seconds', float('nan')):.2f} s compiling or loading the kernel)",
             ],
         }
     )
@@ -186,10 +186,13 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, Path]) ->
     theory_text = ""
     if theory:
         theory_text = (
-            f"<p>The loss is quadratic with curvature L = {2 / theory['stability_lr']:g}: gradient descent "
-            f"converges exactly for 0 &lt; lr &lt; 2/L = {theory['stability_lr']:g}, reaches the minimum in one "
-            f"step at lr = 1/L = {theory['one_step_lr']:g}, and oscillates for lr above 1/L. The dashed and "
-            "dotted lines mark both.</p>"
+            f"<p>The loss is quadratic with curvature L = {2 / theory['stability_lr']:g}. Given enough "
+            f"iterations, gradient descent converges for 0 &lt; lr &lt; 2/L = {theory['stability_lr']:g}; it "
+            f"reaches the minimum in one step at lr = 1/L = {theory['one_step_lr']:g} and oscillates around it "
+            "for lr between 1/L and 2/L. The dashed and dotted lines mark both. Within this sweep's "
+            f"max_iter = {config['max_iter']} and tol = {config['tol']:g}, small learning rates run out of "
+            "iterations first, and with tol = 0 some runs stall a rounding step short of the minimum: the "
+            "table below shows where convergence really starts and ends.</p>"
         )
     edges = edge_table(frame, theory)
     return f"""<!doctype html>
@@ -206,13 +209,22 @@ dt {{ font-weight: 600; margin-top: .4em; }} dd {{ margin-left: 1.5em; color: #4
 <h1>Gradient descent on {html.escape(loss_cfg['expression'])}</h1>
 <p class="lead">{config['n_runs']:,} runs over learning rate and initial weight: {html.escape(lead)}.</p>
 {theory_text}
+<h2>How each run ended</h2>
+<p>One cell per run: learning rate across, initial weight up.</p>
 {_img(pictures['outcomes'], 'outcome map')}
+<h2>Paths on the loss curve</h2>
+<p>Three learning rates from the same start: the teaching example's figure.</p>
 {_img(pictures['paths'], 'paths on the loss curve')}
+<h2>How long each run took</h2>
+<p>Updates applied before the run stopped; dark cells crawl to max_iter.</p>
 {_img(pictures['iterations'], 'iterations map')}
+<h2>How good the final loss is</h2>
+<p>Final loss above the best final loss in the sweep; gold cells reached it.</p>
 {_img(pictures['loss'], 'final loss map')}
 <h2>Runs per outcome</h2>
-{counts.to_html(formatters={'share': '{:.1%}'.format, 'median n_iter': '{:g}'.format})}
-<h2>Where convergence ends, per initial weight</h2>
+{counts.reset_index().to_html(index=False, formatters={'share': '{:.1%}'.format, 'median n_iter': '{:g}'.format})}
+<h2>Where convergence starts and ends, per initial weight</h2>
+<p>{len(edges)} of the sweep's {frame['w0'].nunique()} initial weights, evenly picked.</p>
 {edges.to_html(index=False, float_format=lambda v: f'{v:.6g}', na_rep='none')}
 <h2>Settings</h2>
 {settings.to_html(index=False)}

@@ -59,6 +59,21 @@ def prepare_out_dir(out: str | os.PathLike) -> Path:
 
 
 @contextmanager
+def results_dir(out: str | os.PathLike):
+    """``prepare_out_dir`` for the body; if the body fails, a folder this call created is
+    removed again when still empty, so a failed command leaves nothing behind."""
+    path = Path(out)
+    existed = path.exists()
+    prepared = prepare_out_dir(path)
+    try:
+        yield prepared
+    except BaseException:
+        if not existed and prepared.is_dir() and not any(prepared.iterdir()):
+            prepared.rmdir()
+        raise
+
+
+@contextmanager
 def atomic_path(target: Path):
     """Yield a temporary path beside ``target``; rename it onto ``target`` if the body succeeds.
 

@@ -108,3 +108,15 @@ def test_every_command_has_help_with_an_example(capsys):
         assert command.help and "Example" in command.help, name
         code, stdout, _ = run_cli([name, "--help"], capsys)
         assert code == 0 and "Usage:" in stdout
+
+
+@pytest.mark.parametrize("args", [["--tol", "-1"], ["--threads", "0"], ["--loss", "w+q"], ["--max-iter", "-1"]])
+def test_rejected_run_does_not_create_the_out_folder(tmp_path, capsys, args):
+    out = tmp_path / "never"
+    code, _, _ = run_cli(["run", *args, "--out", str(out)], capsys)
+    assert code != 0 and not out.exists()
+
+
+def test_singular_run_count(tmp_path, capsys):
+    code, stdout, _ = run_cli(["run", "--lr", "0.4", "--w0", "2", "--out", str(tmp_path / "one"), "--no-report"], capsys)
+    assert code == 0 and stdout.startswith("1 run of gradient descent")

@@ -112,3 +112,16 @@ def test_no_theory_for_non_quadratic():
     assert make_loss("(w**2 - 1)**2").theory() == {}
     assert make_loss("-w**2").theory() == {}
     assert math.isclose(make_loss("3*w**2 + w").curvature(), 6.0)
+
+
+def test_branch_free_trig_is_within_one_ulp_and_the_same_everywhere():
+    from sweep.kernels import trig
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-10, 10, 20_000), rng.uniform(-1.5e6, 1.5e6, 20_000), [0.0, np.pi / 4, -np.pi / 2, 1e-300]])
+    for ours, theirs, compiled in ((trig.sin, math.sin, trig.vsin), (trig.cos, math.cos, trig.vcos)):
+        values = ours(x)
+        exact = np.array([theirs(v) for v in x])
+        assert (np.abs(values - exact) <= np.spacing(np.abs(exact))).all()
+        for v, expected in zip(x[::997], values[::997]):
+            assert compiled(v) == expected and ours(float(v)) == expected
