@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sweep.codegen import kernel_module
-from sweep.losses import Loss, make_loss
+from sweep.losses import Loss, basin_of, make_loss
 from sweep.outcomes import to_categorical
 
 #: Default divergence bound, as a multiple of the run's starting scale max(1, |w0|).
@@ -183,6 +183,8 @@ def execute(plan: SweepPlan) -> pd.DataFrame:
             "outcome": to_categorical(columns["outcome"]),
         }
     )
+    if plan.loss.minima:
+        frame["basin"] = basin_of(plan.loss, frame["w"].to_numpy(), (frame["outcome"] == "converged").to_numpy())
     config = sweep_config(plan)
     config.update(seconds=finished - compiled, compile_seconds=compiled - started, n_threads=used, versions=versions())
     frame.attrs["config"] = config
@@ -261,6 +263,7 @@ def sweep_config(plan: SweepPlan) -> dict:
             "params": dict(loss.params),
             "source": loss.source,
             "theory": loss.theory(),
+            "minima": list(loss.minima),
         },
         "axes": {"lr": plan.lr.tolist(), "w0": plan.w0.tolist()},
         "max_iter": plan.max_iter,

@@ -154,6 +154,22 @@ def outcome_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: 
     return ax
 
 
+def basin_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
+    """Which minimum each converged run reached (``basin`` column); grey where none."""
+    ax = ax or plt.gca()
+    basin = grid_of(frame, "basin", x, y).astype(float)
+    minima = np.sort(frame["basin"].dropna().unique())
+    palette = sns.color_palette("Set2", max(len(minima), 1))
+    codes = basin.apply(lambda column: column.map({m: i for i, m in enumerate(minima)}))
+    if len(minima):
+        sns.heatmap(codes, mask=codes.isna(), cmap=ListedColormap(palette[: len(minima)]), vmin=-0.5, vmax=len(minima) - 0.5, cbar=False, ax=ax, xticklabels=False, yticklabels=False, rasterized=True)
+    _overlay(ax, codes.isna(), OUTCOME_COLORS["max_iter"])
+    handles = _dress(ax, basin, x, y, theory, "Which minimum each run reached")
+    handles = [Patch(color=palette[i], label=f"w* = {_short(m)}") for i, m in enumerate(minima)] + [Patch(color=OUTCOME_COLORS["max_iter"], label="no minimum reached")] + handles
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+    return ax
+
+
 def _log_map(ax, values, hidden, *, cmap: str, norm, label: str, title: str, zero_label: str, hidden_label: str, theory, x, y):
     """A colour-scaled heatmap: values below norm.vmin in the zero colour, hidden cells red."""
     sns.heatmap(

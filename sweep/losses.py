@@ -26,6 +26,10 @@ class Loss:
         source: where the loss comes from (a citation, or "user formula").
         grad_code: optional hand-written gradient code; used instead of the printed symbolic
             derivative where an exact operation order matters (the teaching quadratic).
+        minima: the loss's known minima, for losses with several basins (the double well):
+            sweeps then record which one each converged run reached (``basin_of``).
+        functions: ``(value, grad)`` Numba-jitted functions of a ``custom`` loss, compiled into
+            the kernel instead of printed code; None for every other loss.
     """
 
     name: str
@@ -33,6 +37,8 @@ class Loss:
     params: tuple[tuple[str, float], ...] = ()
     source: str = "user formula"
     grad_code: str | None = field(default=None, repr=False)
+    minima: tuple[float, ...] = ()
+    functions: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def param_values(self) -> tuple[float, ...]:
@@ -113,8 +119,103 @@ def quadratic(a: float = 1.0, c: float = 1.0, b: float = 2.0) -> Loss:
     )
 
 
-#: Named losses: name -> (factory, default parameters).
-BUILTIN_LOSSES = {"quadratic": quadratic}
+def _builtin(name: str, text: str, defaults: dict[str, float], source: str, minima=(), **given: float) -> Loss:
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ValueError(f"loss {name!r} has no parameter {unknown[0]!r}; its parameters are {', '.join(defaults) or 'none'}")
+    values = {**defaults, **{k: float(v) for k, v in given.items()}}
+    for key, value in values.items():
+        if not math.isfinite(value):
+            raise ValueError(f"{name} parameter {key}={value} must be finite")
+    expr, names = parse_formula(text)
+    return Loss(name=name, expr=expr, params=tuple((n, values[n]) for n in names), source=source, minima=tuple(minima))
+
+
+LIU_2024 = (
+    "Liu, 'Complex fractal trainability boundary can arise from trivial non-convexity', "
+    "arXiv 2406.13971 (2024); default values inside that paper's ranges (delta 0.01..0.2, lam 0.01..1)"
+)
+
+
+def cosine(**params: float) -> Loss:
+    """``w**2 + delta*cos(2*pi*w/lam)``: a quadratic with an additive cosine ripple.
+
+    Defaults delta=0.1, lam=0.5. Once the ripple makes the loss non-convex, the boundary
+    between converging and diverging learning rates becomes fractal (Liu 2024, arXiv 2406.13971).
+    """
+    return _builtin("cosine", "w**2 + delta*cos(2*pi*w/lam)", {"delta": 0.1, "lam": 0.5}, LIU_2024, **params)
+
+
+def cosine_mult(**params: float) -> Loss:
+    """``w**2 * (1 + delta*cos(2*pi*w/lam))``: the multiplicative ripple of Liu (2024).
+
+    Defaults delta=0.5, lam=0.5.
+    """
+    return _builtin("cosine-mult", "w**2 * (1 + delta*cos(2*pi*w/lam))", {"delta": 0.5, "lam": 0.5}, LIU_2024, **params)
+
+
+def double_well(**params: float) -> Loss:
+    """``(w**2 - 1)**2``: two minima at w = -1 and w = +1, a maximum at 0.
+
+    Which minimum a run reaches depends on w0 and lr; sweeps record it in a ``basin`` column.
+    """
+    return _builtin("double-well", "(w**2 - 1)**2", {}, "the classic symmetric double well (quartic)", minima=(-1.0, 1.0), **params)
+
+
+#: Named losses: name -> factory taking the parameters as keywords.
+BUILTIN_LOSSES = {"quadratic": quadratic, "cosine": cosine, "cosine-mult": cosine_mult, "double-well": double_well}
+
+
+def custom(value, grad, *, name: str = "custom", params: dict[str, float] | None = None) -> Loss:
+    """A loss from the user's own Numba-jitted functions.
+
+    Args:
+        value, grad: ``numba.njit`` functions ``f(w, p) -> float`` with w a float64 and p the
+            tuple of parameter values (in the order of ``params``); grad must be d value / d w.
+        name: a name for tables and reports (a Python identifier).
+        params: parameter values by name, passed to both functions as the tuple p.
+
+    Returns:
+        A Loss compiled straight into the kernel. Its kernel is not cached on disk (Numba cannot
+        tell when the user's functions change), so each process compiles it once.
+
+    Raises:
+        ValueError: if value or grad is not a Numba dispatcher, or the name is not an identifier.
+    """
+    from numba.core.registry import CPUDispatcher
+
+    for role, function in (("value", value), ("grad", grad)):
+        if not isinstance(function, CPUDispatcher):
+            raise ValueError(f"custom loss {role} must be a numba.njit function, got {type(function).__name__}")
+    if not name.isidentifier():
+        raise ValueError(f"custom loss name {name!r} must be a Python identifier")
+    values = tuple((key, float(v)) for key, v in (params or {}).items())
+    return Loss(name=name, expr=sp.Function(name)(W), params=values, source="user's jitted functions", functions=(value, grad))
+
+
+def basin_of(loss: Loss, w, converged):
+    """The minimum each converged run reached, NaN where none (or the loss lists no minima).
+
+    Args:
+        loss: the Loss (its ``minima``). w: 1-D float64 final weights. converged: 1-D bool.
+
+    Returns:
+        1-D float64 array: the nearest listed minimum where the run converged within half the
+        gap between neighbouring minima of it (a run stopped at the double well's maximum,
+        w = 0, is in no basin), NaN elsewhere.
+    """
+    import numpy as np
+
+    w = np.asarray(w, dtype=np.float64)
+    basin = np.full(w.shape, np.nan)
+    if not loss.minima:
+        return basin
+    minima = np.sort(np.asarray(loss.minima, dtype=np.float64))
+    reach = 0.5 * np.min(np.diff(minima)) if minima.size > 1 else np.inf
+    nearest = minima[np.argmin(np.abs(w[:, None] - minima[None, :]), axis=1)]
+    inside = np.asarray(converged) & (np.abs(w - nearest) < reach)
+    basin[inside] = nearest[inside]
+    return basin
 
 
 def make_loss(loss: str | Loss = "quadratic", params: dict[str, float] | None = None) -> Loss:
@@ -140,10 +241,10 @@ def make_loss(loss: str | Loss = "quadratic", params: dict[str, float] | None = 
         return loss
     if loss in BUILTIN_LOSSES:
         factory = BUILTIN_LOSSES[loss]
-        allowed = factory.__code__.co_varnames[: factory.__code__.co_argcount]
-        unknown = sorted(set(params) - set(allowed))
-        if unknown:
-            raise ValueError(f"loss {loss!r} has no parameter {unknown[0]!r}; its parameters are {', '.join(allowed)}")
+        if factory is quadratic:
+            unknown = sorted(set(params) - {"a", "c", "b"})
+            if unknown:
+                raise ValueError(f"loss 'quadratic' has no parameter {unknown[0]!r}; its parameters are a, c, b")
         return factory(**params)
     expr, names = parse_formula(loss)
     missing = [n for n in names if n not in params]

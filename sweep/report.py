@@ -17,7 +17,7 @@ import pandas as pd
 
 from sweep import figures
 from sweep.codegen import kernel_module
-from sweep.losses import Loss, make_loss
+from sweep.losses import BUILTIN_LOSSES, Loss, make_loss
 from sweep.outcomes import OUTCOME_MEANINGS, OUTCOMES
 from sweep.reference import teaching_loop
 from sweep.store import atomic_path, read_results
@@ -27,9 +27,12 @@ TEACHING_LRS = (0.4, 0.001, 10.0)
 TEACHING_W0 = 2.0
 
 
-def loss_from_config(config: dict) -> Loss:
-    """Rebuild the Loss a sweep ran with from its ``sweep.json``."""
+def loss_from_config(config: dict) -> Loss | None:
+    """Rebuild the Loss a sweep ran with from its ``sweep.json``; None for a custom loss of
+    the user's own jitted functions, which the files cannot carry."""
     spec = config["loss"]
+    if spec["name"] != "formula" and spec["name"] not in BUILTIN_LOSSES:
+        return None
     return make_loss(spec["name"] if spec["name"] != "formula" else spec["formula"], spec["params"])
 
 
@@ -132,13 +135,17 @@ def write_report(out: str | Path) -> Path:
     loss = loss_from_config(config)
     theory = config["loss"].get("theory") or {}
     pictures = {}
-    for name, draw in (("outcomes", figures.outcome_map), ("iterations", figures.iterations_map), ("loss", figures.loss_map)):
+    maps = [("outcomes", figures.outcome_map), ("iterations", figures.iterations_map), ("loss", figures.loss_map)]
+    if "basin" in frame.columns:
+        maps.append(("basins", figures.basin_map))
+    for name, draw in maps:
         _heatmap_figure(draw, frame, theory, out / f"{name}.png")
         pictures[name] = out / f"{name}.png"
-    paths = teaching_paths(frame, loss, config)
-    fig = figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"])
-    _save(fig, out / "paths.png")
-    pictures["paths"] = out / "paths.png"
+    if loss is not None:
+        paths = teaching_paths(frame, loss, config)
+        fig = figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"])
+        _save(fig, out / "paths.png")
+        pictures["paths"] = out / "paths.png"
     report = out / "report.html"
     with atomic_path(report) as tmp:
         tmp.write_text(render_html(frame, config, pictures))
@@ -148,6 +155,12 @@ def write_report(out: str | Path) -> Path:
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _section(pictures: dict[str, Path], name: str, title: str, caption: str) -> str:
+    if name not in pictures:
+        return ""
+    return f"<h2>{title}</h2>\n<p>{caption}</p>\n{_img(pictures[name], title)}"
 
 
 def _axis_text(values: list[float]) -> str:
@@ -212,9 +225,8 @@ dt {{ font-weight: 600; margin-top: .4em; }} dd {{ margin-left: 1.5em; color: #4
 <h2>How each run ended</h2>
 <p>One cell per run: learning rate across, initial weight up.</p>
 {_img(pictures['outcomes'], 'outcome map')}
-<h2>Paths on the loss curve</h2>
-<p>Three learning rates from the same start: the teaching example's figure.</p>
-{_img(pictures['paths'], 'paths on the loss curve')}
+{_section(pictures, 'basins', 'Which minimum each run reached', 'The loss has several minima; each converged run is coloured by the one it ended in.')}
+{_section(pictures, 'paths', 'Paths on the loss curve', 'Three learning rates from the same start: the teaching example&#39;s figure.')}
 <h2>How long each run took</h2>
 <p>Updates applied before the run stopped; dark cells crawl to max_iter.</p>
 {_img(pictures['iterations'], 'iterations map')}
