@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from sweep.codegen import kernel_module
+from sweep.kernels import models as model_kernels
 from sweep.losses import Loss, basin_of, make_loss
+from sweep.models import MODELS, Model, make_model, scores
 from sweep.outcomes import to_categorical
 
 #: Default divergence bound, as a multiple of the run's starting scale max(1, |w0|).
@@ -123,7 +125,7 @@ class SweepPlan:
 
     lr: np.ndarray
     w0: np.ndarray
-    loss: Loss
+    loss: Loss | Model
     max_iter: int
     tol: float
     div_factor: float
@@ -144,46 +146,74 @@ def plan_sweep(
     tol: float = 0.0,
     div_factor: float = DIV_FACTOR,
     n_threads: int | None = None,
+    dataset: str | None = None,
+    target: str | None = None,
 ) -> SweepPlan:
     """Validate a sweep's input without running it (arguments as for ``run_sweep``).
 
     Raises:
-        SweepError: for a bad lr, w0, loss parameter or setting (one-line message naming it).
+        SweepError: for a bad lr, w0, loss, model, dataset or setting (one-line message).
         sweep.formula.FormulaError: for a formula that is not allowed.
     """
     lr_axis = _axis(lr, "lr", positive=True)
     w0_axis = _axis(w0, "w0", positive=False)
     max_iter, tol, div_factor = check_settings(max_iter, tol, div_factor, n_threads)
+    is_model = isinstance(loss, str) and loss in MODELS
+    if (dataset or target) and not is_model:
+        raise SweepError(f"dataset and target belong to the models {', '.join(MODELS)}, not to the loss {loss!r}")
     try:
-        loss = make_loss(loss, params)
+        if is_model:
+            if params:
+                raise SweepError(f"the model {loss!r} takes no parameters, got {', '.join(params)}")
+            chosen = make_model(loss, dataset, target)
+        else:
+            chosen = make_loss(loss, params)
     except ValueError as error:
         raise SweepError(str(error)) from None
-    return SweepPlan(lr_axis, w0_axis, loss, max_iter, tol, div_factor, n_threads)
+    return SweepPlan(lr_axis, w0_axis, chosen, max_iter, tol, div_factor, n_threads)
+
+
+def descend_model_runs(lr: np.ndarray, w0: np.ndarray, model: Model, max_iter: int, tol: float, div_factor: float) -> dict[str, np.ndarray]:
+    """``descend_runs`` for a model with a weight vector (see ``sweep.models``).
+
+    Returns:
+        dict of 1-D arrays of length n: ``n_iter``, ``loss``, ``grad`` (the gradient's 2-norm),
+        ``w_norm`` (the final weights' 2-norm), ``outcome``, and the model's score, ``r2`` or
+        ``accuracy``; plus ``W``, the final weights, shape (n, d).
+    """
+    n, d = lr.size, model.n_weights
+    H = 2.0 / model.n_samples * model.X.T @ model.X
+    b = 2.0 / model.n_samples * model.X.T @ model.y
+    n_iter, W, outcome = np.empty(n, np.int64), np.empty((n, d)), np.empty(n, np.int8)
+    args = (model.kind, np.ascontiguousarray(lr, np.float64), np.ascontiguousarray(w0, np.float64), H, b, model.X, model.y)
+    model_kernels.descend_model(*args, max_iter, tol, div_factor, numba.get_num_threads(), n_iter, W, outcome)
+    loss, grad = np.empty(n), np.empty(n)
+    model_kernels.evaluate_model(model.kind, W, H, b, model.X, model.y, loss, grad)
+    score = "r2" if model.kind == 0 else "accuracy"
+    with np.errstate(all="ignore"):
+        w_norm = np.sqrt((W * W).sum(axis=1))
+    return {"n_iter": n_iter, "loss": loss, "grad": grad, "w_norm": w_norm, "outcome": outcome, score: scores(model, W), "W": W}
 
 
 def execute(plan: SweepPlan) -> pd.DataFrame:
     """Run a planned sweep; see ``run_sweep`` for the table it returns."""
     lr_flat = np.repeat(plan.lr, plan.w0.size)
     w0_flat = np.tile(plan.w0, plan.lr.size)
+    runner = descend_model_runs if isinstance(plan.loss, Model) else descend_runs
     with threads(plan.n_threads) as used:
         started = time.perf_counter()
         # One run first: compiles the kernel (or loads it from the cache), timed on its own.
-        descend_runs(lr_flat[:1], w0_flat[:1], plan.loss, plan.max_iter, plan.tol, plan.div_factor)
+        runner(lr_flat[:1], w0_flat[:1], plan.loss, plan.max_iter, plan.tol, plan.div_factor)
         compiled = time.perf_counter()
-        columns = descend_runs(lr_flat, w0_flat, plan.loss, plan.max_iter, plan.tol, plan.div_factor)
+        columns = runner(lr_flat, w0_flat, plan.loss, plan.max_iter, plan.tol, plan.div_factor)
         finished = time.perf_counter()
-    frame = pd.DataFrame(
-        {
-            "lr": lr_flat,
-            "w0": w0_flat,
-            "n_iter": columns["n_iter"].astype(np.int32),
-            "w": columns["w"],
-            "loss": columns["loss"],
-            "grad": columns["grad"],
-            "outcome": to_categorical(columns["outcome"]),
-        }
-    )
-    if plan.loss.minima:
+    table = {"lr": lr_flat, "w0": w0_flat, "n_iter": columns.pop("n_iter").astype(np.int32)}
+    columns.pop("W", None)
+    outcome = to_categorical(columns.pop("outcome"))
+    table.update(columns)
+    table["outcome"] = outcome
+    frame = pd.DataFrame(table)
+    if getattr(plan.loss, "minima", ()):
         frame["basin"] = basin_of(plan.loss, frame["w"].to_numpy(), (frame["outcome"] == "converged").to_numpy())
     config = sweep_config(plan)
     config.update(seconds=finished - compiled, compile_seconds=compiled - started, n_threads=used, versions=versions())
@@ -201,6 +231,8 @@ def run_sweep(
     tol: float = 0.0,
     div_factor: float = DIV_FACTOR,
     n_threads: int | None = None,
+    dataset: str | None = None,
+    target: str | None = None,
 ) -> pd.DataFrame:
     """Run gradient descent from every (lr, w0) pair of a grid, each run to its own stop.
 
@@ -221,6 +253,9 @@ def run_sweep(
         div_factor: a run has diverged once ``|w| > div_factor * max(1, |w0|)``; >= 1.
         n_threads: Numba threads to use (default: Numba's current setting, all cores unless
             changed). Results do not depend on it.
+        dataset, target: for the models ``"mse-linear"`` and ``"logloss-logistic"`` (given as
+            ``loss``): ``"diabetes"``, ``"breast-cancer"`` or a CSV path, and the CSV's target
+            column (see ``sweep.models``).
 
     Returns:
         DataFrame with one row per pair, lr-major (all w0 for the first lr, then the next),
@@ -228,13 +263,16 @@ def run_sweep(
         end of the run) and ``outcome`` (categorical, ``sweep.outcomes.OUTCOMES``).
         ``attrs["config"]`` holds the settings (JSON-ready, as ``sweep.json`` stores them),
         with ``seconds`` (kernel wall time), ``compile_seconds`` (compiling or loading the
-        kernel), ``n_threads`` and package ``versions``.
+        kernel), ``n_threads`` and package ``versions``. A loss with several minima adds
+        ``basin`` (the minimum reached, NaN if none). A model has no ``w`` column; it has
+        ``w_norm`` (2-norm of the final weights), ``grad`` as the gradient's 2-norm, and its
+        score, ``r2`` (regression) or ``accuracy`` (classification).
 
     Raises:
         SweepError: for a bad lr, w0 or setting (one-line message naming it).
         sweep.formula.FormulaError: for a formula that is not allowed.
     """
-    plan = plan_sweep(lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=n_threads)
+    plan = plan_sweep(lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=n_threads, dataset=dataset, target=target)
     return execute(plan)
 
 
@@ -252,9 +290,10 @@ def versions() -> dict[str, str]:
 def sweep_config(plan: SweepPlan) -> dict:
     """The JSON-ready description of a sweep: everything needed to run it again."""
     loss = plan.loss
-    return {
-        "optimizer": "gd",
-        "loss": {
+    if isinstance(loss, Model):
+        described = {**loss.describe(), "formula": _MODEL_TEXT[loss.name], "expression": f"{_MODEL_TEXT[loss.name]} on {loss.dataset}", "theory": loss.theory(plan.w0)}
+    else:
+        described = {
             "name": loss.name,
             "formula": loss.text(),
             "expression": loss.expression(),
@@ -264,10 +303,17 @@ def sweep_config(plan: SweepPlan) -> dict:
             "source": loss.source,
             "theory": loss.theory(),
             "minima": list(loss.minima),
-        },
+        }
+    return {
+        "optimizer": "gd",
+        "loss": described,
         "axes": {"lr": plan.lr.tolist(), "w0": plan.w0.tolist()},
         "max_iter": plan.max_iter,
         "tol": plan.tol,
         "div_factor": plan.div_factor,
         "n_runs": int(plan.n_runs),
     }
+
+
+_MODEL_TEXT = {"mse-linear": "mean squared error of a linear model", "logloss-logistic": "log loss of a logistic model"}
+

@@ -56,15 +56,17 @@ def cli():
 @cli.command("run")
 @click.option("--lr", "lr_spec", default=DEFAULT_LR, show_default=True, metavar="SPEC", help=f"Learning rates: {SPEC_HELP}.")
 @click.option("--w0", "w0_spec", default=DEFAULT_W0, show_default=True, metavar="SPEC", help="Initial weights, same SPEC forms.")
-@click.option("--loss", default="quadratic", show_default=True, help="Built-in loss name or a formula in w, e.g. '(w-1)**2 + 2'.")
+@click.option("--loss", default="quadratic", show_default=True, help="A built-in loss (quadratic, cosine, cosine-mult, double-well), a model (mse-linear, logloss-logistic) or a formula in w, e.g. '(w-1)**2 + 2'.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A loss parameter (repeatable), e.g. --param a=2.")
+@click.option("--dataset", default=None, help="For the models mse-linear / logloss-logistic: diabetes, breast-cancer or a CSV file.")
+@click.option("--target", default=None, help="The column to predict, for a CSV dataset.")
 @click.option("--max-iter", type=int, default=100, show_default=True, help="Most updates per run (>= 0).")
 @click.option("--tol", type=float, default=0.0, show_default=True, help="Stop when |grad| <= tol; 0 means exactly 0.")
 @click.option("--div-factor", type=float, default=DIV_FACTOR, show_default=True, help="Diverged once |w| > div-factor * max(1, |w0|).")
 @click.option("--threads", type=int, default=None, help="Numba threads (default: all cores).")
 @click.option("--out", default=DEFAULT_OUT, show_default=True, type=click.Path(file_okay=False), help="Folder for runs.parquet, sweep.json and the report.")
 @click.option("--no-report", is_flag=True, help="Write the data only, no figures.")
-def run_command(lr_spec, w0_spec, loss, params, max_iter, tol, div_factor, threads, out, no_report):
+def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, div_factor, threads, out, no_report):
     """Run every (lr, w0) pair and write DIR/runs.parquet, DIR/sweep.json and the report.
 
     \b
@@ -72,10 +74,12 @@ def run_command(lr_spec, w0_spec, loss, params, max_iter, tol, div_factor, threa
       sweep run                                   # the teaching example's grid
       sweep run --lr 0.4,0.001,10 --w0 randint:-2:3:1:0 --out teaching
       sweep run --lr 1e-4:10:400:log --w0 -2:3:200 --max-iter 1000 --tol 1e-12
+      sweep run --loss cosine --param delta=0.2 --lr 0.01:1.5:600 --w0 -3:5:200
+      sweep run --loss mse-linear --dataset diabetes --lr 1e-3:1:120:log --w0 -2:2:41
     """
     lr = _axis_spec(lr_spec, "--lr")
     w0 = _axis_spec(w0_spec, "--w0")
-    plan = plan_sweep(lr, w0, loss=loss, params=_param(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads)
+    plan = plan_sweep(lr, w0, loss=loss, params=_param(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads, dataset=dataset, target=target)
     # Only a valid sweep touches the disk; a folder this command made stays only if filled.
     with results_dir(out) as out_dir:
         started = time.perf_counter()

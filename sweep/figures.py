@@ -125,7 +125,18 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
     ax.set_ylabel("initial weight w0" if y == "w0" else y)
     ax.set_title(title, loc="left", fontsize=11)
     handles = []
+    by_w0 = (theory or {}).get("stability_lr_by_w0")
+    if by_w0 and x == "lr" and y == "w0":
+        # A bound that depends on w0 (log loss: 2/L at the starting point): one mark per row.
+        bound = {float(k): v for k, v in by_w0.items()}
+        rows = [(position_of(x_values, bound[v], x_log), len(y_values) - i - 0.5) for i, v in enumerate(y_values) if v in bound]
+        rows = [(px, py) for px, py in rows if np.isfinite(px)]
+        if rows:
+            ax.plot(*zip(*rows), color="black", linestyle=":", linewidth=1.2, alpha=0.8)
+            handles.append(plt.Line2D([], [], color="black", linestyle=":", label="lr = 2/L(w0): local stability edge"))
     for name, lr_value in (theory or {}).items():
+        if name == "stability_lr_by_w0":
+            continue
         position = position_of(x_values, lr_value, x_log)
         if x_values.size <= FEW_VALUES and np.isfinite(position) and lr_value not in x_values:
             # Between columns of a short axis nothing is known: draw at the column border.
@@ -167,6 +178,23 @@ def basin_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: st
     handles = _dress(ax, basin, x, y, theory, "Which minimum each run reached")
     handles = [Patch(color=palette[i], label=f"w* = {_short(m)}") for i, m in enumerate(minima)] + [Patch(color=OUTCOME_COLORS["max_iter"], label="no minimum reached")] + handles
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+    return ax
+
+
+def score_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
+    """A model's score per run: R^2 (regression) or accuracy (classification); diverged red."""
+    ax = ax or plt.gca()
+    column = "r2" if "r2" in frame.columns else "accuracy"
+    score = grid_of(frame, column, x, y).astype(float)
+    hidden = ~np.isfinite(score) | (grid_of(frame, "outcome", x, y) == OUTCOMES.index("diverged"))
+    shown = score.where(~hidden)
+    low = float(np.nanmin(shown.to_numpy())) if shown.notna().to_numpy().any() else 0.0
+    high = float(np.nanmax(shown.to_numpy())) if shown.notna().to_numpy().any() else 1.0
+    sns.heatmap(shown, mask=hidden, cmap="viridis", vmin=low, vmax=max(high, low + 1e-9), cbar_kws={"label": f"{column} at the final weights"}, ax=ax, xticklabels=False, yticklabels=False, rasterized=True)
+    _overlay(ax, hidden, DIVERGED_COLOR)
+    handles = _dress(ax, score, x, y, theory, f"{'R^2' if column == 'r2' else 'Accuracy'} of the trained model")
+    handles = [Patch(color=DIVERGED_COLOR, label="diverged / not finite")] + handles
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False, fontsize=9)
     return ax
 
 

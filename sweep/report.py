@@ -138,6 +138,8 @@ def write_report(out: str | Path) -> Path:
     maps = [("outcomes", figures.outcome_map), ("iterations", figures.iterations_map), ("loss", figures.loss_map)]
     if "basin" in frame.columns:
         maps.append(("basins", figures.basin_map))
+    if "r2" in frame.columns or "accuracy" in frame.columns:
+        maps.append(("score", figures.score_map))
     for name, draw in maps:
         _heatmap_figure(draw, frame, theory, out / f"{name}.png")
         pictures[name] = out / f"{name}.png"
@@ -182,9 +184,9 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, Path]) ->
             "value": [
                 loss_cfg["formula"],
                 loss_cfg["expression"],
-                loss_cfg["gradient"],
-                loss_cfg["gradient_expression"],
-                ", ".join(f"{k} = {v:g}" for k, v in loss_cfg["params"].items()) or "none",
+                loss_cfg.get("gradient", "written by hand in the model kernel"),
+                loss_cfg.get("gradient_expression", "-"),
+                ", ".join(f"{k} = {v:g}" for k, v in loss_cfg.get("params", {}).items()) or "none",
                 _axis_text(config["axes"]["lr"]),
                 _axis_text(config["axes"]["w0"]),
                 config["max_iter"],
@@ -197,7 +199,18 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, Path]) ->
     )
     meanings = "".join(f"<dt>{html.escape(name)}</dt><dd>{html.escape(text)}</dd>" for name, text in OUTCOME_MEANINGS.items())
     theory_text = ""
-    if theory:
+    if "n_weights" in loss_cfg:
+        theory_text = (
+            f"<p>Full-batch gradient descent on {loss_cfg['n_samples']} samples of the {html.escape(str(loss_cfg['dataset']))} data, "
+            f"{loss_cfg['n_weights']} weights (standardized features and an intercept), every weight starting at w0. "
+            + (
+                f"The Hessian of the MSE is constant; its largest eigenvalue L gives the exact stability edge lr &lt; 2/L = {theory['stability_lr']:.4g} (dotted line)."
+                if "stability_lr" in theory
+                else "The dotted line marks 2/L(w0), from the largest Hessian eigenvalue at each starting point: a local guide, since log loss flattens as the weights grow."
+            )
+            + "</p>"
+        )
+    elif theory:
         theory_text = (
             f"<p>The loss is quadratic with curvature L = {2 / theory['stability_lr']:g}. Given enough "
             f"iterations, gradient descent converges for 0 &lt; lr &lt; 2/L = {theory['stability_lr']:g}; it "
@@ -226,6 +239,7 @@ dt {{ font-weight: 600; margin-top: .4em; }} dd {{ margin-left: 1.5em; color: #4
 <p>One cell per run: learning rate across, initial weight up.</p>
 {_img(pictures['outcomes'], 'outcome map')}
 {_section(pictures, 'basins', 'Which minimum each run reached', 'The loss has several minima; each converged run is coloured by the one it ended in.')}
+{_section(pictures, 'score', 'How good the trained model is', 'R<sup>2</sup> for regression, accuracy for classification, at each run&#39;s final weights.')}
 {_section(pictures, 'paths', 'Paths on the loss curve', 'Three learning rates from the same start: the teaching example&#39;s figure.')}
 <h2>How long each run took</h2>
 <p>Updates applied before the run stopped; dark cells crawl to max_iter.</p>

@@ -1,0 +1,130 @@
+"""Models with a weight vector on real data: gradients, kernel, theory and input checks."""
+
+import numpy as np
+import pytest
+
+from sweep import SweepError, run_sweep
+from sweep.api import descend_model_runs
+from sweep.kernels.models import model_grad, model_loss
+from sweep.models import ModelError, make_model, scores
+from sweep.outcomes import OUTCOMES
+
+
+def _numeric_gradient(model, w, h=1e-6):
+    grad = np.empty_like(w)
+    for j in range(w.size):
+        step = np.zeros_like(w)
+        step[j] = h
+        grad[j] = (model_loss(model.kind, w + step, model.X, model.y) - model_loss(model.kind, w - step, model.X, model.y)) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("name", ["mse-linear", "logloss-logistic"])
+def test_gradient_equals_central_differences(name):
+    model = make_model(name)
+    H = 2.0 / model.n_samples * model.X.T @ model.X
+    b = 2.0 / model.n_samples * model.X.T @ model.y
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        w = rng.normal(0, 0.5, model.n_weights)
+        g = np.empty_like(w)
+        model_grad(model.kind, w, H, b, model.X, model.y, g)
+        np.testing.assert_allclose(g, _numeric_gradient(model, w), rtol=1e-5, atol=1e-7)
+
+
+def _reference(model, lr, w0, max_iter, tol, div_factor=1e8):
+    """Plain NumPy full-batch descent with the kernel's rules, one run."""
+    n = model.n_samples
+    w = np.full(model.n_weights, w0)
+    bound = div_factor * max(1.0, abs(w0))
+    k = 0
+    while True:
+        if k & (k - 1) == 0:
+            saved = w.copy()
+        if model.kind == 0:
+            g = 2.0 / n * model.X.T @ (model.X @ w - model.y)
+        else:
+            g = model.X.T @ (1 / (1 + np.exp(-(model.X @ w))) - model.y) / n
+        if np.abs(g).max() <= tol:
+            return k, "converged"
+        if k == max_iter:
+            return k, "max_iter"
+        new = w - lr * g
+        if not (np.abs(new) <= bound).all():
+            return k + 1, "diverged"
+        if (new == w).all():
+            return k, "stalled"
+        w = new
+        if (w == saved).all():
+            return k + 1, "cycling"
+        k += 1
+
+
+@pytest.mark.parametrize("name", ["mse-linear", "logloss-logistic"])
+def test_kernel_matches_numpy_reference(name):
+    model = make_model(name)
+    lr = np.array([0.01, 0.1, 0.2, 0.3, 1.0, 5.0])
+    w0 = np.array([-1.0, 0.0, 0.5, 2.0, -0.3, 1.0])
+    result = descend_model_runs(lr, w0, model, 400, 1e-4, 1e8)
+    for i in range(lr.size):
+        n_iter, outcome = _reference(model, lr[i], w0[i], 400, 1e-4)
+        assert OUTCOMES[result["outcome"][i]] == outcome
+        assert abs(int(result["n_iter"][i]) - n_iter) <= 1  # summation order differs from BLAS
+    assert np.isfinite(result["loss"][result["outcome"] != OUTCOMES.index("diverged")]).all()
+
+
+def test_mse_stability_edge_is_two_over_l_within_one_cell():
+    model = make_model("mse-linear")
+    edge = 2.0 / model.curvature()
+    lr = np.geomspace(edge / 2, edge * 2, 61)
+    frame = run_sweep(lr, [-1.0, 0.5, 2.0], loss="mse-linear", max_iter=20_000, tol=1e-6)
+    assert frame.attrs["config"]["loss"]["theory"]["stability_lr"] == pytest.approx(edge)
+    for _, runs in frame.groupby("w0"):
+        runs = runs.sort_values("lr")
+        diverged = (runs["outcome"] == "diverged").to_numpy()
+        first = int(np.argmax(diverged))
+        assert diverged[first:].all() and not diverged[:first].any()  # one edge
+        above = int(np.searchsorted(lr, edge))  # first grid lr above 2/L
+        assert abs(first - above) <= 1
+
+
+def test_scores_are_what_a_user_expects():
+    model = make_model("logloss-logistic")
+    from sklearn.linear_model import LogisticRegression
+
+    fitted = LogisticRegression(C=1e6, max_iter=5000).fit(model.X[:, :-1], model.y)
+    W = np.append(fitted.coef_[0], fitted.intercept_)[None, :]
+    assert scores(model, W)[0] == pytest.approx(fitted.score(model.X[:, :-1], model.y))
+    regression = make_model("mse-linear")
+    exact = np.linalg.lstsq(regression.X, regression.y, rcond=None)[0]
+    assert scores(regression, exact[None, :])[0] == pytest.approx(0.5177, abs=1e-3)  # diabetes OLS R^2
+    assert np.isnan(scores(regression, np.full((1, regression.n_weights), np.inf))[0])
+
+
+def test_log_loss_theory_is_per_w0():
+    model = make_model("logloss-logistic")
+    theory = model.theory([0.0, 1.0])
+    assert set(theory["stability_lr_by_w0"]) == {0.0, 1.0}
+    # at w = 0 every p is 1/2, so the Hessian is X^T X / (4 n)
+    assert theory["stability_lr_by_w0"][0.0] == pytest.approx(2 / np.linalg.eigvalsh(model.X.T @ model.X / (4 * model.n_samples))[-1])
+
+
+def test_csv_dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 2))
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.column_stack([x, (x[:, 0] > 0).astype(float)]), delimiter=",", header="a,b,label", comments="")
+    frame = run_sweep([0.5], [0.0], loss="logloss-logistic", dataset=str(path), target="label", max_iter=500)
+    assert frame.loc[0, "accuracy"] > 0.9
+    with pytest.raises(SweepError, match="target column 'nope'"):
+        run_sweep([0.5], [0.0], loss="logloss-logistic", dataset=str(path), target="nope")
+    with pytest.raises(SweepError, match="needs --target"):
+        run_sweep([0.5], [0.0], loss="mse-linear", dataset=str(path))
+    with pytest.raises(SweepError, match="needs a 0/1 target"):
+        run_sweep([0.5], [0.0], loss="logloss-logistic", dataset=str(path), target="a")
+    with pytest.raises(SweepError, match="neither diabetes nor breast-cancer"):
+        run_sweep([0.5], [0.0], loss="mse-linear", dataset="iris")
+    with pytest.raises(SweepError, match="belong to the models"):
+        run_sweep([0.5], [0.0], dataset="diabetes")
+    with pytest.raises(ModelError, match="unknown model"):
+        make_model("svm")
