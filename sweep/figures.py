@@ -69,9 +69,17 @@ def position_of(axis_values, value: float, log: bool) -> float:
 
 
 def is_log_axis(axis_values) -> bool:
-    """True for a positive axis spanning more than a factor of 20: drawn with decade ticks."""
-    values = np.asarray(axis_values, dtype=float)
-    return bool(values.min() > 0 and values.max() / values.min() > 20)
+    """True for a positive axis spanning more than a factor of 20 whose values are spread
+    more evenly in log than in linear terms (a geometric grid): drawn with decade ticks."""
+    values = np.unique(np.asarray(axis_values, dtype=float))
+    if values.size < 3 or values.min() <= 0 or values.max() / values.min() <= 20:
+        return bool(values.size == 2 and values.min() > 0 and values.max() / values.min() > 20)
+
+    def unevenness(points):
+        steps = np.diff(points)
+        return np.median(np.abs(steps - np.median(steps))) / np.median(steps)
+
+    return bool(unevenness(np.log(values)) < unevenness(values))
 
 
 def _short(value: float) -> str:
@@ -121,7 +129,8 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
     positions, labels = axis_ticks(y_values, is_log_axis(y_values))
     # Rows are drawn top-down in descending order: flip positions to match.
     ax.set_yticks([len(y_values) - p for p in positions], labels)
-    ax.set_xlabel(f"learning rate {x}" + (" (log scale)" if x_log_scale else " (one column per value)") if x == "lr" else x)
+    scale_note = " (log scale)" if x_log_scale else (" (one column per value)" if x_values.size <= FEW_VALUES else "")
+    ax.set_xlabel(f"learning rate {x}{scale_note}" if x == "lr" else x)
     ax.set_ylabel("initial weight w0" if y == "w0" else y)
     ax.set_title(title, loc="left", fontsize=11)
     handles = []

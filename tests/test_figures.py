@@ -55,3 +55,10 @@ def test_tables():
     below = np.geomspace(1e-3, 10, 41)
     assert (off_minimum["largest converging lr"] == below[below < 1.0].max()).all()
     assert isinstance(edges, pd.DataFrame)
+
+
+def test_log_axis_is_told_from_spacing():
+    assert is_log_axis(np.geomspace(1e-3, 10, 121))
+    assert is_log_axis(np.append(np.geomspace(1e-3, 10, 121), 0.4))
+    assert not is_log_axis(np.linspace(0.05, 1.5, 400))
+    assert not is_log_axis(np.linspace(-2, 3, 101))

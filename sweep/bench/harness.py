@@ -220,6 +220,29 @@ def scaling_cases(sizes) -> list[Case]:
     return cases
 
 
+def model_speed(quick: bool, log=print) -> list[dict]:
+    """Steps/s and floating-point work of the model kernel, per model (sweep only: no peer
+    runs these models; the figure to read is GFLOP/s against the machine's peak)."""
+    from sweep.api import descend_model_runs
+    from sweep.models import make_model
+
+    found = []
+    for name, max_iter in (("mse-linear", 2000), ("logloss-logistic", 200)):
+        model = make_model(name)
+        side = 10 if quick else 40
+        lr = np.repeat(np.geomspace(1e-3, 1.0, side), 10)
+        w0 = np.tile(np.linspace(-2, 2, 10), side)
+        descend_model_runs(lr[:1], w0[:1], model, max_iter, 1e-8, 1e8)
+        started = time.perf_counter()
+        result = descend_model_runs(lr, w0, model, max_iter, 1e-8, 1e8)
+        seconds = time.perf_counter() - started
+        steps = float(result["n_iter"].sum())
+        row = {"model": name, "runs": lr.size, "weights": model.n_weights, "samples": model.n_samples, "steps_per_second": steps / seconds, "flops_per_step": model.flops_per_step(), "gflops": steps * model.flops_per_step() / seconds / 1e9}
+        log(f"  model {name}: {row['steps_per_second']:.3g} steps/s, {row['flops_per_step']} flop/step, {row['gflops']:.2f} GFLOP/s")
+        found.append(row)
+    return found
+
+
 def thread_scaling(case: Case, repeats: int, log=print) -> dict[str, float]:
     """Steps/s with all threads over steps/s with one, for sweep and for the plain kernel."""
     loss = make_loss(case.loss)
@@ -270,7 +293,7 @@ def _plot(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str) -> str:
+def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str, models: list[dict]) -> str:
     lines = [
         "# sweep benchmark",
         "",
@@ -308,6 +331,14 @@ def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str)
         lines.append(f"| `{loss}` | {cold['first_call']:.2f} | {warm['first_call']:.2f} | {warm['hits']} / {warm['misses']} |")
     lines += [
         "",
+        "## Models on real data (full-batch gradient descent, one run per task)",
+        "",
+        "| model | runs | weights | samples | steps/s | flop per step | GFLOP/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {m['model']} | {m['runs']} | {m['weights']} | {m['samples']} | {m['steps_per_second']:.3g} | {m['flops_per_step']:,} | {m['gflops']:.2f} |" for m in models]
+    lines += [
+        "",
         "## Memory",
         "",
         f"run_sweep on {memory['runs']:,} runs: peak {memory['peak_bytes_per_run']:.0f} bytes allocated per run (tracemalloc), "
@@ -340,6 +371,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
     scaling = thread_scaling(cases[0], repeats, log)
     ceiling_seconds, ceiling_steps = bare_update_rate()
     ceiling = ceiling_steps / ceiling_seconds
+    models = model_speed(quick, log)
     compile_times = compile_and_cache_times()
     memory = memory_per_run(40_000 if quick else 1_000_000)
     first = {row.implementation: row for row in rows if row.case == cases[0].name}
@@ -359,7 +391,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
             writer.writerow([row.case, row.implementation, row.n_runs, row.threads, f"{row.seconds:.6f}", int(row.steps), f"{row.steps_per_second:.6g}", f"{row.runs_per_second:.6g}", row.agree])
     _plot(rows, out / "benchmarks.png")
     report = out / "benchmarks.md"
-    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where))
+    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where, models))
     for text, ok in checks:
         log(f"{'PASS' if ok else 'FAIL'}: {text}")
     return report
