@@ -63,6 +63,17 @@ def cache_dir() -> Path:
     return Path(base) / "sweep"
 
 
+def _machine_numbers(expr: sp.Expr) -> sp.Expr:
+    """Exact numbers too wide for an int64 literal become float64 constants, which Numba
+    compiles (``1e30*w`` is the integer 10**30 to sympy)."""
+    wide = {
+        number: sp.Float(number, 17)
+        for number in expr.atoms(sp.Rational)
+        if abs(number.p) > 2**53 or abs(number.q) > 2**53
+    }
+    return expr.xreplace(wide) if wide else expr
+
+
 def kernel_source(loss: Loss, template: str = "gd") -> str:
     """The full text of the kernel module for ``loss`` and a kernel template.
 
@@ -78,14 +89,14 @@ def kernel_source(loss: Loss, template: str = "gd") -> str:
     """
     renames = {sp.Symbol(name, real=True): sp.Symbol(f"_p{i}", real=True) for i, (name, _) in enumerate(loss.params)}
     code_names = {name: f"_p{i}" for i, (name, _) in enumerate(loss.params)}
-    value = sp.pycode(loss.expr.xreplace(renames), **PRINTER_SETTINGS)
+    value = sp.pycode(_machine_numbers(loss.expr.xreplace(renames)), **PRINTER_SETTINGS)
     if loss.grad_code is not None:
         # Hand-written gradient code uses the parameter names; rename them the same way.
         grad = loss.grad_code
         for name, code_name in code_names.items():
             grad = _rename_identifier(grad, name, code_name)
     else:
-        grad = sp.pycode(loss.grad_expr.xreplace(renames), **PRINTER_SETTINGS)
+        grad = sp.pycode(_machine_numbers(loss.grad_expr.xreplace(renames)), **PRINTER_SETTINGS)
     unpack = f"    {', '.join(code_names.values())}, = p\n" if code_names else ""
     header = _HEADER.format(text=loss.text().replace("\n", " "), unpack=unpack, value=value, grad=grad)
     return header + (_TEMPLATES / f"{template}_template.py").read_text()

@@ -10,6 +10,7 @@ accepted tree is then rebuilt as a sympy expression node by node; the text never
 from __future__ import annotations
 
 import ast
+import math
 
 import sympy as sp
 
@@ -32,6 +33,8 @@ FUNCTIONS: dict[str, object] = {
 }
 CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "e": sp.E}
 MAX_FORMULA_LENGTH = 500
+MAX_EXPONENT = 1000
+MAX_NUMBER = 1e300
 
 ALLOWED = (
     "numbers, w, parameter names given with --param NAME=VALUE, pi, e, + - * / **, "
@@ -83,6 +86,9 @@ def parse_formula(formula: str) -> tuple[sp.Expr, tuple[str, ...]]:
 
     def build(node: ast.AST) -> sp.Expr:
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            if not math.isfinite(node.value) or abs(node.value) > MAX_NUMBER:
+                text = ast.get_source_segment(formula.strip(), node) or ast.unparse(node)
+                raise FormulaError(f"the number {text!r} in {formula!r} is out of range; numbers must lie within +-{MAX_NUMBER:g}")
             return sp.Rational(repr(node.value)) if isinstance(node.value, float) else sp.Integer(node.value)
         if isinstance(node, ast.Name):
             if node.id == "w":
@@ -97,7 +103,11 @@ def parse_formula(formula: str) -> tuple[sp.Expr, tuple[str, ...]]:
                 names.append(node.id)
             return sp.Symbol(node.id, real=True)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            return _BINARY[type(node.op)](build(node.left), build(node.right))
+            left, right = build(node.left), build(node.right)
+            if isinstance(node.op, ast.Pow) and right.is_number and abs(float(right)) > MAX_EXPONENT:
+                # sympy evaluates constant powers exactly: 9**9**9 would never finish.
+                raise FormulaError(f"the exponent {ast.unparse(node.right)!r} in {formula!r} is too large; exponents are limited to {MAX_EXPONENT} in size")
+            return _BINARY[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             operand = build(node.operand)
             return -operand if isinstance(node.op, ast.USub) else operand
@@ -111,4 +121,7 @@ def parse_formula(formula: str) -> tuple[sp.Expr, tuple[str, ...]]:
         raise _reject(repr(ast.unparse(node)), formula)
 
     expr = build(tree.body)
+    for number in expr.atoms(sp.Number):
+        if not number.is_finite or abs(float(number)) > MAX_NUMBER:
+            raise FormulaError(f"the loss formula {formula!r} holds a constant out of range ({sp.sstr(number)[:40]}); numbers must lie within +-{MAX_NUMBER:g}")
     return expr, tuple(names)

@@ -42,6 +42,11 @@ def test_symbolic_gradient_equals_central_differences(text, params):
         assert module.loss_grad(w, p) == pytest.approx(numeric, rel=1e-6, abs=1e-6)
 
 
+def test_wide_constants_compile():
+    frame = run_sweep([1e-31], [2.0], loss="1e30*(w-1)**2 + 10**40", max_iter=3)
+    assert frame.loc[0, "outcome"] == "max_iter" and frame.loc[0, "w"] == pytest.approx(1 + 0.8**3, rel=1e-12)
+
+
 def test_decimal_constants_stay_exact_through_differentiation():
     expr, _ = parse_formula("0.1*w**2")
     assert str(expr) == "w**2/10"
@@ -68,6 +73,10 @@ def test_decimal_constants_stay_exact_through_differentiation():
         ("w" + "+w" * 300, "more than 500"),
         ("[w for w in ()]", "is not allowed"),
         ("w % 2", "is not allowed"),
+        ("9**9**9**9", "too large"),
+        ("1e999*w", "the number '1e999'"),
+        ("10**400*w", "out of range"),
+        ("w**(10**6)", "too large"),
     ],
 )
 def test_rejected_formulas_give_one_line(text, fragment):
