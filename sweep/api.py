@@ -195,18 +195,36 @@ def descend_model_runs(lr: np.ndarray, w0: np.ndarray, model: Model, max_iter: i
     return {"n_iter": n_iter, "loss": loss, "grad": grad, "w_norm": w_norm, "outcome": outcome, score: scores(model, W), "W": W}
 
 
-def execute(plan: SweepPlan) -> pd.DataFrame:
-    """Run a planned sweep; see ``run_sweep`` for the table it returns."""
-    lr_flat = np.repeat(plan.lr, plan.w0.size)
-    w0_flat = np.tile(plan.w0, plan.lr.size)
-    runner = descend_model_runs if isinstance(plan.loss, Model) else descend_runs
-    with threads(plan.n_threads) as used:
-        started = time.perf_counter()
-        # One run first: compiles the kernel (or loads it from the cache), timed on its own.
-        runner(lr_flat[:1], w0_flat[:1], plan.loss, plan.max_iter, plan.tol, plan.div_factor)
-        compiled = time.perf_counter()
-        columns = runner(lr_flat, w0_flat, plan.loss, plan.max_iter, plan.tol, plan.div_factor)
-        finished = time.perf_counter()
+def runs_of(plan: SweepPlan, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flat ``(lr, w0)`` arrays of runs ``start..stop-1`` of the lr-major grid.
+
+    Run i has lr = lr[i // len(w0)] and w0 = w0[i % len(w0)]; any slice of the grid can be
+    made without making the rest, which is what lets a huge sweep go out in chunks.
+    """
+    index = np.arange(start, stop, dtype=np.int64)
+    return plan.lr[index // plan.w0.size], plan.w0[index % plan.w0.size]
+
+
+def compile_kernel(plan: SweepPlan) -> float:
+    """Compile the plan's kernel (or load it from the cache) with one run; returns seconds."""
+    started = time.perf_counter()
+    lr, w0 = runs_of(plan, 0, 1)
+    _runner(plan)(lr, w0, plan.loss, plan.max_iter, plan.tol, plan.div_factor)
+    return time.perf_counter() - started
+
+
+def _runner(plan: SweepPlan):
+    return descend_model_runs if isinstance(plan.loss, Model) else descend_runs
+
+
+def run_range(plan: SweepPlan, start: int, stop: int) -> pd.DataFrame:
+    """Runs ``start..stop-1`` of a planned sweep as a table (the columns of ``run_sweep``).
+
+    The unit of work that chunked, resumed and distributed sweeps repeat: it depends on the
+    plan and the range only, so any process anywhere makes the same rows.
+    """
+    lr_flat, w0_flat = runs_of(plan, start, stop)
+    columns = _runner(plan)(lr_flat, w0_flat, plan.loss, plan.max_iter, plan.tol, plan.div_factor)
     table = {"lr": lr_flat, "w0": w0_flat, "n_iter": columns.pop("n_iter").astype(np.int32)}
     columns.pop("W", None)
     outcome = to_categorical(columns.pop("outcome"))
@@ -215,8 +233,18 @@ def execute(plan: SweepPlan) -> pd.DataFrame:
     frame = pd.DataFrame(table)
     if getattr(plan.loss, "minima", ()):
         frame["basin"] = basin_of(plan.loss, frame["w"].to_numpy(), (frame["outcome"] == "converged").to_numpy())
+    return frame
+
+
+def execute(plan: SweepPlan) -> pd.DataFrame:
+    """Run a planned sweep in one piece; see ``run_sweep`` for the table it returns."""
+    with threads(plan.n_threads) as used:
+        compile_seconds = compile_kernel(plan)
+        started = time.perf_counter()
+        frame = run_range(plan, 0, plan.n_runs)
+        seconds = time.perf_counter() - started
     config = sweep_config(plan)
-    config.update(seconds=finished - compiled, compile_seconds=compiled - started, n_threads=used, versions=versions())
+    config.update(seconds=seconds, compile_seconds=compile_seconds, n_threads=used, versions=versions())
     frame.attrs["config"] = config
     return frame
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -66,7 +67,11 @@ def cli():
 @click.option("--threads", type=int, default=None, help="Numba threads (default: all cores).")
 @click.option("--out", default=DEFAULT_OUT, show_default=True, type=click.Path(file_okay=False), help="Folder for runs.parquet, sweep.json and the report.")
 @click.option("--no-report", is_flag=True, help="Write the data only, no figures.")
-def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, div_factor, threads, out, no_report):
+@click.option("--chunk-size", type=int, default=None, help="Runs per chunk; chunks stream to DIR/runs/ (default: from free memory).")
+@click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False), metavar="DIR", help="Finish the interrupted sweep in DIR (same options as before).")
+@click.option("--scheduler", default=None, metavar="dask|tcp://HOST:PORT", help="Run the chunks on a local Dask cluster or an existing one.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, div_factor, threads, out, no_report, chunk_size, resume_dir, scheduler, quiet):
     """Run every (lr, w0) pair and write DIR/runs.parquet, DIR/sweep.json and the report.
 
     \b
@@ -80,11 +85,29 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
     lr = _axis_spec(lr_spec, "--lr")
     w0 = _axis_spec(w0_spec, "--w0")
     plan = plan_sweep(lr, w0, loss=loss, params=_param(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads, dataset=dataset, target=target)
+    if chunk_size is not None and chunk_size < 1:
+        raise SweepError(f"--chunk-size {chunk_size} is not allowed: it must be at least 1")
+    if scheduler is not None and scheduler != "dask" and not scheduler.startswith("tcp://"):
+        raise SweepError(f"--scheduler {scheduler!r} is not allowed: use 'dask' (a local cluster) or tcp://HOST:PORT")
+    from sweep.stream import default_chunk_size
+
+    out = resume_dir or out
+    if resume_dir is not None:
+        from sweep.store import CONFIG_FILE, read_config
+
+        if not (Path(resume_dir) / CONFIG_FILE).is_file():
+            raise SweepError(f"--resume {resume_dir!r}: no {CONFIG_FILE} there, so nothing to resume")
+        chunk_size = chunk_size or read_config(resume_dir).get("chunk_size")
+    size = chunk_size or default_chunk_size(plan)
+    extra = {"axes_spec": {"lr": lr_spec, "w0": w0_spec}}
+    if resume_dir is not None or scheduler is not None or plan.n_runs > size:
+        _stream(plan, out, size, resume_dir is not None, scheduler, extra, quiet, no_report)
+        return
     # Only a valid sweep touches the disk; a folder this command made stays only if filled.
     with results_dir(out) as out_dir:
         started = time.perf_counter()
         frame = execute(plan)
-        config = dict(frame.attrs["config"], axes_spec={"lr": lr_spec, "w0": w0_spec}, wall_seconds=time.perf_counter() - started)
+        config = dict(frame.attrs["config"], wall_seconds=time.perf_counter() - started, **extra)
         runs_path, config_path = write_results(frame, out_dir, config)
     n_runs = len(frame)
     click.echo(
@@ -101,6 +124,30 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
         from sweep.report import write_report
 
         click.echo(f"report: {write_report(out_dir)}")
+
+
+def _stream(plan, out, chunk_size, resume, scheduler, extra, quiet, no_report):
+    from sweep.stream import stream_sweep
+
+    with results_dir(out) as out_dir:
+        try:
+            config = stream_sweep(plan, out_dir, chunk_size=chunk_size, resume=resume, scheduler=scheduler, extra_config=extra, progress=not quiet, log=click.echo)
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted: finished chunks are kept in {out_dir}; finish with the same command and --resume {out_dir}") from None
+    n_runs = plan.n_runs
+    click.echo(f"{n_runs:,} runs in {config['n_chunks']} chunks of {chunk_size:,} ({config['wall_seconds']:.2f} s{' on Dask' if scheduler else ''})")
+    for name in OUTCOMES:
+        if config["counts"].get(name, 0):
+            click.echo(f"  {name:<10} {config['counts'][name]:>12,}  ({config['counts'][name] / n_runs:.1%})")
+    click.echo(f"wrote {out_dir / 'runs'}/ and {out_dir / 'sweep.json'}")
+    if not no_report:
+        from sweep.report import write_report
+
+        click.echo(f"report: {write_report(out_dir)}")
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a streamed sweep: what was finished is kept."""
 
 
 @cli.command("report")
@@ -140,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="sweep", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Error: interrupted", err=True)
+        return 130
+    except Interrupted as stop:
+        click.echo(f"Error: {stop}", err=True)
         return 130
     except _NO_ARGS as request:  # bare `sweep`: show the help, as a person expects
         click.echo(request.ctx.get_help())

@@ -19,8 +19,9 @@ from sweep import figures
 from sweep.codegen import kernel_module
 from sweep.losses import BUILTIN_LOSSES, Loss, make_loss
 from sweep.outcomes import OUTCOME_MEANINGS, OUTCOMES
-from sweep.reference import teaching_loop
-from sweep.store import atomic_path, read_results
+from sweep.reference import reference_run, teaching_loop
+from sweep.aggregate import aggregate, needs_aggregation
+from sweep.store import StoreError, atomic_path, read_config, read_results
 
 #: The learning rates and initial weight of the classic teaching example.
 TEACHING_LRS = (0.4, 0.001, 10.0)
@@ -37,10 +38,17 @@ def loss_from_config(config: dict) -> Loss | None:
 
 
 def outcome_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Runs per outcome, with their share and median n_iter, in the fixed outcome order."""
-    counts = frame["outcome"].value_counts().reindex(list(OUTCOMES), fill_value=0)
+    """Runs per outcome, with their share and median n_iter, in the fixed outcome order.
+
+    An aggregated table (one row per figure cell, with ``runs`` and ``share_<outcome>``)
+    counts the runs behind its cells; its n_iter column is then the median of cell means.
+    """
+    if "runs" in frame.columns:
+        counts = pd.Series({name: int(round((frame[f"share_{name}"] * frame["runs"]).sum())) for name in OUTCOMES})
+    else:
+        counts = frame["outcome"].value_counts().reindex(list(OUTCOMES), fill_value=0)
     medians = frame.groupby("outcome", observed=False)["n_iter"].median().reindex(list(OUTCOMES))
-    table = pd.DataFrame({"runs": counts, "share": counts / max(len(frame), 1), "median n_iter": medians})
+    table = pd.DataFrame({"runs": counts, "share": counts / max(counts.sum(), 1), "median n_iter": medians})
     table.index.name = "outcome"
     return table[table["runs"] > 0]
 
@@ -84,9 +92,10 @@ def teaching_paths(frame: pd.DataFrame, loss: Loss, config: dict) -> list[dict]:
 
     paths = []
     for lr in chosen:
-        row = frame[(frame["lr"] == lr) & (frame["w0"] == w0)].iloc[0]
-        _, _, path = teaching_loop(float(lr), w0, int(row["n_iter"]), config["tol"], grad)
-        paths.append({"lr": float(lr), "w0": w0, "path": path, "outcome": str(row["outcome"]), "n_iter": int(row["n_iter"])})
+        # Run it again here, rather than read a table row: an aggregated table has none.
+        n_iter, _, outcome = reference_run(float(lr), w0, grad, config["max_iter"], config["tol"], config["div_factor"])
+        _, _, path = teaching_loop(float(lr), w0, n_iter, config["tol"], grad)
+        paths.append({"lr": float(lr), "w0": w0, "path": path, "outcome": outcome, "n_iter": n_iter})
     return paths
 
 
@@ -131,7 +140,14 @@ def write_report(out: str | Path) -> Path:
         sweep.store.StoreError: if the folder holds no readable results.
     """
     out = Path(out)
-    frame, config = read_results(out)
+    config = read_config(out)
+    aggregated = needs_aggregation(config)
+    if aggregated:
+        if config.get("status") == "running":
+            raise StoreError(f"{str(out)!r} holds an unfinished sweep: finish it with 'sweep run ... --resume {out}'")
+        frame = aggregate(out, config)
+    else:
+        frame, config = read_results(out)
     loss = loss_from_config(config)
     theory = config["loss"].get("theory") or {}
     pictures = {}
@@ -157,6 +173,15 @@ def write_report(out: str | Path) -> Path:
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _aggregation_note(frame: pd.DataFrame) -> str:
+    if "runs" not in frame.columns:
+        return ""
+    return (
+        f"<p><b>Aggregated:</b> the grid is finer than a figure, so each cell stands for up to {int(frame['runs'].max()):,} "
+        "neighbouring runs and shows their majority outcome, mean n_iter and mean finite loss.</p>"
+    )
 
 
 def _section(pictures: dict[str, Path], name: str, title: str, caption: str) -> str:
@@ -234,6 +259,7 @@ dt {{ font-weight: 600; margin-top: .4em; }} dd {{ margin-left: 1.5em; color: #4
 </style></head><body>
 <h1>Gradient descent on {html.escape(loss_cfg['expression'])}</h1>
 <p class="lead">{config['n_runs']:,} runs over learning rate and initial weight: {html.escape(lead)}.</p>
+{_aggregation_note(frame)}
 {theory_text}
 <h2>How each run ended</h2>
 <p>One cell per run: learning rate across, initial weight up.</p>

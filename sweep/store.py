@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 RUNS_FILE = "runs.parquet"
+RUNS_DIR = "runs"
 CONFIG_FILE = "sweep.json"
 CONFIG_KEY = b"sweep.config"
 
@@ -130,13 +131,30 @@ def read_results(out: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
         StoreError: if the folder lacks either file or they cannot be read.
     """
     path = Path(out)
-    runs_path, config_path = path / RUNS_FILE, path / CONFIG_FILE
-    for needed in (runs_path, config_path):
-        if not needed.is_file():
-            raise StoreError(f"{str(path)!r} holds no sweep results: {needed.name} is missing (run 'sweep run --out {path}')")
+    config = read_config(path)
+    parts = sorted((path / RUNS_DIR).glob("part-*.parquet")) if (path / RUNS_DIR).is_dir() else []
+    if not (path / RUNS_FILE).is_file() and not parts:
+        raise StoreError(f"{str(path)!r} holds no sweep results: {RUNS_FILE} is missing (run 'sweep run --out {path}')")
+    if parts and len(parts) != config.get("n_chunks"):
+        raise StoreError(f"{str(path)!r} holds {len(parts)} of {config.get('n_chunks')} chunks: finish it with 'sweep run ... --resume {path}'")
     try:
-        frame = pq.read_table(runs_path).to_pandas()
-        config = json.loads(config_path.read_text())
+        files = [path / RUNS_FILE] if not parts else parts
+        frame = pa.concat_tables([pq.read_table(file) for file in files]).to_pandas()
     except (OSError, ValueError, pa.ArrowException) as error:
         raise StoreError(f"cannot read sweep results in {str(path)!r}: {error}") from None
     return frame, config
+
+
+def read_config(out: str | os.PathLike) -> dict:
+    """The ``sweep.json`` of a results folder.
+
+    Raises:
+        StoreError: if it is missing or not valid JSON.
+    """
+    path = Path(out) / CONFIG_FILE
+    if not path.is_file():
+        raise StoreError(f"{str(Path(out))!r} holds no sweep results: {CONFIG_FILE} is missing (run 'sweep run --out {Path(out)}')")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise StoreError(f"cannot read {str(path)!r}: {error}") from None

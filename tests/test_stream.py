@@ -1,0 +1,123 @@
+"""Chunked sweeps: the same rows as one piece, resumable after a kill, on Dask alike."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from sweep.aggregate import aggregate, axis_groups
+from sweep.api import SweepError, plan_sweep
+from sweep.cli import main
+from sweep.report import write_report
+from sweep.store import read_results
+from sweep.stream import chunk_bounds, default_chunk_size, stream_sweep
+
+LR, W0 = "1e-3:10:97:log,0.4", "-2:3:41"
+
+
+def run_cli(args):
+    return main(["run", "--lr", LR, "--w0", W0, "--no-report", "--quiet", *args])
+
+
+def test_streamed_equals_single_shot(tmp_path):
+    assert run_cli(["--out", str(tmp_path / "one")]) == 0
+    assert run_cli(["--out", str(tmp_path / "chunks"), "--chunk-size", "333"]) == 0
+    one, _ = read_results(tmp_path / "one")
+    chunks, config = read_results(tmp_path / "chunks")
+    assert (tmp_path / "one" / "runs.parquet").is_file() and (tmp_path / "chunks" / "runs").is_dir()
+    assert config["n_chunks"] == len(list((tmp_path / "chunks" / "runs").iterdir())) == -(-len(one) // 333)
+    assert chunks.equals(one)
+    assert config["counts"] == one["outcome"].value_counts().to_dict() | {k: 0 for k in config["counts"] if k not in set(one["outcome"])}
+
+
+def _command(out, extra=()):
+    return [sys.executable, "-m", "sweep", "run", "--lr", "1e-4:1:3000:log", "--w0", "-2:3:400", "--max-iter", "2000",
+            "--tol", "1e-13", "--chunk-size", "20000", "--no-report", "--quiet", "--out", str(out), *extra]
+
+
+def test_killed_run_resumes_to_the_same_dataset(tmp_path):
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_command(killed))
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((killed / "runs").glob("part-*.parquet")) if (killed / "runs").is_dir() else []) < 3:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = len(list((killed / "runs").glob("part-*.parquet")))
+    assert 3 <= done_before < 60, "the run finished before it could be killed: make it slower"
+    assert not list((killed / "runs").glob(".*"))  or all(p.name.endswith(".tmp") for p in (killed / "runs").glob(".*"))
+    assert json.loads((killed / "sweep.json").read_text())["status"] == "running"
+    resumed = subprocess.run(_command(killed, ["--resume", str(killed)]), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {done_before} of 60 chunks already done" in resumed.stdout
+    whole = tmp_path / "whole"
+    assert subprocess.run(_command(whole), capture_output=True).returncode == 0
+    a, config = read_results(killed)
+    b, _ = read_results(whole)
+    assert config["status"] == "complete" and a.equals(b)
+
+
+def test_resume_refuses_another_configuration(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert run_cli(["--out", str(out), "--chunk-size", "500"]) == 0
+    capsys.readouterr()
+    code = main(["run", "--lr", LR, "--w0", W0, "--max-iter", "200", "--no-report", "--resume", str(out)])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and "differs from this command in max_iter" in err
+    code = main(["run", "--resume", str(tmp_path / "nothing-here")])
+    assert code != 0 and "nothing to resume" in capsys.readouterr().err
+
+
+def test_dask_backend_equals_local(tmp_path):
+    plan = plan_sweep(np.geomspace(1e-3, 10, 37), np.linspace(-2, 3, 29), max_iter=300, tol=1e-10)
+    (tmp_path / "local").mkdir()
+    stream_sweep(plan, tmp_path / "local", chunk_size=200, progress=False, log=lambda *_: None)
+    (tmp_path / "dask").mkdir()
+    config = stream_sweep(plan, tmp_path / "dask", chunk_size=200, scheduler="dask", progress=False, log=lambda *_: None)
+    assert config["status"] == "complete"
+    assert read_results(tmp_path / "dask")[0].equals(read_results(tmp_path / "local")[0])
+
+
+def test_bad_scheduler_and_chunk_size(tmp_path, capsys):
+    assert main(["run", "--scheduler", "udp://x", "--out", str(tmp_path / "a")]) != 0
+    assert "--scheduler 'udp://x' is not allowed" in capsys.readouterr().err
+    assert main(["run", "--chunk-size", "0", "--out", str(tmp_path / "b")]) != 0
+    assert "--chunk-size 0 is not allowed" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(SweepError):
+        chunk_bounds(10, 0)
+
+
+def test_chunks_cover_the_grid_once():
+    assert chunk_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    plan = plan_sweep([0.1], [1.0])
+    assert 2**16 <= default_chunk_size(plan, available=10**12) <= 2**22
+    assert default_chunk_size(plan, available=1) == 2**16
+
+
+def test_big_result_reports_aggregated_cells(tmp_path, monkeypatch):
+    import sweep.aggregate as aggregate_module
+
+    out = tmp_path / "big"
+    assert main(["run", "--lr", "1e-3:10:300:log", "--w0", "-2:3:120", "--chunk-size", "9000", "--no-report", "--quiet", "--out", str(out)]) == 0
+    monkeypatch.setattr(aggregate_module, "MAX_COLUMNS", 50)
+    monkeypatch.setattr(aggregate_module, "MAX_ROWS", 40)
+    config = json.loads((out / "sweep.json").read_text())
+    cells = aggregate(out, config, max_columns=50, max_rows=40)
+    assert len(cells) == 50 * 40 and cells["runs"].sum() == 300 * 120
+    full, _ = read_results(out)
+    assert cells[[c for c in cells.columns if c.startswith("share_")]].sum(axis=1).round(12).eq(1).all()
+    assert (cells["runs"] * cells["share_converged"]).sum() == pytest.approx((full["outcome"] == "converged").sum())
+    monkeypatch.setattr("sweep.report.needs_aggregation", lambda config: True)
+    monkeypatch.setattr("sweep.report.aggregate", lambda out, config: aggregate(out, config, 50, 40))
+    page = write_report(out).read_text()
+    assert "Aggregated:" in page and "data:image/png;base64," in page
+
+
+def test_axis_groups():
+    groups, middles = axis_groups(np.arange(10.0), 4)
+    assert groups.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3] and middles.tolist() == [1.0, 4.0, 7.0, 9.0]
