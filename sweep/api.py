@@ -236,8 +236,25 @@ def run_range(plan: SweepPlan, start: int, stop: int) -> pd.DataFrame:
     return frame
 
 
+#: Bytes per run held at once by a sweep run in one piece (inputs, kernel outputs, table).
+MEMORY_BYTES_PER_RUN = 160
+
+
 def execute(plan: SweepPlan) -> pd.DataFrame:
-    """Run a planned sweep in one piece; see ``run_sweep`` for the table it returns."""
+    """Run a planned sweep in one piece; see ``run_sweep`` for the table it returns.
+
+    Raises:
+        SweepError: if the sweep would not fit in the free memory (stream it instead).
+    """
+    import psutil
+
+    need = plan.n_runs * (MEMORY_BYTES_PER_RUN + (16 * plan.loss.n_weights if isinstance(plan.loss, Model) else 0))
+    free = psutil.virtual_memory().available
+    if need > free:
+        raise SweepError(
+            f"{plan.n_runs:,} runs need about {need / 1e9:,.1f} GB of memory in one piece, more than the {free / 1e9:,.1f} GB free; "
+            "stream them to disk in chunks with 'sweep run --chunk-size N' (or sweep.stream.stream_sweep)"
+        )
     with threads(plan.n_threads) as used:
         compile_seconds = compile_kernel(plan)
         started = time.perf_counter()

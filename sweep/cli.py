@@ -99,6 +99,7 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
             raise SweepError(f"--resume {resume_dir!r}: no {CONFIG_FILE} there, so nothing to resume")
         chunk_size = chunk_size or read_config(resume_dir).get("chunk_size")
     size = chunk_size or default_chunk_size(plan)
+    _check_disk(plan, out)
     extra = {"axes_spec": {"lr": lr_spec, "w0": w0_spec}}
     if resume_dir is not None or scheduler is not None or plan.n_runs > size:
         _stream(plan, out, size, resume_dir is not None, scheduler, extra, quiet, no_report)
@@ -126,9 +127,30 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
         click.echo(f"report: {write_report(out_dir)}")
 
 
+#: Parquet bytes per run, with room to spare (the teaching grid's file holds 23).
+DISK_BYTES_PER_RUN = 40
+
+
+def _check_disk(plan, out) -> None:
+    """Refuse a sweep whose files would not fit on the disk of --out."""
+    import shutil
+
+    place = Path(out).absolute()
+    while not place.exists():
+        place = place.parent
+    free = shutil.disk_usage(place).free
+    need = plan.n_runs * DISK_BYTES_PER_RUN
+    if need > free:
+        raise SweepError(
+            f"{plan.n_runs:,} runs need about {need / 1e9:,.1f} GB in --out {str(out)!r}, more than the "
+            f"{free / 1e9:,.1f} GB free there; narrow --lr/--w0 or point --out at a larger disk"
+        )
+
+
 def _stream(plan, out, chunk_size, resume, scheduler, extra, quiet, no_report):
     from sweep.stream import stream_sweep
 
+    click.echo(f"{plan.n_runs:,} runs in chunks of {chunk_size:,}: about {plan.n_runs * DISK_BYTES_PER_RUN / 1e9:,.2f} GB on disk")
     with results_dir(out) as out_dir:
         try:
             config = stream_sweep(plan, out_dir, chunk_size=chunk_size, resume=resume, scheduler=scheduler, extra_config=extra, progress=not quiet, log=click.echo)

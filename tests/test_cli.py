@@ -120,3 +120,14 @@ def test_rejected_run_does_not_create_the_out_folder(tmp_path, capsys, args):
 def test_singular_run_count(tmp_path, capsys):
     code, stdout, _ = run_cli(["run", "--lr", "0.4", "--w0", "2", "--out", str(tmp_path / "one"), "--no-report"], capsys)
     assert code == 0 and stdout.startswith("1 run of gradient descent")
+
+
+def test_sweeps_too_big_for_disk_or_memory_are_refused(tmp_path, capsys):
+    import numpy as np
+
+    from sweep import SweepError, run_sweep
+
+    code, _, stderr = run_cli(["run", "--lr", "1e-3:1:100000:log", "--w0", "-2:3:100000", "--out", str(tmp_path / "huge")], capsys)
+    assert code != 0 and "10,000,000,000 runs need about 400.0 GB" in stderr and not (tmp_path / "huge").exists()
+    with pytest.raises(SweepError, match="stream them to disk"):
+        run_sweep(np.geomspace(1e-3, 1, 100_000), np.linspace(-2, 3, 100_000))
