@@ -122,12 +122,18 @@ def test_singular_run_count(tmp_path, capsys):
     assert code == 0 and stdout.startswith("1 run of gradient descent")
 
 
-def test_sweeps_too_big_for_disk_or_memory_are_refused(tmp_path, capsys):
+def test_sweeps_too_big_for_disk_or_memory_are_refused(tmp_path, capsys, monkeypatch):
+    import collections
+    import shutil
+
     import numpy as np
 
     from sweep import SweepError, run_sweep
 
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 0, 50 * 10**9))
     code, _, stderr = run_cli(["run", "--lr", "1e-3:1:100000:log", "--w0", "-2:3:100000", "--out", str(tmp_path / "huge")], capsys)
-    assert code != 0 and "10,000,000,000 runs need about 400.0 GB" in stderr and not (tmp_path / "huge").exists()
+    assert code != 0 and "10,000,000,000 runs need about 400.0 GB" in stderr and "50.0 GB free" in stderr
+    assert not (tmp_path / "huge").exists()
     with pytest.raises(SweepError, match="stream them to disk"):
         run_sweep(np.geomspace(1e-3, 1, 100_000), np.linspace(-2, 3, 100_000))
