@@ -16,6 +16,7 @@ import csv
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -243,6 +244,37 @@ def model_speed(quick: bool, log=print) -> list[dict]:
     return found
 
 
+def streaming_series(quick: bool, log=print) -> list[dict]:
+    """Peak RSS of a whole `sweep run` process, streamed in chunks against in one piece, and
+    the Dask backend's throughput on a local cluster. Each point is a fresh process, so its
+    peak is its own; max_iter is small because this measures memory and I/O, not the kernel."""
+    sizes = (10**5, 10**6) if quick else (10**6, 10**7, 10**8)
+    script = (
+        "import resource, sys, time; from sweep.cli import main; t = time.perf_counter(); "
+        "code = main(sys.argv[1:]); "
+        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, time.perf_counter() - t, code)"
+    )
+    found = []
+    with tempfile.TemporaryDirectory() as folder:
+        for size in sizes:
+            side = int(round(np.sqrt(size)))
+            modes = [("streamed", ["--chunk-size", str(2**18)]), ("one piece", ["--chunk-size", str(size)])]
+            if not quick and size == 10**7:
+                modes.append(("dask", ["--chunk-size", str(2**20), "--scheduler", "dask"]))
+            for mode, extra in modes:
+                if mode == "one piece" and size > 10**7:
+                    continue  # would need about 16 GB: the linear growth is clear from the smaller sizes
+                out = Path(folder) / f"{mode}-{size}"
+                args = ["run", "--lr", f"1e-3:10:{side}:log", "--w0", f"-2:3:{side}", "--max-iter", "10", "--no-report", "--quiet", "--out", str(out), *extra]
+                done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True)
+                _, peak, seconds, _ = done.stdout.strip().splitlines()[-1].split()
+                row = {"runs": side * side, "mode": mode, "peak_mb": int(peak) / 1e6, "seconds": float(seconds)}
+                log(f"  memory: {row['runs']:.0e} runs {mode}: peak {row['peak_mb']:.0f} MB, {row['seconds']:.1f} s")
+                found.append(row)
+                shutil.rmtree(out, ignore_errors=True)
+    return found
+
+
 def thread_scaling(case: Case, repeats: int, log=print) -> dict[str, float]:
     """Steps/s with all threads over steps/s with one, for sweep and for the plain kernel."""
     loss = make_loss(case.loss)
@@ -293,7 +325,7 @@ def _plot(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str, models: list[dict]) -> str:
+def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str, models: list[dict], series: list[dict]) -> str:
     lines = [
         "# sweep benchmark",
         "",
@@ -339,6 +371,14 @@ def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str,
     lines += [f"| {m['model']} | {m['runs']} | {m['weights']} | {m['samples']} | {m['steps_per_second']:.3g} | {m['flops_per_step']:,} | {m['gflops']:.2f} |" for m in models]
     lines += [
         "",
+        "## Streaming: peak memory of a whole `sweep run` process (max_iter 10: memory and I/O, not the kernel)",
+        "",
+        "| runs | mode | peak RSS MB | wall s | runs/s |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    lines += [f"| {r['runs']:,} | {r['mode']} | {r['peak_mb']:.0f} | {r['seconds']:.1f} | {r['runs'] / r['seconds']:.3g} |" for r in series]
+    lines += [
+        "",
         "## Memory",
         "",
         f"run_sweep on {memory['runs']:,} runs: peak {memory['peak_bytes_per_run']:.0f} bytes allocated per run (tracemalloc), "
@@ -372,6 +412,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
     ceiling_seconds, ceiling_steps = bare_update_rate()
     ceiling = ceiling_steps / ceiling_seconds
     models = model_speed(quick, log)
+    series = streaming_series(quick, log)
     compile_times = compile_and_cache_times()
     memory = memory_per_run(40_000 if quick else 1_000_000)
     first = {row.implementation: row for row in rows if row.case == cases[0].name}
@@ -391,7 +432,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
             writer.writerow([row.case, row.implementation, row.n_runs, row.threads, f"{row.seconds:.6f}", int(row.steps), f"{row.steps_per_second:.6g}", f"{row.runs_per_second:.6g}", row.agree])
     _plot(rows, out / "benchmarks.png")
     report = out / "benchmarks.md"
-    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where, models))
+    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where, models, series))
     for text, ok in checks:
         log(f"{'PASS' if ok else 'FAIL'}: {text}")
     return report
