@@ -80,6 +80,10 @@ def threads(n_threads: int | None):
         numba.set_num_threads(previous)
 
 
+#: Runs per kernel call: enough blocks to keep every thread busy, few enough to return often.
+PIECE = 1 << 16
+
+
 def descend_runs(lr: np.ndarray, w0: np.ndarray, loss: Loss, max_iter: int, tol: float, div_factor: float) -> dict[str, np.ndarray]:
     """Run the kernel over flat per-run arrays: the unit that chunking and workers reuse.
 
@@ -94,21 +98,16 @@ def descend_runs(lr: np.ndarray, w0: np.ndarray, loss: Loss, max_iter: int, tol:
     """
     kernel = kernel_module(loss)
     n = lr.size
+    lr = np.ascontiguousarray(lr, np.float64)
+    w0 = np.ascontiguousarray(w0, np.float64)
     n_iter = np.empty(n, np.int64)
     w = np.empty(n)
     outcome = np.empty(n, np.int8)
-    kernel.descend(
-        np.ascontiguousarray(lr, np.float64),
-        np.ascontiguousarray(w0, np.float64),
-        loss.param_values,
-        max_iter,
-        tol,
-        div_factor,
-        numba.get_num_threads(),
-        n_iter,
-        w,
-        outcome,
-    )
+    for start in range(0, n, PIECE):
+        # Python gets control back between pieces, so Ctrl-C stops a long sweep promptly
+        # (a signal cannot interrupt compiled code).
+        part = slice(start, min(n, start + PIECE))
+        kernel.descend(lr[part], w0[part], loss.param_values, max_iter, tol, div_factor, numba.get_num_threads(), n_iter[part], w[part], outcome[part])
     loss_at_w = np.empty(n)
     grad_at_w = np.empty(n)
     kernel.evaluate(w, loss.param_values, loss_at_w, grad_at_w)
