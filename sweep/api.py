@@ -28,10 +28,16 @@ class SweepError(ValueError):
 
 
 def _axis(values, name: str, positive: bool) -> np.ndarray:
+    if isinstance(values, np.ma.MaskedArray) and np.ma.is_masked(values):
+        raise SweepError(f"{name} has masked values: give plain numbers")
     try:
-        axis = np.atleast_1d(np.asarray(values, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise SweepError(f"{name} must be numbers, got {values!r}") from None
+        raw = np.asarray(values)
+        # Only real numbers: not text ("0.4"), dates, complex values or booleans.
+        if raw.dtype.kind not in "iuf" and not (raw.dtype.kind == "O" and all(_is_real_number(v) for v in raw.ravel())):
+            raise TypeError
+        axis = np.atleast_1d(raw.astype(np.float64))
+    except (TypeError, ValueError, OverflowError):
+        raise SweepError(f"{name} must be real numbers, got {str(values)[:60]!r}") from None
     if axis.ndim != 1 or axis.size == 0:
         raise SweepError(f"{name} must be a non-empty 1-D list of numbers, got shape {axis.shape}")
     bad = ~np.isfinite(axis) | ((axis <= 0) if positive else False)
@@ -39,6 +45,10 @@ def _axis(values, name: str, positive: bool) -> np.ndarray:
         allowed = "finite and > 0" if positive else "finite"
         raise SweepError(f"{name}={float(axis[bad][0])!r} is not allowed: every {name} must be {allowed}")
     return axis
+
+
+def _is_real_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def check_settings(max_iter, tol, div_factor, n_threads=None) -> tuple[int, float, float]:
@@ -53,17 +63,20 @@ def check_settings(max_iter, tol, div_factor, n_threads=None) -> tuple[int, floa
     """
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or not 0 <= max_iter <= 2**31 - 1:
         raise SweepError(f"max_iter={max_iter!r} is not allowed: it must be a whole number in 0..{2**31 - 1}")
+    for name, value in (("tol", tol), ("div_factor", div_factor)):
+        if not _is_real_number(value):
+            raise SweepError(f"{name}={value!r} is not allowed: it must be a number")
     try:
         tol = float(tol)
         div_factor = float(div_factor)
-    except (TypeError, ValueError):
-        raise SweepError(f"tol and div_factor must be numbers, got tol={tol!r}, div_factor={div_factor!r}") from None
+    except OverflowError:
+        raise SweepError(f"tol and div_factor must be float64 numbers, got tol={tol!r:.40}, div_factor={div_factor!r:.40}") from None
     if not (math.isfinite(tol) and tol >= 0):
         raise SweepError(f"tol={tol!r} is not allowed: it must be finite and >= 0 (0 means 'gradient exactly 0')")
     if not (math.isfinite(div_factor) and div_factor >= 1):
         raise SweepError(f"div_factor={div_factor!r} is not allowed: it must be finite and >= 1")
     if n_threads is not None and not (
-        isinstance(n_threads, (int, np.integer)) and 1 <= n_threads <= numba.config.NUMBA_NUM_THREADS
+        isinstance(n_threads, (int, np.integer)) and not isinstance(n_threads, bool) and 1 <= n_threads <= numba.config.NUMBA_NUM_THREADS
     ):
         raise SweepError(f"n_threads={n_threads!r} is not allowed: it must lie in 1..{numba.config.NUMBA_NUM_THREADS}")
     return int(max_iter), tol, div_factor
@@ -157,6 +170,14 @@ def plan_sweep(
     lr_axis = _axis(lr, "lr", positive=True)
     w0_axis = _axis(w0, "w0", positive=False)
     max_iter, tol, div_factor = check_settings(max_iter, tol, div_factor, n_threads)
+    if not isinstance(loss, (str, Loss)):
+        raise SweepError(f"loss={loss!r:.60} is not allowed: give a built-in name, a model name, a formula in w, or a sweep.losses.Loss")
+    if params is not None and not (isinstance(params, dict) and all(isinstance(k, str) and _is_real_number(v) for k, v in params.items())):
+        raise SweepError(f"params={params!r:.60} is not allowed: give a dict of parameter names to real numbers, such as {{'a': 2.0}}")
+    try:
+        params = {name: float(value) for name, value in (params or {}).items()}
+    except OverflowError:
+        raise SweepError("a parameter value is too large for a float64") from None
     is_model = isinstance(loss, str) and loss in MODELS
     if (dataset or target) and not is_model:
         raise SweepError(f"dataset and target belong to the models {', '.join(MODELS)}, not to the loss {loss!r}")

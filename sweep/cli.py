@@ -38,9 +38,12 @@ def _param(values: tuple[str, ...]) -> dict[str, float]:
         try:
             if not sep or not name.strip():
                 raise ValueError
-            params[name.strip()] = float(text)
+            value = float(text)
         except ValueError:
             raise click.BadParameter(f"{item!r} must read NAME=NUMBER, for example a=2", param_hint="--param") from None
+        if name.strip() in params:
+            raise click.BadParameter(f"{name.strip()!r} is given twice; give each parameter once", param_hint="--param")
+        params[name.strip()] = value
     return params
 
 
@@ -82,6 +85,8 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
       sweep run --loss cosine --param delta=0.2 --lr 0.01:1.5:600 --w0 -3:5:200
       sweep run --loss mse-linear --dataset diabetes --lr 1e-3:1:120:log --w0 -2:2:41
     """
+    if not str(out).strip():
+        raise SweepError("--out '' is not allowed: name the folder for the results, for example --out sweep-results")
     lr = _axis_spec(lr_spec, "--lr")
     w0 = _axis_spec(w0_spec, "--w0")
     plan = plan_sweep(lr, w0, loss=loss, params=_param(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads, dataset=dataset, target=target)

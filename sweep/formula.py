@@ -86,9 +86,11 @@ def parse_formula(formula: str) -> tuple[sp.Expr, tuple[str, ...]]:
 
     def build(node: ast.AST) -> sp.Expr:
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            if not math.isfinite(node.value) or abs(node.value) > MAX_NUMBER:
-                text = ast.get_source_segment(formula.strip(), node) or ast.unparse(node)
-                raise FormulaError(f"the number {text!r} in {formula!r} is out of range; numbers must lie within +-{MAX_NUMBER:g}")
+            text = ast.get_source_segment(formula.strip(), node) or "a number"
+            if (isinstance(node.value, float) and not math.isfinite(node.value)) or abs(node.value) > MAX_NUMBER:
+                raise FormulaError(f"the number {text[:40]!r} in {formula!r} is out of range; numbers must lie within +-{MAX_NUMBER:g}")
+            if node.value == 0 and any(digit in text.split("e")[0].split("E")[0] for digit in "123456789"):
+                raise FormulaError(f"the number {text!r} in {formula!r} is too small: it rounds to 0 as a float64")
             return sp.Rational(repr(node.value)) if isinstance(node.value, float) else sp.Integer(node.value)
         if isinstance(node, ast.Name):
             if node.id == "w":
@@ -104,9 +106,12 @@ def parse_formula(formula: str) -> tuple[sp.Expr, tuple[str, ...]]:
             return sp.Symbol(node.id, real=True)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             left, right = build(node.left), build(node.right)
-            if isinstance(node.op, ast.Pow) and right.is_number and abs(float(right)) > MAX_EXPONENT:
+            if isinstance(node.op, ast.Pow) and right.is_number:
                 # sympy evaluates constant powers exactly: 9**9**9 would never finish.
-                raise FormulaError(f"the exponent {ast.unparse(node.right)!r} in {formula!r} is too large; exponents are limited to {MAX_EXPONENT} in size")
+                if abs(float(right)) > MAX_EXPONENT:
+                    raise FormulaError(f"the exponent {ast.unparse(node.right)!r} in {formula!r} is too large; exponents are limited to {MAX_EXPONENT} in size")
+                if left.is_number and left != 0 and abs(float(right) * math.log10(abs(float(left)))) > math.log10(MAX_NUMBER):
+                    raise FormulaError(f"{ast.unparse(node)!r} in {formula!r} is out of range; numbers must lie within +-{MAX_NUMBER:g}")
             return _BINARY[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             operand = build(node.operand)
@@ -121,6 +126,17 @@ def parse_formula(formula: str) -> tuple[sp.Expr, tuple[str, ...]]:
         raise _reject(repr(ast.unparse(node)), formula)
 
     expr = build(tree.body)
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise FormulaError(f"the loss formula {formula!r} divides by zero (sympy reduces it to {sp.sstr(expr)[:60]})")
+    if expr.has(sp.I):
+        raise FormulaError(f"the loss formula {formula!r} is complex-valued (a root or log of a negative constant); a loss must be real")
+    for part in sp.preorder_traversal(expr):
+        if part.is_number and part.free_symbols == set() and not isinstance(part, sp.Number):
+            value = complex(part.evalf(20))
+            if value.imag != 0:
+                raise FormulaError(f"the loss formula {formula!r} is complex-valued ({sp.sstr(part)[:40]}); a loss must be real")
+            if not (math.isfinite(value.real) and abs(value.real) <= MAX_NUMBER):
+                raise FormulaError(f"the constant {sp.sstr(part)[:40]!r} in {formula!r} is out of range; numbers must lie within +-{MAX_NUMBER:g}")
     for number in expr.atoms(sp.Number):
         if not number.is_finite or abs(float(number)) > MAX_NUMBER:
             raise FormulaError(f"the loss formula {formula!r} holds a constant out of range ({sp.sstr(number)[:40]}); numbers must lie within +-{MAX_NUMBER:g}")

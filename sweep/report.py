@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -112,66 +113,72 @@ def loss_curve(loss: Loss):
     return curve
 
 
-def _save(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+def _png(fig) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
 
 
-def _heatmap_figure(draw, frame, theory, path: Path) -> None:
+def _heatmap_png(draw, frame, theory) -> bytes:
     fig, ax = plt.subplots(figsize=(8.6, 4.6))
     try:
         draw(frame, theory=theory, ax=ax)
-        _save(fig, path)
-    finally:
+    except BaseException:
         plt.close(fig)
+        raise
+    return _png(fig)
 
 
 def write_report(out: str | Path) -> Path:
     """Draw the figures and the HTML report of the sweep stored in ``out``.
 
+    Everything is drawn in memory first and written only when all of it succeeded, so a
+    failure leaves the folder as it was.
+
     Args:
-        out: a folder written by ``sweep run`` (``runs.parquet`` and ``sweep.json``).
+        out: a folder written by ``sweep run`` (``runs.parquet`` or ``runs/``, and ``sweep.json``).
 
     Returns:
         Path of ``report.html``.
 
     Raises:
-        sweep.store.StoreError: if the folder holds no readable results.
+        sweep.store.StoreError: if the folder holds no readable, complete results.
     """
     out = Path(out)
     config = read_config(out)
-    aggregated = needs_aggregation(config)
-    if aggregated:
-        if config.get("status") == "running":
-            raise StoreError(f"{str(out)!r} holds an unfinished sweep: finish it with 'sweep run ... --resume {out}'")
-        frame = aggregate(out, config)
-    else:
-        frame, config = read_results(out)
-    loss = loss_from_config(config)
+    if config.get("status") == "running":
+        raise StoreError(f"{str(out)!r} holds an unfinished sweep: finish it with 'sweep run ... --resume {out}'")
+    frame = aggregate(out, config) if needs_aggregation(config) else read_results(out)[0]
+    try:
+        loss = loss_from_config(config)
+    except ValueError as error:
+        raise StoreError(f"the loss in {str(out / 'sweep.json')!r} cannot be rebuilt: {error}") from None
     theory = config["loss"].get("theory") or {}
-    pictures = {}
     maps = [("outcomes", figures.outcome_map), ("iterations", figures.iterations_map), ("loss", figures.loss_map)]
     if "basin" in frame.columns:
         maps.append(("basins", figures.basin_map))
     if "r2" in frame.columns or "accuracy" in frame.columns:
         maps.append(("score", figures.score_map))
-    for name, draw in maps:
-        _heatmap_figure(draw, frame, theory, out / f"{name}.png")
-        pictures[name] = out / f"{name}.png"
+    pictures = {name: _heatmap_png(draw, frame, theory) for name, draw in maps}
     if loss is not None:
         paths = teaching_paths(frame, loss, config)
-        fig = figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"])
-        _save(fig, out / "paths.png")
-        pictures["paths"] = out / "paths.png"
+        pictures["paths"] = _png(figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"]))
+    page = render_html(frame, config, pictures)
+    for name, data in pictures.items():
+        with atomic_path(out / f"{name}.png") as tmp:
+            tmp.write_bytes(data)
     report = out / "report.html"
     with atomic_path(report) as tmp:
-        tmp.write_text(render_html(frame, config, pictures))
+        tmp.write_text(page)
     return report
 
 
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
@@ -184,7 +191,7 @@ def _aggregation_note(frame: pd.DataFrame) -> str:
     )
 
 
-def _section(pictures: dict[str, Path], name: str, title: str, caption: str) -> str:
+def _section(pictures: dict[str, bytes], name: str, title: str, caption: str) -> str:
     if name not in pictures:
         return ""
     return f"<h2>{title}</h2>\n<p>{caption}</p>\n{_img(pictures[name], title)}"
@@ -197,7 +204,7 @@ def _axis_text(values: list[float]) -> str:
     return f"{values.size} values from {values.min():g} to {values.max():g}"
 
 
-def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, Path]) -> str:
+def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes]) -> str:
     """The report page as one HTML string with the pictures embedded."""
     loss_cfg = config["loss"]
     theory = loss_cfg.get("theory") or {}

@@ -70,11 +70,19 @@ def _random_item(kind: str, fields: list[str], item: str) -> np.ndarray:
     # The legacy RandomState stream is what np.random.seed/np.random.randint use, so the
     # teaching example's draw is reproduced exactly.
     state = np.random.RandomState(seed)
-    if kind == "randint":
-        if low != int(low) or high != int(high):
-            raise SpecError(f"{item!r}: randint needs whole-number LOW and HIGH")
-        return state.randint(int(low), int(high), size=size).astype(np.float64)
-    return state.uniform(low, high, size=size)
+    try:
+        if kind == "randint":
+            if low != int(low) or high != int(high):
+                raise SpecError(f"{item!r}: randint needs whole-number LOW and HIGH")
+            return state.randint(int(low), int(high), size=size).astype(np.float64)
+        values = state.uniform(low, high, size=size)
+    except (ValueError, OverflowError) as error:
+        if isinstance(error, SpecError):
+            raise
+        raise SpecError(f"{item!r}: LOW and HIGH are out of range for {kind} ({error})") from None
+    if not np.isfinite(values).all():
+        raise SpecError(f"{item!r}: HIGH - LOW overflows a float64")
+    return values
 
 
 def _range_item(fields: list[str], item: str) -> np.ndarray:
@@ -82,14 +90,20 @@ def _range_item(fields: list[str], item: str) -> np.ndarray:
         raise SpecError(f"the 4th field of {item!r} must be 'log', got {fields[3]!r}")
     start, stop = _number(fields[0], item), _number(fields[1], item)
     num = _count(fields[2], item)
-    if len(fields) == 4:
-        if start <= 0 or stop <= 0:
-            raise SpecError(f"a log range needs START > 0 and STOP > 0, got {item!r}")
-        values = np.geomspace(start, stop, num)
-        # geomspace already pins both ends; setting them again documents the promise.
-        values[0], values[-1] = start, stop
-        return values
-    return np.linspace(start, stop, num)
+    if num == 1:
+        return np.array([start])
+    with np.errstate(all="ignore"):
+        if len(fields) == 4:
+            if start <= 0 or stop <= 0:
+                raise SpecError(f"a log range needs START > 0 and STOP > 0, got {item!r}")
+            values = np.geomspace(start, stop, num)
+            # geomspace already pins both ends; setting them again documents the promise.
+            values[0], values[-1] = start, stop
+        else:
+            values = np.linspace(start, stop, num)
+    if not np.isfinite(values).all():
+        raise SpecError(f"the range {item!r} overflows a float64 (STOP - START is too large)")
+    return values
 
 
 def _item_values(item: str) -> np.ndarray:

@@ -14,6 +14,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -118,7 +119,24 @@ def write_results(frame: pd.DataFrame, out: Path, config: dict) -> tuple[Path, P
     with atomic_path(runs_path) as tmp:
         pq.write_table(table, tmp)
     write_json(config_path, config)
+    remove_stale(out, keep_runs_file=True)
     return runs_path, config_path
+
+
+#: Files a report writes: a new sweep's data makes an old folder's copies wrong.
+REPORT_FILES = ("report.html", "outcomes.png", "iterations.png", "loss.png", "paths.png", "basins.png", "score.png")
+
+
+def remove_stale(out: Path, keep_runs_file: bool) -> None:
+    """Delete what an earlier sweep left in ``out`` and the new one will not rewrite: its
+    report files, and its runs in the other layout (a single file or a folder of parts)."""
+    for name in REPORT_FILES:
+        (out / name).unlink(missing_ok=True)
+    if keep_runs_file:
+        for part in (out / RUNS_DIR).glob("part-*.parquet") if (out / RUNS_DIR).is_dir() else ():
+            part.unlink()
+    else:
+        (out / RUNS_FILE).unlink(missing_ok=True)
 
 
 def read_results(out: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
@@ -142,7 +160,26 @@ def read_results(out: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
         frame = pa.concat_tables([pq.read_table(file) for file in files]).to_pandas()
     except (OSError, ValueError, pa.ArrowException) as error:
         raise StoreError(f"cannot read sweep results in {str(path)!r}: {error}") from None
+    _check_runs(frame, path)
     return frame, config
+
+
+def _check_runs(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse a runs table that sweep did not write: missing columns, no rows, bad values."""
+    from sweep.outcomes import OUTCOMES
+
+    missing = [name for name in ("lr", "w0", "n_iter", "loss", "outcome") if name not in frame.columns]
+    problem = None
+    if missing:
+        problem = f"it lacks the column {missing[0]!r}"
+    elif frame.empty:
+        problem = "it has no rows"
+    elif not set(frame["outcome"].astype(str).unique()) <= set(OUTCOMES):
+        problem = f"its outcomes are not among {', '.join(OUTCOMES)}"
+    elif not (np.isfinite(frame["lr"].to_numpy(float)).all() and np.isfinite(frame["w0"].to_numpy(float)).all()):
+        problem = "its lr or w0 values are not all finite"
+    if problem:
+        raise StoreError(f"the runs in {str(path)!r} are not a sweep's: {problem}")
 
 
 def read_config(out: str | os.PathLike) -> dict:
@@ -155,6 +192,28 @@ def read_config(out: str | os.PathLike) -> dict:
     if not path.is_file():
         raise StoreError(f"{str(Path(out))!r} holds no sweep results: {CONFIG_FILE} is missing (run 'sweep run --out {Path(out)}')")
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise StoreError(f"cannot read {str(path)!r}: {error}") from None
+    problem = _config_problem(config)
+    if problem:
+        raise StoreError(f"{str(path)!r} is not a sweep configuration: {problem}")
+    return config
+
+
+def _config_problem(config) -> str | None:
+    """What is wrong with a sweep.json's structure, or None."""
+    number = (int, float)
+    if not isinstance(config, dict):
+        return "it is not a JSON object"
+    loss, axes = config.get("loss"), config.get("axes")
+    if not isinstance(loss, dict) or not all(isinstance(loss.get(key), str) for key in ("name", "formula", "expression")):
+        return "'loss' must hold name, formula and expression"
+    if not isinstance(loss.get("params", {}), dict) or not all(isinstance(v, number) and not isinstance(v, bool) for v in loss.get("params", {}).values()):
+        return "'loss.params' must map names to numbers"
+    if not isinstance(axes, dict) or not all(isinstance(axes.get(key), list) and axes[key] and all(isinstance(v, number) for v in axes[key]) for key in ("lr", "w0")):
+        return "'axes' must hold non-empty lists lr and w0"
+    for key, kind in (("max_iter", int), ("tol", number), ("div_factor", number), ("n_runs", int)):
+        if not isinstance(config.get(key), kind) or isinstance(config.get(key), bool):
+            return f"{key!r} is missing or not a number"
+    return None

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from sweep.api import SweepError, SweepPlan, compile_kernel, run_range, sweep_config, threads, versions
 from sweep.models import Model
 from sweep.outcomes import OUTCOMES
-from sweep.store import CONFIG_FILE, RUNS_DIR, RUNS_FILE, atomic_path, write_json
+from sweep.store import CONFIG_FILE, RUNS_DIR, atomic_path, remove_stale, write_json
 #: Bytes per run a chunk holds while it runs: inputs, kernel outputs, the table, its encoding.
 BYTES_PER_RUN = 320
 #: Settings that must match for ``--resume`` to continue a sweep.
@@ -125,7 +125,7 @@ def stream_sweep(
         # A fresh sweep into an old folder: stale parts of another sweep must not mix in.
         for stale in (out / RUNS_DIR).glob("part-*.parquet") if (out / RUNS_DIR).is_dir() else ():
             stale.unlink()
-        (out / RUNS_FILE).unlink(missing_ok=True)
+        remove_stale(out, keep_runs_file=False)
     write_json(config_path, config)
     todo = [(i, start, stop) for i, (start, stop) in enumerate(bounds) if not part_path(out, i).is_file()]
     if resume:

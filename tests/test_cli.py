@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -137,3 +138,80 @@ def test_sweeps_too_big_for_disk_or_memory_are_refused(tmp_path, capsys, monkeyp
     assert not (tmp_path / "huge").exists()
     with pytest.raises(SweepError, match="stream them to disk"):
         run_sweep(np.geomspace(1e-3, 1, 100_000), np.linspace(-2, 3, 100_000))
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"lr": "0.4"}, "lr must be real numbers"),
+        ({"lr": np.array([0.1 + 1j])}, "lr must be real numbers"),
+        ({"lr": np.array(["2020-01-01"], dtype="datetime64[D]")}, "lr must be real numbers"),
+        ({"lr": np.ma.array([0.1, 0.2], mask=[0, 1])}, "masked"),
+        ({"lr": [10**400]}, "lr must be real numbers"),
+        ({"lr": [True]}, "lr must be real numbers"),
+        ({"tol": "1e-3"}, "tol='1e-3'"),
+        ({"tol": True}, "tol=True"),
+        ({"n_threads": True}, "n_threads=True"),
+        ({"loss": ["w"]}, "loss=['w']"),
+        ({"loss": None}, "loss=None"),
+        ({"params": {"a": "2"}}, "params="),
+        ({"params": [1, 2]}, "params="),
+        ({"params": {"a": 10**400}}, "too large"),
+    ],
+)
+def test_api_rejects_wrong_types_in_one_line(kwargs, fragment):
+    from sweep import SweepError, run_sweep
+
+    arguments = {"lr": [0.1], "w0": [1.0], **kwargs}
+    with pytest.raises(SweepError) as error:
+        run_sweep(**arguments)
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+def test_duplicate_param_and_empty_out(tmp_path, capsys, monkeypatch):
+    code, _, stderr = run_cli(["run", "--loss", "w**2 + d*w", "--param", "d=1", "--param", "d=2", "--out", str(tmp_path / "x")], capsys)
+    assert code != 0 and "'d' is given twice" in stderr
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = run_cli(["run", "--out", ""], capsys)
+    assert code != 0 and "--out '' is not allowed" in stderr and list(tmp_path.iterdir()) == []
+
+
+def test_a_new_sweep_removes_the_old_report(tmp_path, capsys):
+    out = tmp_path / "reused"
+    assert run_cli(["run", "--lr", "0.1,0.4", "--w0", "2", "--out", str(out)], capsys)[0] == 0
+    assert (out / "report.html").exists()
+    assert run_cli(["run", "--lr", "0.2", "--w0", "1", "--out", str(out), "--no-report"], capsys)[0] == 0
+    assert not (out / "report.html").exists() and not (out / "outcomes.png").exists()
+
+
+@pytest.mark.parametrize(
+    "corrupt, fragment",
+    [
+        (lambda out: (out / "sweep.json").write_text("[]"), "not a JSON object"),
+        (lambda out: (out / "sweep.json").write_text("{}"), "'loss' must hold"),
+        (lambda out: (out / "sweep.json").write_text("{not json"), "cannot read"),
+        (lambda out: _edit_config(out, tol="x"), "'tol' is missing or not a number"),
+        (lambda out: _edit_config(out, loss_params={"a": "x"}), "'loss.params' must map"),
+        (lambda out: pd.DataFrame({"a": [1]}).to_parquet(out / "runs.parquet"), "lacks the column 'lr'"),
+        (lambda out: pd.read_parquet(out / "runs.parquet").iloc[:0].to_parquet(out / "runs.parquet"), "no rows"),
+        (lambda out: pd.read_parquet(out / "runs.parquet").assign(outcome="exploded").to_parquet(out / "runs.parquet"), "outcomes are not among"),
+        (lambda out: (out / "runs.parquet").write_bytes(b"PAR1garbage"), "cannot read sweep results"),
+    ],
+)
+def test_report_refuses_damaged_results_in_one_line(tmp_path, capsys, corrupt, fragment):
+    out = tmp_path / "r"
+    assert run_cli(["run", "--lr", "0.1,0.4", "--w0", "2", "--out", str(out), "--no-report"], capsys)[0] == 0
+    corrupt(out)
+    before = sorted(p.name for p in out.iterdir())
+    code, _, stderr = run_cli(["report", str(out)], capsys)
+    assert code != 0 and stderr.startswith("Error: ") and stderr.count("\n") == 1 and fragment in stderr, stderr
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def _edit_config(out, tol=None, loss_params=None):
+    config = json.loads((out / "sweep.json").read_text())
+    if tol is not None:
+        config["tol"] = tol
+    if loss_params is not None:
+        config["loss"]["params"] = loss_params
+    (out / "sweep.json").write_text(json.dumps(config))

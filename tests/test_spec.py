@@ -24,6 +24,10 @@ def test_log_range_with_an_extra_point():
     assert np.allclose(ratios, 1 / 30)
 
 
+def test_one_value_ranges_start_at_start():
+    assert parse_spec("1:10:1").tolist() == parse_spec("1:10:1:log").tolist() == [1.0]
+
+
 def test_randint_reproduces_the_teaching_draw():
     np.random.seed(0)
     expected = np.random.randint(-2, 3)
@@ -53,6 +57,9 @@ def test_uniform_is_seeded():
         ("randint:0.5:3:1:0", "whole-number"),
         ("uniform:0:1:2:-1", "seed -1"),
         ("1:2:1000000000", "must lie in"),
+        ("randint:0:1e20:1:0", "out of range for randint"),
+        ("uniform:-1e308:1e308:3:0", "out of range for uniform"),
+        ("-1e308:1e308:3", "overflows a float64"),
     ],
 )
 def test_bad_specs_name_the_problem(spec, fragment):
