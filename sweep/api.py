@@ -6,18 +6,19 @@ import math
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
 import numba
 import numpy as np
 import pandas as pd
 
-from sweep.codegen import kernel_module
+from sweep.codegen import kernel_module, model_kernel_module
 from sweep.kernels import models as model_kernels
 from sweep.losses import Loss, basin_of, make_loss
 from sweep.models import MODELS, Model, make_model, scores
-from sweep.outcomes import to_categorical
+from sweep.optimizers import OPTIMIZERS, get_optimizer, initial_state
+from sweep.outcomes import regime_of, to_categorical
 
 #: Default divergence bound, as a multiple of the run's starting scale max(1, |w0|).
 DIV_FACTOR = 1e8
@@ -97,34 +98,56 @@ def threads(n_threads: int | None):
 PIECE = 1 << 16
 
 
-def descend_runs(lr: np.ndarray, w0: np.ndarray, loss: Loss, max_iter: int, tol: float, div_factor: float) -> dict[str, np.ndarray]:
+def hyper_arrays(optimizer: str, hyper: dict[str, np.ndarray] | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The optimizer's hyperparameters as three per-run float64 arrays h0, h1, h2 (unused
+    ones zero), from ``hyper``: name -> 1-D array of length n (missing names take defaults)."""
+    chosen = get_optimizer(optimizer)
+    given = hyper or {}
+    arrays = [np.ascontiguousarray(given[h.name], np.float64) if h.name in given else np.full(n, h.default) for h in chosen.hyperparameters]
+    arrays += [np.zeros(n)] * (3 - len(arrays))
+    return arrays[0], arrays[1], arrays[2]
+
+
+def descend_runs(
+    lr: np.ndarray, w0: np.ndarray, loss: Loss, max_iter: int, tol: float, div_factor: float, optimizer: str = "gd", hyper: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Run the kernel over flat per-run arrays: the unit that chunking and workers reuse.
 
     Args:
         lr, w0: 1-D float64 arrays of equal length n, one entry per run (already validated).
         loss: the Loss. max_iter, tol, div_factor: validated settings.
+        optimizer: a name from ``sweep.optimizers.OPTIMIZERS``.
+        hyper: the optimizer's hyperparameters by name, each a 1-D array of length n
+            (missing ones take their defaults).
 
     Returns:
         dict of 1-D arrays of length n: ``n_iter`` (int64, updates applied), ``w`` (final
         weight), ``loss`` and ``grad`` (at the final weight, float64), ``outcome`` (int8 codes
-        of ``sweep.outcomes``).
+        of ``sweep.outcomes``), ``oscillated`` (bool: the gradient changed sign at some step).
     """
-    kernel = kernel_module(loss)
+    kernel = kernel_module(loss, optimizer)
     n = lr.size
     lr = np.ascontiguousarray(lr, np.float64)
     w0 = np.ascontiguousarray(w0, np.float64)
     n_iter = np.empty(n, np.int64)
     w = np.empty(n)
     outcome = np.empty(n, np.int8)
+    crossed = np.empty(n, np.bool_)
+    h = hyper_arrays(optimizer, hyper, n) if optimizer != "gd" else None
     for start in range(0, n, PIECE):
         # Python gets control back between pieces, so Ctrl-C stops a long sweep promptly
         # (a signal cannot interrupt compiled code).
         part = slice(start, min(n, start + PIECE))
-        kernel.descend(lr[part], w0[part], loss.param_values, max_iter, tol, div_factor, numba.get_num_threads(), n_iter[part], w[part], outcome[part])
+        outputs = (n_iter[part], w[part], outcome[part], crossed[part])
+        if h is None:
+            kernel.descend(lr[part], w0[part], loss.param_values, max_iter, tol, div_factor, numba.get_num_threads(), *outputs)
+        else:
+            hp = tuple(array[part] for array in h)
+            kernel.descend(lr[part], w0[part], *hp, loss.param_values, initial_state(optimizer), max_iter, tol, div_factor, numba.get_num_threads(), *outputs)
     loss_at_w = np.empty(n)
     grad_at_w = np.empty(n)
     kernel.evaluate(w, loss.param_values, loss_at_w, grad_at_w)
-    return {"n_iter": n_iter, "w": w, "loss": loss_at_w, "grad": grad_at_w, "outcome": outcome}
+    return {"n_iter": n_iter, "w": w, "loss": loss_at_w, "grad": grad_at_w, "outcome": outcome, "oscillated": crossed}
 
 
 @dataclass(frozen=True)
@@ -142,10 +165,22 @@ class SweepPlan:
     tol: float
     div_factor: float
     n_threads: int | None
+    optimizer: str = "gd"
+    hyper: dict = field(default_factory=dict)
+
+    @property
+    def axes(self) -> dict[str, np.ndarray]:
+        """Every axis of the grid in order, lr first: lr, w0, then the optimizer's
+        hyperparameters (a fixed one is an axis of one value)."""
+        return {"lr": self.lr, "w0": self.w0, **self.hyper}
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(axis.size for axis in self.axes.values())
 
     @property
     def n_runs(self) -> int:
-        return self.lr.size * self.w0.size
+        return int(np.prod(self.shape, dtype=np.int64))
 
 
 def plan_sweep(
@@ -160,6 +195,8 @@ def plan_sweep(
     n_threads: int | None = None,
     dataset: str | None = None,
     target: str | None = None,
+    optimizer: str = "gd",
+    hyper: dict | None = None,
 ) -> SweepPlan:
     """Validate a sweep's input without running it (arguments as for ``run_sweep``).
 
@@ -190,51 +227,80 @@ def plan_sweep(
             chosen = make_loss(loss, params)
     except ValueError as error:
         raise SweepError(str(error)) from None
-    return SweepPlan(lr_axis, w0_axis, chosen, max_iter, tol, div_factor, n_threads)
+    return SweepPlan(lr_axis, w0_axis, chosen, max_iter, tol, div_factor, n_threads, optimizer, _hyper_axes(optimizer, hyper))
 
 
-def descend_model_runs(lr: np.ndarray, w0: np.ndarray, model: Model, max_iter: int, tol: float, div_factor: float) -> dict[str, np.ndarray]:
+def _hyper_axes(optimizer: str, hyper: dict | None) -> dict[str, np.ndarray]:
+    """Validate an optimizer's hyperparameters: name -> sorted axis of allowed values."""
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise SweepError(f"optimizer={optimizer!r:.40} is not allowed: optimizers are {', '.join(OPTIMIZERS)}")
+    chosen = get_optimizer(optimizer)
+    given = dict(hyper or {})
+    known = {h.name: h for h in chosen.hyperparameters}
+    for name in given:
+        if name not in known:
+            owners = [o.name for o in OPTIMIZERS.values() if any(h.name == name for h in o.hyperparameters)]
+            where = f"; it belongs to {', '.join(owners)}" if owners else ""
+            raise SweepError(f"{name} is not a hyperparameter of {optimizer} (its are: {', '.join(known) or 'none'}){where}")
+    axes = {}
+    for name, rule in known.items():
+        axis = np.unique(_axis(given.get(name, rule.default), name, positive=False))
+        for value in axis:
+            allowed = rule.check(float(value))
+            if allowed:
+                raise SweepError(f"{name}={float(value)!r} is not allowed: {name} must lie in {allowed}")
+        axes[name] = axis
+    return axes
+
+
+def descend_model_runs(
+    lr: np.ndarray, w0: np.ndarray, model: Model, max_iter: int, tol: float, div_factor: float, optimizer: str = "gd", hyper: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """``descend_runs`` for a model with a weight vector (see ``sweep.models``).
 
     Returns:
         dict of 1-D arrays of length n: ``n_iter``, ``loss``, ``grad`` (the gradient's 2-norm),
-        ``w_norm`` (the final weights' 2-norm), ``outcome``, and the model's score, ``r2`` or
-        ``accuracy``; plus ``W``, the final weights, shape (n, d).
+        ``w_norm`` (the final weights' 2-norm), ``outcome``, ``oscillated`` (some gradient
+        component changed sign), and the model's score, ``r2`` or ``accuracy``; plus ``W``,
+        the final weights, shape (n, d).
     """
     n, d = lr.size, model.n_weights
     H = 2.0 / model.n_samples * model.X.T @ model.X
     b = 2.0 / model.n_samples * model.X.T @ model.y
-    n_iter, W, outcome = np.empty(n, np.int64), np.empty((n, d)), np.empty(n, np.int8)
-    args = (model.kind, np.ascontiguousarray(lr, np.float64), np.ascontiguousarray(w0, np.float64), H, b, model.X, model.y)
-    model_kernels.descend_model(*args, max_iter, tol, div_factor, numba.get_num_threads(), n_iter, W, outcome)
+    n_iter, W, outcome, crossed = np.empty(n, np.int64), np.empty((n, d)), np.empty(n, np.int8), np.empty(n, np.bool_)
+    h0, h1, h2 = hyper_arrays(optimizer, hyper, n)
+    args = (model.kind, np.ascontiguousarray(lr, np.float64), np.ascontiguousarray(w0, np.float64), h0, h1, h2, initial_state(optimizer), H, b, model.X, model.y)
+    model_kernel_module(optimizer).descend_model(*args, max_iter, tol, div_factor, numba.get_num_threads(), n_iter, W, outcome, crossed)
     loss, grad = np.empty(n), np.empty(n)
     model_kernels.evaluate_model(model.kind, W, H, b, model.X, model.y, loss, grad)
     score = "r2" if model.kind == 0 else "accuracy"
     with np.errstate(all="ignore"):
         w_norm = np.sqrt((W * W).sum(axis=1))
-    return {"n_iter": n_iter, "loss": loss, "grad": grad, "w_norm": w_norm, "outcome": outcome, score: scores(model, W), "W": W}
+    return {"n_iter": n_iter, "loss": loss, "grad": grad, "w_norm": w_norm, "outcome": outcome, "oscillated": crossed, score: scores(model, W), "W": W}
 
 
-def runs_of(plan: SweepPlan, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-    """The flat ``(lr, w0)`` arrays of runs ``start..stop-1`` of the lr-major grid.
+def runs_of(plan: SweepPlan, start: int, stop: int) -> dict[str, np.ndarray]:
+    """The flat per-run values of every axis for runs ``start..stop-1`` of the grid.
 
-    Run i has lr = lr[i // len(w0)] and w0 = w0[i % len(w0)]; any slice of the grid can be
-    made without making the rest, which is what lets a huge sweep go out in chunks.
+    Runs are numbered in C order over ``plan.axes`` (lr slowest, then w0, then the
+    hyperparameters): any slice of the grid can be made without making the rest, which is
+    what lets a huge sweep go out in chunks.
     """
-    index = np.arange(start, stop, dtype=np.int64)
-    return plan.lr[index // plan.w0.size], plan.w0[index % plan.w0.size]
+    index = np.unravel_index(np.arange(start, stop, dtype=np.int64), plan.shape)
+    return {name: axis[where] for (name, axis), where in zip(plan.axes.items(), index)}
 
 
 def compile_kernel(plan: SweepPlan) -> float:
     """Compile the plan's kernel (or load it from the cache) with one run; returns seconds."""
     started = time.perf_counter()
-    lr, w0 = runs_of(plan, 0, 1)
-    _runner(plan)(lr, w0, plan.loss, plan.max_iter, plan.tol, plan.div_factor)
+    _descend(plan, runs_of(plan, 0, 1))
     return time.perf_counter() - started
 
 
-def _runner(plan: SweepPlan):
-    return descend_model_runs if isinstance(plan.loss, Model) else descend_runs
+def _descend(plan: SweepPlan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    runner = descend_model_runs if isinstance(plan.loss, Model) else descend_runs
+    hyper = {name: values[name] for name in plan.hyper}
+    return runner(values["lr"], values["w0"], plan.loss, plan.max_iter, plan.tol, plan.div_factor, plan.optimizer, hyper)
 
 
 def run_range(plan: SweepPlan, start: int, stop: int) -> pd.DataFrame:
@@ -243,13 +309,19 @@ def run_range(plan: SweepPlan, start: int, stop: int) -> pd.DataFrame:
     The unit of work that chunked, resumed and distributed sweeps repeat: it depends on the
     plan and the range only, so any process anywhere makes the same rows.
     """
-    lr_flat, w0_flat = runs_of(plan, start, stop)
-    columns = _runner(plan)(lr_flat, w0_flat, plan.loss, plan.max_iter, plan.tol, plan.div_factor)
-    table = {"lr": lr_flat, "w0": w0_flat, "n_iter": columns.pop("n_iter").astype(np.int32)}
+    values = runs_of(plan, start, stop)
+    columns = _descend(plan, values)
+    table = {"lr": values["lr"], "w0": values["w0"]}
+    # A swept hyperparameter is a column; a fixed one is recorded in sweep.json only.
+    table.update({name: values[name] for name, axis in plan.hyper.items() if axis.size > 1})
+    table["n_iter"] = columns.pop("n_iter").astype(np.int32)
     columns.pop("W", None)
-    outcome = to_categorical(columns.pop("outcome"))
+    codes = columns.pop("outcome")
+    oscillated = columns.pop("oscillated")
     table.update(columns)
-    table["outcome"] = outcome
+    table["outcome"] = to_categorical(codes)
+    table["oscillated"] = oscillated
+    table["regime"] = regime_of(codes, table["n_iter"], oscillated)
     frame = pd.DataFrame(table)
     if getattr(plan.loss, "minima", ()):
         frame["basin"] = basin_of(plan.loss, frame["w"].to_numpy(), (frame["outcome"] == "converged").to_numpy())

@@ -60,3 +60,30 @@ def to_categorical(codes: np.ndarray) -> pd.Categorical:
     if codes.size and (codes.min() < 0 or codes.max() >= len(OUTCOMES)):
         raise ValueError(f"outcome codes must lie in 0..{len(OUTCOMES) - 1}, got {codes.min()}..{codes.max()}")
     return pd.Categorical.from_codes(codes.astype(np.int8), dtype=OUTCOME_DTYPE)
+
+
+#: How a run behaved, in the words of Goh, "Why Momentum Really Works" (Distill, 2017), for
+#: the quadratic: fixed order, appended to only.
+REGIMES: tuple[str, ...] = ("monotone", "oscillating", "one-step", "divergent", "cycling", "unfinished", "undefined")
+REGIME_DTYPE = pd.CategoricalDtype(categories=list(REGIMES), ordered=False)
+
+
+def regime_of(codes: np.ndarray, n_iter: np.ndarray, oscillated: np.ndarray) -> pd.Categorical:
+    """Name each run's regime from its outcome, update count and oscillation flag.
+
+    A run that converged (or stalled a rounding step from the minimum) did so in one step
+    (``one-step``: n_iter <= 1), with the gradient changing sign on the way (``oscillating``)
+    or not (``monotone``); ``divergent``, ``cycling``, ``unfinished`` (max_iter) and
+    ``undefined`` (nan) follow the outcome.
+
+    Args:
+        codes: int outcome codes. n_iter: updates applied. oscillated: bool per run.
+    """
+    codes = np.asarray(codes)
+    settled = (codes == CONVERGED) | (codes == STALLED)
+    names = np.select(
+        [settled & (np.asarray(n_iter) <= 1), settled & np.asarray(oscillated), settled, codes == DIVERGED, codes == CYCLING, codes == MAX_ITER],
+        [2, 1, 0, 3, 4, 5],
+        6,
+    )
+    return pd.Categorical.from_codes(names.astype(np.int8), dtype=REGIME_DTYPE)

@@ -154,4 +154,4 @@ def test_table_dtypes_are_compact():
     assert frame["n_iter"].dtype == np.int32
     assert list(frame["outcome"].cat.categories) == list(OUTCOMES)
     assert frame.memory_usage(index=False, deep=True).sum() / len(frame) <= 64
-    assert list(frame.columns) == ["lr", "w0", "n_iter", "w", "loss", "grad", "outcome"]
+    assert list(frame.columns) == ["lr", "w0", "n_iter", "w", "loss", "grad", "outcome", "oscillated", "regime"]

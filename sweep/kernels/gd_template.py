@@ -42,7 +42,7 @@ def _classify(g, wn, wi, saved, bound, tol, at_max_iter):
 
 
 @njit(cache=True, error_model="numpy")
-def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_out, outcome):
+def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_out, outcome, crossed_out):
     """Run runs start..stop-1 (at most BLOCK of them) to their stops, in lockstep.
 
     Every lane takes the same iteration k at the same time, so the lane loop has no
@@ -59,6 +59,8 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
     wn_buf = np.empty(BLOCK)
     event = np.empty(BLOCK, np.bool_)
     active = np.empty(BLOCK, np.bool_)
+    g_prev = np.zeros(BLOCK)
+    crossed = np.zeros(BLOCK, np.bool_)  # the gradient changed sign: the run oscillated
     for lane in range(BLOCK):
         run = start + (lane if lane < m else 0)  # padding lanes copy a real run and stay masked
         w[lane] = w0[run]
@@ -86,6 +88,8 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
                 g_buf[lane] = g
                 wn_buf[lane] = wn
                 event[lane] = ev
+                crossed[lane] |= g * g_prev[lane] < 0.0
+                g_prev[lane] = g
                 w[lane] = wi if ev else wn
                 any_event |= ev
         else:
@@ -106,14 +110,16 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
                 w_out[run] = wn_buf[lane] if moved else w[lane]
                 n_iter[run] = k + 1 if moved else k
                 outcome[run] = status
+                crossed_out[run] = crossed[lane] or g_buf[lane] * g_prev[lane] < 0.0
                 active[lane] = False
                 n_active -= 1
         k += 1
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def descend(lr, w0, p, max_iter, tol, div_factor, n_workers, n_iter, w_out, outcome):
-    """Run every (lr[i], w0[i]) pair to its stop; fills n_iter, w_out and outcome in place.
+def descend(lr, w0, p, max_iter, tol, div_factor, n_workers, n_iter, w_out, outcome, crossed_out):
+    """Run every (lr[i], w0[i]) pair to its stop; fills n_iter, w_out, outcome and
+    crossed_out (the gradient changed sign at some step: the run oscillated) in place.
 
     Blocks of BLOCK consecutive runs are dealt round-robin to the threads: neighbouring runs
     of an lr-major grid cost about the same, so every thread gets its share of slow and fast
@@ -125,7 +131,7 @@ def descend(lr, w0, p, max_iter, tol, div_factor, n_workers, n_iter, w_out, outc
     for worker in prange(n_workers):
         for block in range(worker, n_blocks, n_workers):
             start = block * BLOCK
-            _descend_block(start, min(n, start + BLOCK), lr, w0, p, max_iter, tol, div_factor, n_iter, w_out, outcome)
+            _descend_block(start, min(n, start + BLOCK), lr, w0, p, max_iter, tol, div_factor, n_iter, w_out, outcome, crossed_out)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")

@@ -1,0 +1,153 @@
+# Kernel template for optimizers with state (momentum, nesterov, adam, rmsprop).
+#
+# Like gd_template.py, this text follows a generated header, which here also defines
+#     opt_step(w, g, s0, s1, s2, s3, lr, h0, h1, h2) -> (w_new, n0, n1, n2, n3)
+# the optimizer's update (sweep.optimizers), with s0..s3 its state and h0..h2 its
+# hyperparameters. Each run has its own lr and hyperparameters, so any of them can be a
+# sweep axis. The outcome tests are gd's, on the whole state: a stall or a cycle means the
+# weight AND the optimizer's state repeat; converged means |g| <= tol AND the step the
+# optimizer would take is at most lr * tol (a ball rolling through the minimum with speed
+# has not converged). error_model="numpy" as in gd_template.py.
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, STALLED
+
+# Lanes per block, as in gd_template.py (fewer: each lane carries four state values).
+BLOCK = 64
+
+
+@njit(cache=True, error_model="numpy")
+def _classify(g, wn, wi, same_state, repeats, bound, tol, lr, at_max_iter):
+    """Outcome of one run at one iteration, in the order gd checks it."""
+    if abs(g) <= tol and abs(wn - wi) <= lr * tol:
+        return CONVERGED
+    if g != g:
+        return NAN
+    if at_max_iter:
+        return MAX_ITER
+    if not (abs(wn) <= bound):  # also true for NaN and inf
+        return DIVERGED
+    if wn == wi and same_state:
+        return STALLED
+    if repeats:
+        return CYCLING
+    return -1
+
+
+@njit(cache=True, error_model="numpy")
+def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, div_factor, n_iter, w_out, outcome, crossed_out):
+    """Run runs start..stop-1 in lockstep (see gd_template.py), with optimizer state."""
+    m = stop - start
+    w = np.empty(BLOCK)
+    lrs = np.empty(BLOCK)
+    hp0 = np.empty(BLOCK)
+    hp1 = np.empty(BLOCK)
+    hp2 = np.empty(BLOCK)
+    bound = np.empty(BLOCK)
+    s = np.empty((4, BLOCK))  # optimizer state
+    saved = np.empty((5, BLOCK))  # w and state at the last power of two (Brent)
+    new = np.empty((4, BLOCK))  # state after this iteration's step
+    g_buf = np.empty(BLOCK)
+    wn_buf = np.empty(BLOCK)
+    event = np.empty(BLOCK, np.bool_)
+    active = np.empty(BLOCK, np.bool_)
+    g_prev = np.zeros(BLOCK)
+    crossed = np.zeros(BLOCK, np.bool_)
+    for lane in range(BLOCK):
+        run = start + (lane if lane < m else 0)
+        w[lane] = w0[run]
+        lrs[lane] = lr[run]
+        hp0[lane] = h0[run]
+        hp1[lane] = h1[run]
+        hp2[lane] = h2[run]
+        bound[lane] = div_factor * max(1.0, abs(w0[run]))
+        for j in range(4):
+            s[j, lane] = state0[j]
+        active[lane] = lane < m
+    n_active = m
+    k = 0
+    while n_active > 0:
+        if k & (k - 1) == 0:
+            for lane in range(BLOCK):
+                saved[0, lane] = w[lane]
+                for j in range(4):
+                    saved[j + 1, lane] = s[j, lane]
+        any_event = False
+        at_max_iter = k == max_iter
+        for lane in range(BLOCK):
+            wi = w[lane]
+            g = loss_grad(wi, p)  # noqa: F821 (defined by the generated header)
+            wn, n0, n1, n2, n3 = opt_step(wi, g, s[0, lane], s[1, lane], s[2, lane], s[3, lane], lrs[lane], hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
+            same = (n0 == s[0, lane]) & (n1 == s[1, lane]) & (n2 == s[2, lane]) & (n3 == s[3, lane])
+            repeats = (wn == saved[0, lane]) & (n0 == saved[1, lane]) & (n1 == saved[2, lane]) & (n2 == saved[3, lane]) & (n3 == saved[4, lane])
+            ev = at_max_iter | (not (abs(g) > tol)) | (not (abs(wn) <= bound[lane])) | ((wn == wi) & same) | repeats
+            ev = ev & active[lane]
+            g_buf[lane] = g
+            wn_buf[lane] = wn
+            new[0, lane] = n0
+            new[1, lane] = n1
+            new[2, lane] = n2
+            new[3, lane] = n3
+            event[lane] = ev
+            if not at_max_iter:
+                crossed[lane] |= g * g_prev[lane] < 0.0
+                g_prev[lane] = g
+            if not ev:
+                w[lane] = wn
+                s[0, lane] = n0
+                s[1, lane] = n1
+                s[2, lane] = n2
+                s[3, lane] = n3
+            any_event |= ev
+        if any_event:
+            for lane in range(m):
+                if not (active[lane] and event[lane]):
+                    continue
+                same = (new[0, lane] == s[0, lane]) and (new[1, lane] == s[1, lane]) and (new[2, lane] == s[2, lane]) and (new[3, lane] == s[3, lane])
+                repeats = wn_buf[lane] == saved[0, lane]
+                for j in range(4):
+                    repeats = repeats and new[j, lane] == saved[j + 1, lane]
+                status = _classify(g_buf[lane], wn_buf[lane], w[lane], same, repeats, bound[lane], tol, lrs[lane], at_max_iter)
+                if status == -1:
+                    # |g| <= tol but still moving: take the step the vector pass held back.
+                    w[lane] = wn_buf[lane]
+                    for j in range(4):
+                        s[j, lane] = new[j, lane]
+                    continue
+                run = start + lane
+                moved = status == DIVERGED or status == CYCLING
+                w_out[run] = wn_buf[lane] if moved else w[lane]
+                n_iter[run] = k + 1 if moved else k
+                outcome[run] = status
+                crossed_out[run] = crossed[lane] or g_buf[lane] * g_prev[lane] < 0.0
+                active[lane] = False
+                n_active -= 1
+        k += 1
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def descend(lr, w0, h0, h1, h2, p, state0, max_iter, tol, div_factor, n_workers, n_iter, w_out, outcome, crossed_out):
+    """Run every run i (lr[i], w0[i], hyperparameters h0[i], h1[i], h2[i]) to its stop.
+
+    Blocks are dealt round-robin to the threads, as in gd_template.py; results do not
+    depend on the thread count.
+    """
+    n = lr.size
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    n_workers = max(1, min(n_workers, n_blocks))
+    for worker in prange(n_workers):
+        for block in range(worker, n_blocks, n_workers):
+            start = block * BLOCK
+            _descend_block(start, min(n, start + BLOCK), lr, w0, h0, h1, h2, p, state0, max_iter, tol, div_factor, n_iter, w_out, outcome, crossed_out)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def evaluate(w, p, loss_out, grad_out):
+    """loss_value and loss_grad at every w[i], into loss_out[i] and grad_out[i]."""
+    for i in prange(w.size):
+        loss_out[i] = loss_value(w[i], p)  # noqa: F821
+        grad_out[i] = loss_grad(w[i], p)  # noqa: F821
