@@ -102,3 +102,28 @@ def aggregate(out: str | Path, config: dict, max_columns: int = MAX_COLUMNS, max
     for name in extra:
         frame[name] = np.divide(extra_sum[name], extra_count[name], out=np.full(n_cells, np.nan), where=extra_count[name] > 0)[filled]
     return frame
+
+
+def collapse(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Summarize a runs table over every axis but x and y: one row per (x, y) cell.
+
+    Returns the same columns as ``aggregate``: majority ``outcome``, ``share_<outcome>``,
+    ``runs``, mean ``n_iter``, mean finite ``loss``, and mean ``r2`` / ``accuracy``.
+    """
+    codes = frame["outcome"].cat.codes.to_numpy()
+    work = pd.DataFrame({x: frame[x].to_numpy(), y: frame[y].to_numpy(), "n_iter": frame["n_iter"].to_numpy(float)})
+    finite = np.isfinite(frame["loss"].to_numpy()) & (codes != OUTCOMES.index("diverged"))
+    work["loss"] = np.where(finite, frame["loss"].to_numpy(), np.nan)
+    for code, name in enumerate(OUTCOMES):
+        work[f"share_{name}"] = (codes == code).astype(float)
+    for name in ("r2", "accuracy"):
+        if name in frame.columns:
+            work[name] = frame[name].to_numpy()
+    grouped = work.groupby([x, y], sort=True)
+    cells = grouped.mean()
+    cells["runs"] = grouped.size()
+    cells = cells.reset_index()
+    shares = cells[[f"share_{name}" for name in OUTCOMES]].to_numpy()
+    cells["outcome"] = to_categorical(np.argmax(shares, axis=1))
+    cells["n_iter"] = cells["n_iter"].round().astype(np.int32)
+    return cells

@@ -17,7 +17,7 @@ from sweep.codegen import kernel_module, model_kernel_module
 from sweep.kernels import models as model_kernels
 from sweep.losses import Loss, basin_of, make_loss
 from sweep.models import MODELS, Model, make_model, scores
-from sweep.optimizers import OPTIMIZERS, get_optimizer, initial_state
+from sweep.optimizers import OPTIMIZERS, get_optimizer, heavy_ball_edge, initial_state, nesterov_edge
 from sweep.outcomes import regime_of, to_categorical
 
 #: Default divergence bound, as a multiple of the run's starting scale max(1, |w0|).
@@ -370,6 +370,8 @@ def run_sweep(
     n_threads: int | None = None,
     dataset: str | None = None,
     target: str | None = None,
+    optimizer: str = "gd",
+    hyper: dict | None = None,
 ) -> pd.DataFrame:
     """Run gradient descent from every (lr, w0) pair of a grid, each run to its own stop.
 
@@ -393,11 +395,19 @@ def run_sweep(
         dataset, target: for the models ``"mse-linear"`` and ``"logloss-logistic"`` (given as
             ``loss``): ``"diabetes"``, ``"breast-cancer"`` or a CSV path, and the CSV's target
             column (see ``sweep.models``).
+        optimizer: ``"gd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or ``"rmsprop"``
+            (``sweep.optimizers`` gives each update rule and its source).
+        hyper: the optimizer's hyperparameters by name, each a number or a 1-D array-like;
+            an array is an axis of the grid, like lr and w0 (``{"momentum": [0, 0.5, 0.9]}``).
+            Missing ones take their defaults.
 
     Returns:
-        DataFrame with one row per pair, lr-major (all w0 for the first lr, then the next),
-        columns ``lr, w0`` (float64), ``n_iter`` (int32), ``w, loss, grad`` (float64, at the
-        end of the run) and ``outcome`` (categorical, ``sweep.outcomes.OUTCOMES``).
+        DataFrame with one row per grid point, lr-major (all w0 for the first lr, then the
+        next; hyperparameter axes vary fastest), columns ``lr, w0`` (float64), one column per
+        hyperparameter with more than one value, ``n_iter`` (int32), ``w, loss, grad``
+        (float64, at the end of the run), ``outcome`` (categorical, ``sweep.outcomes.OUTCOMES``),
+        ``oscillated`` (bool: the gradient changed sign at some step) and ``regime``
+        (categorical, ``sweep.outcomes.REGIMES``).
         ``attrs["config"]`` holds the settings (JSON-ready, as ``sweep.json`` stores them),
         with ``seconds`` (kernel wall time), ``compile_seconds`` (compiling or loading the
         kernel), ``n_threads`` and package ``versions``. A loss with several minima adds
@@ -409,7 +419,9 @@ def run_sweep(
         SweepError: for a bad lr, w0 or setting (one-line message naming it).
         sweep.formula.FormulaError: for a formula that is not allowed.
     """
-    plan = plan_sweep(lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=n_threads, dataset=dataset, target=target)
+    plan = plan_sweep(
+        lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=n_threads, dataset=dataset, target=target, optimizer=optimizer, hyper=hyper
+    )
     return execute(plan)
 
 
@@ -441,15 +453,31 @@ def sweep_config(plan: SweepPlan) -> dict:
             "theory": loss.theory(),
             "minima": list(loss.minima),
         }
+    described["theory"] = _optimizer_theory(plan, described["theory"])
     return {
-        "optimizer": "gd",
+        "optimizer": plan.optimizer,
         "loss": described,
-        "axes": {"lr": plan.lr.tolist(), "w0": plan.w0.tolist()},
+        "axes": {name: axis.tolist() for name, axis in plan.axes.items()},
         "max_iter": plan.max_iter,
         "tol": plan.tol,
         "div_factor": plan.div_factor,
         "n_runs": int(plan.n_runs),
     }
+
+
+def _optimizer_theory(plan: SweepPlan, theory: dict) -> dict:
+    """Theory for the plan's optimizer: gd's lines as the loss gives them; for momentum and
+    nesterov on a loss of constant curvature L, the stability edge per momentum value."""
+    if plan.optimizer == "gd":
+        return theory
+    curvature = plan.loss.curvature() if not isinstance(plan.loss, Model) else plan.loss.curvature()
+    if plan.optimizer not in ("momentum", "nesterov") or not curvature or "stability_lr_by" in theory:
+        return {}
+    edge = heavy_ball_edge if plan.optimizer == "momentum" else nesterov_edge
+    values = {float(beta): edge(curvature, float(beta)) for beta in plan.hyper["momentum"]}
+    if len(values) == 1:
+        return {"stability_lr": next(iter(values.values()))}
+    return {"stability_lr_by": {"axis": "momentum", "values": values}}
 
 
 _MODEL_TEXT = {"mse-linear": "mean squared error of a linear model", "logloss-logistic": "log loss of a logistic model"}

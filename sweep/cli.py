@@ -74,7 +74,13 @@ def cli():
 @click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False), metavar="DIR", help="Finish the interrupted sweep in DIR (same options as before).")
 @click.option("--scheduler", default=None, metavar="dask|tcp://HOST:PORT", help="Run the chunks on a local Dask cluster or an existing one.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, div_factor, threads, out, no_report, chunk_size, resume_dir, scheduler, quiet):
+@click.option("--optimizer", default="gd", show_default=True, help="gd, momentum, nesterov, adam or rmsprop.")
+@click.option("--momentum", "momentum_spec", default=None, metavar="SPEC", help="momentum / nesterov coefficient(s), in [0, 1) (default 0.9).")
+@click.option("--b1", "b1_spec", default=None, metavar="SPEC", help="Adam's b1, in [0, 1) (default 0.9).")
+@click.option("--b2", "b2_spec", default=None, metavar="SPEC", help="Adam's b2, in [0, 1) (default 0.999).")
+@click.option("--eps", "eps_spec", default=None, metavar="SPEC", help="Adam's / RMSprop's eps, > 0 (default 1e-8).")
+@click.option("--rho", "rho_spec", default=None, metavar="SPEC", help="RMSprop's rho, in [0, 1) (default 0.9).")
+def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, div_factor, threads, out, no_report, chunk_size, resume_dir, scheduler, quiet, optimizer, momentum_spec, b1_spec, b2_spec, eps_spec, rho_spec):
     """Run every (lr, w0) pair and write DIR/runs.parquet, DIR/sweep.json and the report.
 
     \b
@@ -89,7 +95,12 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
         raise SweepError("--out '' is not allowed: name the folder for the results, for example --out sweep-results")
     lr = _axis_spec(lr_spec, "--lr")
     w0 = _axis_spec(w0_spec, "--w0")
-    plan = plan_sweep(lr, w0, loss=loss, params=_param(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads, dataset=dataset, target=target)
+    given = {"momentum": momentum_spec, "b1": b1_spec, "b2": b2_spec, "eps": eps_spec, "rho": rho_spec}
+    hyper = {name: _axis_spec(spec, f"--{name}") for name, spec in given.items() if spec is not None}
+    plan = plan_sweep(
+        lr, w0, loss=loss, params=_param(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads, dataset=dataset, target=target, optimizer=optimizer, hyper=hyper
+    )
+    click.echo(_estimate(plan))
     if chunk_size is not None and chunk_size < 1:
         raise SweepError(f"--chunk-size {chunk_size} is not allowed: it must be at least 1")
     if scheduler is not None and scheduler != "dask" and not scheduler.startswith("tcp://"):
@@ -105,7 +116,7 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
         chunk_size = chunk_size or read_config(resume_dir).get("chunk_size")
     size = chunk_size or default_chunk_size(plan)
     _check_disk(plan, out)
-    extra = {"axes_spec": {"lr": lr_spec, "w0": w0_spec}}
+    extra = {"axes_spec": {"lr": lr_spec, "w0": w0_spec, **{name: spec for name, spec in given.items() if spec is not None}}}
     if resume_dir is not None or scheduler is not None or plan.n_runs > size:
         _stream(plan, out, size, resume_dir is not None, scheduler, extra, quiet, no_report)
         return
@@ -130,6 +141,22 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
         from sweep.report import write_report
 
         click.echo(f"report: {write_report(out_dir)}")
+
+
+#: Steps per second assumed for the time estimate: the kernel's speed on 2 cores, rounded down.
+ESTIMATE_STEPS_PER_SECOND = 2e9
+
+
+def _estimate(plan) -> str:
+    """One line before the run: its size, and at most how long and how much memory it takes."""
+    from sweep.api import MEMORY_BYTES_PER_RUN
+
+    axes = " x ".join(f"{name} {axis.size}" for name, axis in plan.axes.items() if axis.size > 1) or "one point"
+    steps = plan.n_runs * max(plan.max_iter, 1)
+    return (
+        f"{plan.n_runs:,} run{'s' if plan.n_runs != 1 else ''} ({axes}), at most {steps:.2g} steps: up to about {steps / ESTIMATE_STEPS_PER_SECOND:.2g} s, "
+        f"{plan.n_runs * MEMORY_BYTES_PER_RUN / 1e6:,.1f} MB in one piece"
+    )
 
 
 #: Parquet bytes per run, with room to spare (the teaching grid's file holds 23).
@@ -179,16 +206,22 @@ class Interrupted(Exception):
 
 @cli.command("report")
 @click.argument("directory", type=click.Path(file_okay=False))
-def report_command(directory):
+@click.option("--x", "x_axis", default=None, help="Axis across the maps (default lr).")
+@click.option("--y", "y_axis", default=None, help="Axis up the maps (default w0, or the first other swept axis).")
+def report_command(directory, x_axis, y_axis):
     """Draw the heatmaps and report.html for the results in DIRECTORY.
 
+    Axes other than --x and --y that have several values are aggregated in each cell
+    (majority outcome, outcome shares, means), and the report says so.
+
     \b
-    Example:
+    Examples:
       sweep report sweep-results
+      sweep report momentum-map --x lr --y momentum
     """
     from sweep.report import write_report
 
-    click.echo(f"report: {write_report(directory)}")
+    click.echo(f"report: {write_report(directory, x=x_axis, y=y_axis)}")
 
 
 @cli.command("bench")

@@ -134,17 +134,19 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
     ax.set_ylabel("initial weight w0" if y == "w0" else y)
     ax.set_title(title, loc="left", fontsize=11)
     handles = []
-    by_w0 = (theory or {}).get("stability_lr_by_w0")
-    if by_w0 and x == "lr" and y == "w0":
-        # A bound that depends on w0 (log loss: 2/L at the starting point): one mark per row.
-        bound = {float(k): v for k, v in by_w0.items()}
+    by_row = (theory or {}).get("stability_lr_by")
+    if by_row and x == "lr" and y == by_row["axis"]:
+        # An edge that depends on the y axis (momentum's 2(1 + b)/L, log loss's 2/L(w0)):
+        # one mark per row.
+        bound = {float(k): v for k, v in by_row["values"].items()}
         rows = [(position_of(x_values, bound[v], x_log), len(y_values) - i - 0.5) for i, v in enumerate(y_values) if v in bound]
         rows = [(px, py) for px, py in rows if np.isfinite(px)]
         if rows:
             ax.plot(*zip(*rows), color="black", linestyle=":", linewidth=1.2, alpha=0.8)
-            handles.append(plt.Line2D([], [], color="black", linestyle=":", label="lr = 2/L(w0): local stability edge"))
+            label = "lr = 2/L(w0): local stability edge" if y == "w0" else f"stability edge for each {y} (theory)"
+            handles.append(plt.Line2D([], [], color="black", linestyle=":", label=label))
     for name, lr_value in (theory or {}).items():
-        if name == "stability_lr_by_w0":
+        if name == "stability_lr_by":
             continue
         position = position_of(x_values, lr_value, x_log)
         if x_values.size <= FEW_VALUES and np.isfinite(position) and lr_value not in x_values:

@@ -82,7 +82,7 @@ class Model:
             return {"stability_lr": 2.0 / self.curvature()}
         if w0_axis is None:
             return {}
-        return {"stability_lr_by_w0": {float(v): 2.0 / self.curvature(float(v)) for v in w0_axis}}
+        return {"stability_lr_by": {"axis": "w0", "values": {float(v): 2.0 / self.curvature(float(v)) for v in w0_axis}}}
 
     def flops_per_step(self) -> int:
         """Floating-point operations of one gradient step, multiplies and adds counted apart:

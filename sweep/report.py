@@ -21,7 +21,7 @@ from sweep.codegen import kernel_module
 from sweep.losses import BUILTIN_LOSSES, Loss, make_loss
 from sweep.outcomes import OUTCOME_MEANINGS, OUTCOMES
 from sweep.reference import reference_run, teaching_loop
-from sweep.aggregate import aggregate, needs_aggregation
+from sweep.aggregate import aggregate, collapse, needs_aggregation
 from sweep.store import StoreError, atomic_path, read_config, read_results
 
 #: The learning rates and initial weight of the classic teaching example.
@@ -54,22 +54,29 @@ def outcome_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table[table["runs"] > 0]
 
 
-def edge_table(frame: pd.DataFrame, theory: dict[str, float], max_rows: int = 11) -> pd.DataFrame:
-    """Largest converging lr per w0 (sampled to ``max_rows`` rows), beside theory's edge.
+def edge_table(frame: pd.DataFrame, theory: dict, max_rows: int = 11, by: str = "w0") -> pd.DataFrame:
+    """Smallest and largest converging lr per value of ``by`` (sampled to ``max_rows`` rows),
+    beside theory's edge.
 
-    For a quadratic with curvature L, every w0 off the minimum converges exactly for
+    For a quadratic with curvature L, gd from any w0 off the minimum converges exactly for
     0 < lr < 2/L; the sweep's largest converging lr should be the last grid value below 2/L.
     """
+    if "lr" not in frame.columns or by == "lr":
+        return pd.DataFrame()
     converged = frame[frame["outcome"] == "converged"]
-    largest = converged.groupby("w0")["lr"].max()
-    smallest = converged.groupby("w0")["lr"].min()
-    w0_values = np.sort(frame["w0"].unique())
-    picks = w0_values[np.unique(np.linspace(0, w0_values.size - 1, min(max_rows, w0_values.size)).round().astype(int))]
-    table = pd.DataFrame({"w0": picks})
-    table["smallest converging lr"] = table["w0"].map(smallest)
-    table["largest converging lr"] = table["w0"].map(largest)
+    largest = converged.groupby(by)["lr"].max()
+    smallest = converged.groupby(by)["lr"].min()
+    values = np.sort(frame[by].unique())
+    picks = values[np.unique(np.linspace(0, values.size - 1, min(max_rows, values.size)).round().astype(int))]
+    table = pd.DataFrame({by: picks})
+    table["smallest converging lr"] = table[by].map(smallest)
+    table["largest converging lr"] = table[by].map(largest)
+    by_row = theory.get("stability_lr_by")
     if "stability_lr" in theory:
         table["theory: converges iff lr <"] = theory["stability_lr"]
+    elif by_row and by_row["axis"] == by:
+        edges = {float(k): v for k, v in by_row["values"].items()}
+        table["theory: converges iff lr <"] = table[by].map(edges)
     return table
 
 
@@ -123,17 +130,40 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _heatmap_png(draw, frame, theory) -> bytes:
+def _heatmap_png(draw, frame, theory, x: str = "lr", y: str = "w0") -> bytes:
     fig, ax = plt.subplots(figsize=(8.6, 4.6))
     try:
-        draw(frame, theory=theory, ax=ax)
+        draw(frame, theory=theory, ax=ax, x=x, y=y)
     except BaseException:
         plt.close(fig)
         raise
     return _png(fig)
 
 
-def write_report(out: str | Path) -> Path:
+def choose_axes(config: dict, x: str | None, y: str | None) -> tuple[str, str, list[str]]:
+    """The maps' axes: x defaults to lr; y to the first swept optimizer hyperparameter (the
+    lr x momentum map), else w0. Returns (x, y, the other swept axes, which each cell
+    aggregates).
+
+    Raises:
+        StoreError: for an axis the sweep does not have, or x == y.
+    """
+    axes = config["axes"]
+    swept = [name for name, values in axes.items() if len(values) > 1]
+    x = x or "lr"
+    if y is None:
+        hyper = [name for name in swept if name not in ("lr", "w0", x)]
+        others = [name for name in swept if name != x]
+        y = hyper[0] if hyper else ("w0" if x != "w0" else (others[0] if others else "lr"))
+    for option, name in (("--x", x), ("--y", y)):
+        if name not in axes:
+            raise StoreError(f"{option} {name}: the sweep has no such axis; its axes are {', '.join(axes)}")
+    if x == y:
+        raise StoreError(f"--x and --y are both {x}: choose two different axes")
+    return x, y, [name for name in swept if name not in (x, y)]
+
+
+def write_report(out: str | Path, x: str | None = None, y: str | None = None) -> Path:
     """Draw the figures and the HTML report of the sweep stored in ``out``.
 
     Everything is drawn in memory first and written only when all of it succeeded, so a
@@ -141,6 +171,7 @@ def write_report(out: str | Path) -> Path:
 
     Args:
         out: a folder written by ``sweep run`` (``runs.parquet`` or ``runs/``, and ``sweep.json``).
+        x, y: the maps' axes (see ``choose_axes``); other swept axes are aggregated per cell.
 
     Returns:
         Path of ``report.html``.
@@ -152,7 +183,15 @@ def write_report(out: str | Path) -> Path:
     config = read_config(out)
     if config.get("status") == "running":
         raise StoreError(f"{str(out)!r} holds an unfinished sweep: finish it with 'sweep run ... --resume {out}'")
-    frame = aggregate(out, config) if needs_aggregation(config) else read_results(out)[0]
+    x, y, folded = choose_axes(config, x, y)
+    if needs_aggregation(config):
+        if (x, y) != ("lr", "w0") or folded:
+            raise StoreError(f"{str(out)!r} is too large to draw over other axes than lr and w0 alone")
+        frame = aggregate(out, config)
+    else:
+        frame = read_results(out)[0]
+        if folded:
+            frame = collapse(frame, x, y)
     try:
         loss = loss_from_config(config)
     except ValueError as error:
@@ -163,11 +202,11 @@ def write_report(out: str | Path) -> Path:
         maps.append(("basins", figures.basin_map))
     if "r2" in frame.columns or "accuracy" in frame.columns:
         maps.append(("score", figures.score_map))
-    pictures = {name: _heatmap_png(draw, frame, theory) for name, draw in maps}
-    if loss is not None:
+    pictures = {name: _heatmap_png(draw, frame, theory, x, y) for name, draw in maps}
+    if loss is not None and config.get("optimizer", "gd") == "gd" and "lr" in frame.columns and "w0" in frame.columns:
         paths = teaching_paths(frame, loss, config)
         pictures["paths"] = _png(figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"]))
-    page = render_html(frame, config, pictures)
+    page = render_html(frame, config, pictures, x, y, folded)
     for name, data in pictures.items():
         with atomic_path(out / f"{name}.png") as tmp:
             tmp.write_bytes(data)
@@ -182,12 +221,13 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _aggregation_note(frame: pd.DataFrame) -> str:
+def _aggregation_note(frame: pd.DataFrame, folded: list[str] | None) -> str:
     if "runs" not in frame.columns:
         return ""
+    why = f"each cell holds every value of {', '.join(folded)}" if folded else "the grid is finer than a figure"
     return (
-        f"<p><b>Aggregated:</b> the grid is finer than a figure, so each cell stands for up to {int(frame['runs'].max()):,} "
-        "neighbouring runs and shows their majority outcome, mean n_iter and mean finite loss.</p>"
+        f"<p><b>Aggregated:</b> {why}, so each cell stands for up to {int(frame['runs'].max()):,} "
+        "runs and shows their majority outcome, mean n_iter and mean finite loss.</p>"
     )
 
 
@@ -204,7 +244,7 @@ def _axis_text(values: list[float]) -> str:
     return f"{values.size} values from {values.min():g} to {values.max():g}"
 
 
-def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes]) -> str:
+def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x: str = "lr", y: str = "w0", folded: list[str] | None = None) -> str:
     """The report page as one HTML string with the pictures embedded."""
     loss_cfg = config["loss"]
     theory = loss_cfg.get("theory") or {}
@@ -237,10 +277,16 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes]) -
             f"{loss_cfg['n_weights']} weights (standardized features and an intercept), every weight starting at w0. "
             + (
                 f"The Hessian of the MSE is constant; its largest eigenvalue L gives the exact stability edge lr &lt; 2/L = {theory['stability_lr']:.4g} (dotted line)."
-                if "stability_lr" in theory
+                if "stability_lr" in theory and config.get("optimizer", "gd") == "gd"
                 else "The dotted line marks 2/L(w0), from the largest Hessian eigenvalue at each starting point: a local guide, since log loss flattens as the weights grow."
             )
             + "</p>"
+        )
+    elif theory and config.get("optimizer", "gd") != "gd":
+        theory_text = (
+            f"<p>Optimizer: {html.escape(config['optimizer'])}. On a quadratic with curvature L, the heavy ball converges "
+            "iff 0 &lt; lr L &lt; 2 + 2 momentum (Polyak 1964; Goh, Distill 2017), and Nesterov's method iff "
+            "lr L &lt; (2 + 2 momentum) / (1 + 2 momentum). The dotted line marks that edge.</p>"
         )
     elif theory:
         theory_text = (
@@ -252,7 +298,7 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes]) -
             "iterations first, and with tol = 0 some runs stall a rounding step short of the minimum: the "
             "table below shows where convergence really starts and ends.</p>"
         )
-    edges = edge_table(frame, theory)
+    edges = edge_table(frame, theory, by=y)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sweep: {html.escape(loss_cfg['expression'])}</title>
 <style>
@@ -266,7 +312,7 @@ dt {{ font-weight: 600; margin-top: .4em; }} dd {{ margin-left: 1.5em; color: #4
 </style></head><body>
 <h1>Gradient descent on {html.escape(loss_cfg['expression'])}</h1>
 <p class="lead">{config['n_runs']:,} runs over learning rate and initial weight: {html.escape(lead)}.</p>
-{_aggregation_note(frame)}
+{_aggregation_note(frame, folded)}
 {theory_text}
 <h2>How each run ended</h2>
 <p>One cell per run: learning rate across, initial weight up.</p>
@@ -282,8 +328,8 @@ dt {{ font-weight: 600; margin-top: .4em; }} dd {{ margin-left: 1.5em; color: #4
 {_img(pictures['loss'], 'final loss map')}
 <h2>Runs per outcome</h2>
 {counts.reset_index().to_html(index=False, formatters={'share': '{:.1%}'.format, 'median n_iter': '{:g}'.format})}
-<h2>Where convergence starts and ends, per initial weight</h2>
-<p>{len(edges)} of the sweep's {frame['w0'].nunique()} initial weights, evenly picked.</p>
+<h2>Where convergence starts and ends, per {html.escape(y)}</h2>
+<p>{len(edges)} of the sweep's {frame[y].nunique()} values of {html.escape(y)}, evenly picked.</p>
 {edges.to_html(index=False, float_format=lambda v: f'{v:.6g}', na_rep='none')}
 <h2>Settings</h2>
 {settings.to_html(index=False)}

@@ -120,7 +120,8 @@ def test_rejected_run_does_not_create_the_out_folder(tmp_path, capsys, args):
 
 def test_singular_run_count(tmp_path, capsys):
     code, stdout, _ = run_cli(["run", "--lr", "0.4", "--w0", "2", "--out", str(tmp_path / "one"), "--no-report"], capsys)
-    assert code == 0 and stdout.startswith("1 run of gradient descent")
+    lines = stdout.splitlines()
+    assert code == 0 and lines[0].startswith("1 run (one point)") and lines[1].startswith("1 run of gradient descent")
 
 
 def test_sweeps_too_big_for_disk_or_memory_are_refused(tmp_path, capsys, monkeypatch):
@@ -215,3 +216,19 @@ def _edit_config(out, tol=None, loss_params=None):
     if loss_params is not None:
         config["loss"]["params"] = loss_params
     (out / "sweep.json").write_text(json.dumps(config))
+
+
+def test_momentum_map_end_to_end(tmp_path, capsys):
+    out = tmp_path / "momentum"
+    args = ["run", "--optimizer", "momentum", "--momentum", "0:0.9:4", "--lr", "0.05:3:30:log", "--w0", "-1,2", "--max-iter", "500", "--out", str(out)]
+    code, stdout, stderr = run_cli(args, capsys)
+    assert code == 0, stderr
+    assert stdout.startswith("240 runs (lr 30 x w0 2 x momentum 4), at most 1.2e+05 steps")
+    frame = pd.read_parquet(out / "runs.parquet")
+    assert "momentum" in frame.columns and set(frame["momentum"]) == {0.0, 0.3, 0.6, 0.9}
+    page = (out / "report.html").read_text()
+    assert "each cell holds every value of w0" in page and "per momentum" in page
+    code, _, stderr = run_cli(["report", str(out), "--y", "b1"], capsys)
+    assert code != 0 and "--y b1: the sweep has no such axis; its axes are lr, w0, momentum" in stderr
+    code, _, stderr = run_cli(["run", "--b1", "0.5", "--out", str(tmp_path / "x")], capsys)
+    assert code != 0 and "b1 is not a hyperparameter of gd" in stderr and "it belongs to adam" in stderr

@@ -104,9 +104,9 @@ def test_scores_are_what_a_user_expects():
 def test_log_loss_theory_is_per_w0():
     model = make_model("logloss-logistic")
     theory = model.theory([0.0, 1.0])
-    assert set(theory["stability_lr_by_w0"]) == {0.0, 1.0}
+    assert set(theory["stability_lr_by"]["values"]) == {0.0, 1.0} and theory["stability_lr_by"]["axis"] == "w0"
     # at w = 0 every p is 1/2, so the Hessian is X^T X / (4 n)
-    assert theory["stability_lr_by_w0"][0.0] == pytest.approx(2 / np.linalg.eigvalsh(model.X.T @ model.X / (4 * model.n_samples))[-1])
+    assert theory["stability_lr_by"]["values"][0.0] == pytest.approx(2 / np.linalg.eigvalsh(model.X.T @ model.X / (4 * model.n_samples))[-1])
 
 
 def test_csv_dataset(tmp_path):

@@ -1,0 +1,144 @@
+"""Optimizers: identities that pin them to gd, a table against plain references, theory."""
+
+import math
+
+import numpy as np
+import pytest
+
+from sweep import SweepError, run_sweep
+from sweep.optimizers import OPTIMIZERS, heavy_ball_edge, initial_state, nesterov_edge
+
+LR = np.geomspace(1e-3, 3, 37)
+W0 = np.linspace(-2, 3, 11)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+@pytest.mark.parametrize("loss", ["quadratic", "cosine", "mse-linear"])
+def test_zero_momentum_is_gd_bit_for_bit(optimizer, loss):
+    lr = LR if loss != "mse-linear" else np.geomspace(1e-3, 0.5, 9)
+    gd = run_sweep(lr, W0[:5], loss=loss, max_iter=300, tol=1e-10)
+    other = run_sweep(lr, W0[:5], loss=loss, max_iter=300, tol=1e-10, optimizer=optimizer, hyper={"momentum": 0.0})
+    for column in gd.columns:
+        assert other[column].equals(gd[column]), column
+
+
+def test_adam_first_step_has_size_lr():
+    frame = run_sweep([0.01, 0.1, 0.5], [-2.0, 0.3, 3.0], optimizer="adam", max_iter=1)
+    step = (frame["w"] - frame["w0"]).abs()
+    # |m_hat| / sqrt(v_hat) = |g| / |g| = 1 at t = 1, up to eps / |g|
+    assert step.to_numpy() == pytest.approx(frame["lr"].to_numpy(), rel=1e-7)
+
+
+def _reference(name, lr, w0, grad, hyper, max_iter, tol, div_factor=1e8):
+    """The optimizers written out plainly, one run, with the kernel's stopping rules."""
+    h = [hyper.get(p.name, p.default) for p in OPTIMIZERS[name].hyperparameters] + [0.0] * 3
+    s = list(initial_state(name))
+    w = w0
+    bound = div_factor * max(1.0, abs(w0))
+    k = 0
+    while True:
+        if k & (k - 1) == 0:
+            saved = (w, *s)
+        g = grad(w)
+        if name == "gd":
+            wn, new = w - lr * g, s
+        elif name in ("momentum", "nesterov"):
+            m = h[0] * s[0] + g
+            wn = w - lr * m if name == "momentum" else w - lr * (g + h[0] * m)
+            new = [m, s[1], s[2], s[3]]
+        elif name == "adam":
+            m = h[0] * s[0] + (1.0 - h[0]) * g
+            v = h[1] * s[1] + (1.0 - h[1]) * (g * g)
+            p1, p2 = s[2] * h[0], s[3] * h[1]
+            wn = w - lr * ((m / (1.0 - p1)) / (math.sqrt(v / (1.0 - p2)) + h[2]))
+            new = [m, v, p1, p2]
+        else:
+            v = h[0] * s[0] + (1.0 - h[0]) * (g * g)
+            wn = w - lr * (g / (math.sqrt(v) + h[1]))
+            new = [v, s[1], s[2], s[3]]
+        if abs(g) <= tol and abs(wn - w) <= lr * tol:
+            return k, w, "converged"
+        if g != g:
+            return k, w, "nan"
+        if k == max_iter:
+            return k, w, "max_iter"
+        if not abs(wn) <= bound:
+            return k + 1, wn, "diverged"
+        if wn == w and list(new) == list(s):
+            return k, w, "stalled"
+        if (wn, *new) == saved:
+            return k + 1, wn, "cycling"
+        w, s = wn, list(new)
+        k += 1
+
+
+GRADIENTS = {"quadratic": lambda w: 2 * (w - 1), "double-well": lambda w: 4 * w * (w * w - 1)}
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("loss", list(GRADIENTS))
+def test_optimizer_table_against_plain_python(optimizer, loss):
+    hyper = {"momentum": 0.5} if optimizer in ("momentum", "nesterov") else {}
+    frame = run_sweep(np.geomspace(1e-3, 2, 13), [-1.5, 0.25, 2.0], loss=loss, optimizer=optimizer, hyper=hyper, max_iter=400, tol=1e-9)
+    for row in frame.itertuples():
+        assert (row.n_iter, row.w, row.outcome) == _reference(optimizer, row.lr, row.w0, GRADIENTS[loss], hyper, 400, 1e-9), (row.lr, row.w0)
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_every_optimizer_trains_the_real_data_model(optimizer):
+    frame = run_sweep([0.01, 0.05], [0.0], loss="mse-linear", optimizer=optimizer, max_iter=3000, tol=1e-4)
+    assert (frame["r2"] > 0.45).all()  # the least-squares R^2 of the diabetes data is 0.518
+
+
+def test_heavy_ball_region_within_one_grid_cell():
+    momentum = np.linspace(0.0, 0.9, 10)
+    lr = np.geomspace(0.2, 4.0, 121)
+    frame = run_sweep(lr, [2.0], optimizer="momentum", hyper={"momentum": momentum}, max_iter=20_000, tol=1e-8)
+    for beta, runs in frame.groupby("momentum"):
+        runs = runs.sort_values("lr")
+        edge = heavy_ball_edge(2.0, beta)  # the teaching loss has L = 2
+        stable = runs["outcome"].isin(["converged", "stalled"]).to_numpy()
+        first_unstable = int(np.argmin(stable))
+        assert stable[:first_unstable].all() and not stable[first_unstable:].any()
+        assert abs(first_unstable - int(np.searchsorted(lr, edge))) <= 1, beta
+
+
+def test_nesterov_edge_is_checked_too():
+    lr = np.geomspace(0.2, 2.0, 121)
+    frame = run_sweep(lr, [2.0], optimizer="nesterov", hyper={"momentum": [0.5]}, max_iter=20_000, tol=1e-8)
+    stable = frame.sort_values("lr")["outcome"].isin(["converged", "stalled"]).to_numpy()
+    assert abs(int(np.argmin(stable)) - int(np.searchsorted(lr, nesterov_edge(2.0, 0.5)))) <= 1
+
+
+def test_regimes_on_hand_checked_runs():
+    # gd on (w-1)**2 + 2 from w0 = 2: lr 0.25 halves the error each step (monotone), lr 0.5
+    # lands on the minimum at once (one-step), lr 0.75 flips its sign each step
+    # (oscillating), lr 1.5 diverges; momentum 0.9 at lr 0.1 overshoots and rings.
+    frame = run_sweep([0.25, 0.5, 0.75, 1.5], [2.0], max_iter=10_000, tol=1e-12).set_index("lr")
+    assert frame["regime"].astype(str).to_dict() == {0.25: "monotone", 0.5: "one-step", 0.75: "oscillating", 1.5: "divergent"}
+    assert frame.loc[0.75, "oscillated"] and not frame.loc[0.25, "oscillated"]
+    rung = run_sweep([0.1], [2.0], optimizer="momentum", hyper={"momentum": 0.9}, max_iter=10_000, tol=1e-12)
+    assert rung.loc[0, "regime"] == "oscillating"
+
+
+def test_swept_hyperparameters_are_columns_and_fixed_ones_config():
+    frame = run_sweep([0.1], [1.5], optimizer="adam", hyper={"b1": [0.5, 0.9], "eps": 1e-6})
+    assert "b1" in frame.columns and "b2" not in frame.columns and len(frame) == 2
+    config = frame.attrs["config"]
+    assert config["optimizer"] == "adam" and config["axes"]["b2"] == [0.999] and config["axes"]["eps"] == [1e-6]
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"optimizer": "sgd2"}, "optimizers are gd, momentum"),
+        ({"optimizer": "momentum", "hyper": {"momentum": 1.0}}, "momentum=1.0 is not allowed: momentum must lie in [0, 1)"),
+        ({"optimizer": "adam", "hyper": {"eps": 0.0}}, "eps must lie in (0, inf)"),
+        ({"optimizer": "gd", "hyper": {"momentum": 0.5}}, "momentum is not a hyperparameter of gd"),
+        ({"optimizer": "adam", "hyper": {"rho": 0.5}}, "it belongs to rmsprop"),
+    ],
+)
+def test_bad_optimizer_input(kwargs, fragment):
+    with pytest.raises(SweepError) as error:
+        run_sweep([0.1], [1.0], **kwargs)
+    assert fragment in str(error.value)
