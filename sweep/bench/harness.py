@@ -233,6 +233,30 @@ def scaling_cases(sizes) -> list[Case]:
     return cases
 
 
+def optimizer_speed(quick: bool, log=print) -> list[dict]:
+    """Steps/s of each optimizer through the API, on case (a)'s quadratic at a third of its
+    size per axis (every optimizer converges from some of the grid and diverges from some)."""
+    from sweep.optimizers import OPTIMIZERS
+
+    side = 100 if quick else 333
+    lr = np.repeat(np.geomspace(1e-4, 10, side), side)
+    w0 = np.tile(np.linspace(-2, 3, side), side)
+    loss = make_loss(TEACHING)
+    found = []
+    for name in OPTIMIZERS:
+        descend_runs(lr[:1], w0[:1], loss, 1000, 1e-12, 1e8, name)
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            result = descend_runs(lr, w0, loss, 1000, 1e-12, 1e8, name)
+            times.append(time.perf_counter() - started)
+        steps = float(result["n_iter"].sum())
+        row = {"optimizer": name, "runs": lr.size, "steps": steps, "steps_per_second": steps / statistics.median(times)}
+        log(f"  optimizer {name}: {row['steps_per_second']:.3g} steps/s")
+        found.append(row)
+    return found
+
+
 def model_speed(quick: bool, log=print) -> list[dict]:
     """Steps/s and floating-point work of the model kernel, per model (sweep only: no peer
     runs these models; the figure to read is GFLOP/s against the machine's peak)."""
@@ -337,7 +361,7 @@ def _plot(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str, models: list[dict], series: list[dict]) -> str:
+def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str, models: list[dict], series: list[dict], optimizers: list[dict]) -> str:
     lines = [
         "# sweep benchmark",
         "",
@@ -373,6 +397,14 @@ def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str,
     for loss in (TEACHING, COSINE):
         cold, warm = compile_times[(loss, "cold")], compile_times[(loss, "cached")]
         lines.append(f"| `{loss}` | {cold['first_call']:.2f} | {warm['first_call']:.2f} | {warm['hits']} / {warm['misses']} |")
+    lines += [
+        "",
+        "## Optimizers (quadratic, 333 x 333 runs of case (a)'s grid, max_iter 1000, tol 1e-12)",
+        "",
+        "| optimizer | runs | steps | steps/s |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {o['optimizer']} | {o['runs']:,} | {o['steps']:.3g} | {o['steps_per_second']:.3g} |" for o in optimizers]
     lines += [
         "",
         "## Models on real data (full-batch gradient descent, one run per task)",
@@ -423,6 +455,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
     scaling = thread_scaling(cases[0], repeats, log)
     ceiling_seconds, ceiling_steps = bare_update_rate()
     ceiling = ceiling_steps / ceiling_seconds
+    optimizers = optimizer_speed(quick, log)
     models = model_speed(quick, log)
     series = streaming_series(quick, log)
     compile_times = compile_and_cache_times()
@@ -444,7 +477,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
             writer.writerow([row.case, row.implementation, row.n_runs, row.threads, f"{row.seconds:.6f}", int(row.steps), f"{row.steps_per_second:.6g}", f"{row.runs_per_second:.6g}", row.agree])
     _plot(rows, out / "benchmarks.png")
     report = out / "benchmarks.md"
-    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where, models, series))
+    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where, models, series, optimizers))
     for text, ok in checks:
         log(f"{'PASS' if ok else 'FAIL'}: {text}")
     return report
