@@ -22,11 +22,29 @@ from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, OUTCOMES
 from sweep.reference import reference_run
 
 
+def trig_with(array_module) -> tuple:
+    """sweep's sin and cos with ``np`` bound to another array module (jax.numpy): the same
+    code, hence the same arithmetic, on that module's arrays."""
+    import types
+
+    names = ("_reduce", "_kernel_sin", "_kernel_cos", "_pick", "sin", "cos")
+    scope = dict(vars(trig), np=array_module)
+    for name in names:
+        scope[name] = types.FunctionType(getattr(trig, name).__code__, scope, name)
+    return scope["sin"], scope["cos"]
+
+
 def _gradient_function(loss: Loss, module: str):
-    # sin and cos are sweep's own (the kernel's arithmetic, in Python or NumPy), so every
+    # sin and cos are sweep's own (the kernel's arithmetic, in Python, NumPy or JAX), so every
     # implementation computes the same bits and the agreement check can demand equality.
     values = {sp.Symbol(name, real=True): value for name, value in loss.params}
-    return sp.lambdify(W, loss.grad_expr.subs(values), modules=[{"sin": trig.sin, "cos": trig.cos}, module])
+    if module == "jax":
+        import jax.numpy as jnp
+
+        sin, cos = trig_with(jnp)
+    else:
+        sin, cos = trig.sin, trig.cos
+    return sp.lambdify(W, loss.grad_expr.subs(values), modules=[{"sin": sin, "cos": cos}, module])
 
 
 def python_runs(lr, w0, loss: Loss, max_iter: int, tol: float, div_factor: float):

@@ -55,12 +55,13 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
     lrs = np.empty(BLOCK)
     bound = np.empty(BLOCK)
     saved = np.empty(BLOCK)
-    g_buf = np.empty(BLOCK)
+    g_buf = np.zeros(BLOCK)  # also the previous step's gradient, for the oscillation test
     wn_buf = np.empty(BLOCK)
     event = np.empty(BLOCK, np.bool_)
     active = np.empty(BLOCK, np.bool_)
-    g_prev = np.zeros(BLOCK)
-    crossed = np.zeros(BLOCK, np.bool_)  # the gradient changed sign: the run oscillated
+    # The least product of two successive gradients: negative once the gradient changed
+    # sign (the run oscillated). A running min is one vector instruction a step.
+    swing = np.zeros(BLOCK)
     for lane in range(BLOCK):
         run = start + (lane if lane < m else 0)  # padding lanes copy a real run and stay masked
         w[lane] = w0[run]
@@ -85,17 +86,18 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
                 # "not (|wn| <= bound)" for a NaN or infinite iterate; _classify tells them apart.
                 ev = (not (abs(g) > tol)) | (not (abs(wn) <= bound[lane])) | (wn == wi) | (wn == saved[lane])
                 ev = ev & active[lane]
+                swing[lane] = min(swing[lane], g * g_buf[lane])
                 g_buf[lane] = g
                 wn_buf[lane] = wn
                 event[lane] = ev
-                crossed[lane] |= g * g_prev[lane] < 0.0
-                g_prev[lane] = g
                 w[lane] = wi if ev else wn
                 any_event |= ev
         else:
             # The last iteration: no update, every active run stops here.
             for lane in range(BLOCK):
-                g_buf[lane] = loss_grad(w[lane], p)  # noqa: F821
+                g = loss_grad(w[lane], p)  # noqa: F821
+                swing[lane] = min(swing[lane], g * g_buf[lane])
+                g_buf[lane] = g
                 event[lane] = True
             any_event = True
         if any_event:
@@ -110,7 +112,7 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
                 w_out[run] = wn_buf[lane] if moved else w[lane]
                 n_iter[run] = k + 1 if moved else k
                 outcome[run] = status
-                crossed_out[run] = crossed[lane] or g_buf[lane] * g_prev[lane] < 0.0
+                crossed_out[run] = swing[lane] < 0.0
                 active[lane] = False
                 n_active -= 1
         k += 1

@@ -51,12 +51,11 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
     s = np.empty((4, BLOCK))  # optimizer state
     saved = np.empty((5, BLOCK))  # w and state at the last power of two (Brent)
     new = np.empty((4, BLOCK))  # state after this iteration's step
-    g_buf = np.empty(BLOCK)
+    g_buf = np.zeros(BLOCK)  # also the previous step's gradient, for the oscillation test
     wn_buf = np.empty(BLOCK)
     event = np.empty(BLOCK, np.bool_)
     active = np.empty(BLOCK, np.bool_)
-    g_prev = np.zeros(BLOCK)
-    crossed = np.zeros(BLOCK, np.bool_)
+    swing = np.zeros(BLOCK)  # least product of successive gradients (gd_template.py)
     for lane in range(BLOCK):
         run = start + (lane if lane < m else 0)
         w[lane] = w0[run]
@@ -86,6 +85,7 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
             repeats = (wn == saved[0, lane]) & (n0 == saved[1, lane]) & (n1 == saved[2, lane]) & (n2 == saved[3, lane]) & (n3 == saved[4, lane])
             ev = at_max_iter | (not (abs(g) > tol)) | (not (abs(wn) <= bound[lane])) | ((wn == wi) & same) | repeats
             ev = ev & active[lane]
+            swing[lane] = min(swing[lane], g * g_buf[lane])
             g_buf[lane] = g
             wn_buf[lane] = wn
             new[0, lane] = n0
@@ -93,9 +93,6 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
             new[2, lane] = n2
             new[3, lane] = n3
             event[lane] = ev
-            if not at_max_iter:
-                crossed[lane] |= g * g_prev[lane] < 0.0
-                g_prev[lane] = g
             if not ev:
                 w[lane] = wn
                 s[0, lane] = n0
@@ -123,7 +120,7 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
                 w_out[run] = wn_buf[lane] if moved else w[lane]
                 n_iter[run] = k + 1 if moved else k
                 outcome[run] = status
-                crossed_out[run] = crossed[lane] or g_buf[lane] * g_prev[lane] < 0.0
+                crossed_out[run] = swing[lane] < 0.0
                 active[lane] = False
                 n_active -= 1
         k += 1
