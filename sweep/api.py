@@ -471,8 +471,9 @@ def _optimizer_theory(plan: SweepPlan, theory: dict) -> dict:
     nesterov on a loss of constant curvature L, the stability edge per momentum value."""
     if plan.optimizer == "gd":
         return theory
-    curvature = plan.loss.curvature() if not isinstance(plan.loss, Model) else plan.loss.curvature()
-    if plan.optimizer not in ("momentum", "nesterov") or not curvature or "stability_lr_by" in theory:
+    # Only a constant curvature (a quadratic loss, the MSE model) gives an exact edge.
+    curvature = plan.loss.curvature() if not isinstance(plan.loss, Model) or plan.loss.kind == 0 else None
+    if plan.optimizer not in ("momentum", "nesterov") or not curvature:
         return {}
     edge = heavy_ball_edge if plan.optimizer == "momentum" else nesterov_edge
     values = {float(beta): edge(curvature, float(beta)) for beta in plan.hyper["momentum"]}

@@ -118,6 +118,8 @@ def stream_sweep(
         if not config_path.is_file():
             raise SweepError(f"--resume {str(out)!r}: no {CONFIG_FILE} there, so nothing to resume")
         old = json.loads(config_path.read_text())
+        if "n_chunks" not in old:
+            raise SweepError(f"--resume {str(out)!r}: the sweep there ran in one piece and is complete; nothing to resume")
         differ = _differences(old, config)
         if differ:
             raise SweepError(f"--resume {str(out)!r}: the sweep there differs from this command in {', '.join(differ)}; run the same command, or a new --out")

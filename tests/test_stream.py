@@ -121,3 +121,11 @@ def test_big_result_reports_aggregated_cells(tmp_path, monkeypatch):
 def test_axis_groups():
     groups, middles = axis_groups(np.arange(10.0), 4)
     assert groups.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3] and middles.tolist() == [1.0, 4.0, 7.0, 9.0]
+
+
+def test_resume_of_a_one_piece_sweep_says_it_is_complete(tmp_path, capsys):
+    out = tmp_path / "one"
+    assert run_cli(["--out", str(out)]) == 0
+    capsys.readouterr()
+    assert run_cli(["--resume", str(out)]) != 0
+    assert "ran in one piece and is complete" in capsys.readouterr().err
