@@ -29,6 +29,8 @@ def test_time_case_reports_agreement_and_ratios():
     rows = time_case(Case("tiny", "quadratic", 12, 11, 100, 0.0, python_runs=50), repeats=1, n_threads=1, log=lambda *_: None)
     by_name = {row.implementation: row for row in rows}
     assert {"sweep", "numpy", "numba-plain", "python"} <= set(by_name)
-    assert all(row.agree.startswith("exact") for row in rows)
+    assert all(row.agree.startswith("exact") for row in rows if row.implementation != "jax")
+    # XLA contracts multiply-adds into FMAs, so JAX's last bits may differ, never its counts.
+    assert all(not row.agree.startswith("DIFFERS") for row in rows)
     assert by_name["python"].n_runs == len(range(0, 132, 132 // 50)) and by_name["sweep"].n_runs == 132
     assert by_name["sweep"].steps > 0 and by_name["numpy"].ratios["sweep"] > 0

@@ -377,6 +377,8 @@ def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str,
         lines.append(
             f"| {row.case} | {row.implementation} | {row.n_runs:,} | {row.seconds:.4f} | {row.steps_per_second:.3g} | {row.runs_per_second:.3g} | {faster} | {row.agree} |"
         )
+    _, jax_missing = jax_runs_factory()
+    lines += ["", f"JAX: {'skipped: ' + jax_missing if jax_missing else 'jit(vmap(while_loop)) in float64; XLA contracts multiply-adds into FMAs, so its w can differ from the others in the last bits'}."]
     lines += ["", "## Requirements (case (a), ratios measured in the same run)", ""]
     lines += [f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks]
     lines += [
