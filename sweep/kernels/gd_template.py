@@ -134,11 +134,3 @@ def descend(lr, w0, p, max_iter, tol, div_factor, n_workers, n_iter, w_out, outc
         for block in range(worker, n_blocks, n_workers):
             start = block * BLOCK
             _descend_block(start, min(n, start + BLOCK), lr, w0, p, max_iter, tol, div_factor, n_iter, w_out, outcome, crossed_out)
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def evaluate(w, p, loss_out, grad_out):
-    """loss_value and loss_grad at every w[i], into loss_out[i] and grad_out[i]."""
-    for i in prange(w.size):
-        loss_out[i] = loss_value(w[i], p)  # noqa: F821
-        grad_out[i] = loss_grad(w[i], p)  # noqa: F821
