@@ -143,18 +143,26 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
         click.echo(f"report: {write_report(out_dir)}")
 
 
-#: Steps per second assumed for the time estimate: the kernel's speed on 2 cores, rounded down.
-ESTIMATE_STEPS_PER_SECOND = 2e9
+#: Steps per second on 2 cores, rounded down from the benchmark, for the time estimate:
+#: gd's lockstep kernel, the stateful optimizers' one, and a model's floating-point rate.
+STEPS_PER_SECOND = {"gd": 1e9, "optimizer": 3e8}
+MODEL_FLOPS_PER_SECOND = 1e9
 
 
 def _estimate(plan) -> str:
-    """One line before the run: its size, and at most how long and how much memory it takes."""
+    """One line before the run: its size, and at most how long and how much memory it takes
+    (every run taking max_iter steps at the speeds the benchmark measured here)."""
     from sweep.api import MEMORY_BYTES_PER_RUN
+    from sweep.models import Model
 
     axes = " x ".join(f"{name} {axis.size}" for name, axis in plan.axes.items() if axis.size > 1) or "one point"
     steps = plan.n_runs * max(plan.max_iter, 1)
+    if isinstance(plan.loss, Model):
+        rate = MODEL_FLOPS_PER_SECOND / plan.loss.flops_per_step()
+    else:
+        rate = STEPS_PER_SECOND["gd" if plan.optimizer == "gd" else "optimizer"]
     return (
-        f"{plan.n_runs:,} run{'s' if plan.n_runs != 1 else ''} ({axes}), at most {steps:.2g} steps: up to about {steps / ESTIMATE_STEPS_PER_SECOND:.2g} s, "
+        f"{plan.n_runs:,} run{'s' if plan.n_runs != 1 else ''} ({axes}), at most {steps:.2g} steps: at most about {steps / rate:.2g} s, "
         f"{plan.n_runs * MEMORY_BYTES_PER_RUN / 1e6:,.1f} MB in one piece"
     )
 
@@ -189,7 +197,7 @@ def _stream(plan, out, chunk_size, resume, scheduler, extra, quiet, no_report):
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted: finished chunks are kept in {out_dir}; finish with the same command and --resume {out_dir}") from None
     n_runs = plan.n_runs
-    click.echo(f"{n_runs:,} runs in {config['n_chunks']} chunks of {chunk_size:,} ({config['wall_seconds']:.2f} s{' on Dask' if scheduler else ''})")
+    click.echo(f"{n_runs:,} runs in {config['n_chunks']} chunk{'s' if config['n_chunks'] != 1 else ''} of {chunk_size:,} ({config['wall_seconds']:.2f} s{' on Dask' if scheduler else ''})")
     for name in OUTCOMES:
         if config["counts"].get(name, 0):
             click.echo(f"  {name:<10} {config['counts'][name]:>12,}  ({config['counts'][name] / n_runs:.1%})")

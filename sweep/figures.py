@@ -130,10 +130,12 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
     # Rows are drawn top-down in descending order: flip positions to match.
     ax.set_yticks([len(y_values) - p for p in positions], labels)
     scale_note = " (log scale)" if x_log_scale else (" (one column per value)" if x_values.size <= FEW_VALUES else "")
-    ax.set_xlabel(f"learning rate {x}{scale_note}" if x == "lr" else x)
+    ax.set_xlabel(f"learning rate {x}{scale_note}" if x == "lr" else f"{x}{scale_note}")
     ax.set_ylabel("initial weight w0" if y == "w0" else y)
     ax.set_title(title, loc="left", fontsize=11)
     handles = []
+    if x != "lr":
+        return handles  # theory's marks are learning rates: they belong on an lr axis
     by_row = (theory or {}).get("stability_lr_by")
     if by_row and x == "lr" and y == by_row["axis"]:
         # An edge that depends on the y axis (momentum's 2(1 + b)/L, log loss's 2/L(w0)):
@@ -204,7 +206,7 @@ def score_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: st
     sns.heatmap(shown, mask=hidden, cmap="viridis", vmin=low, vmax=max(high, low + 1e-9), cbar_kws={"label": f"{column} at the final weights"}, ax=ax, xticklabels=False, yticklabels=False, rasterized=True)
     _overlay(ax, hidden, DIVERGED_COLOR)
     handles = _dress(ax, score, x, y, theory, f"{'R^2' if column == 'r2' else 'Accuracy'} of the trained model")
-    handles = [Patch(color=DIVERGED_COLOR, label="diverged / not finite")] + handles
+    handles = ([Patch(color=DIVERGED_COLOR, label="diverged / not finite")] if hidden.to_numpy().any() else []) + handles
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False, fontsize=9)
     return ax
 
@@ -224,7 +226,9 @@ def _log_map(ax, values, hidden, *, cmap: str, norm, label: str, title: str, zer
     )
     _overlay(ax, hidden, DIVERGED_COLOR)
     handles = _dress(ax, values, x, y, theory, title)
-    handles = [Patch(color=ZERO_COLOR, label=zero_label), Patch(color=DIVERGED_COLOR, label=hidden_label)] + handles
+    present = [Patch(color=ZERO_COLOR, label=zero_label)] if (values.to_numpy() < norm.vmin).any() else []
+    present += [Patch(color=DIVERGED_COLOR, label=hidden_label)] if hidden.to_numpy().any() else []
+    handles = present + handles
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False, fontsize=9)
     return ax
 
@@ -268,7 +272,7 @@ def loss_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str
         ax or plt.gca(),
         gap.where(~at_best, vmin / 2),  # at the best loss: below vmin (> 0), drawn gold
         ~usable,
-        cmap="rocket_r",
+        cmap="crest",  # no reds: the red of diverged cells must stand apart
         norm=norm,
         label=f"final loss minus the best final loss ({best:.6g})",
         title="Final loss above the best reached",

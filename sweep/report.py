@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -133,7 +134,10 @@ def _png(fig) -> bytes:
 def _heatmap_png(draw, frame, theory, x: str = "lr", y: str = "w0") -> bytes:
     fig, ax = plt.subplots(figsize=(8.6, 4.6))
     try:
-        draw(frame, theory=theory, ax=ax, x=x, y=y)
+        with warnings.catch_warnings():
+            # an all-NaN map (every run undefined) is drawn empty; seaborn's warning says so twice
+            warnings.simplefilter("ignore", RuntimeWarning)
+            draw(frame, theory=theory, ax=ax, x=x, y=y)
     except BaseException:
         plt.close(fig)
         raise
@@ -221,6 +225,23 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _edge_section(edges: pd.DataFrame, frame: pd.DataFrame, y: str) -> str:
+    if edges.empty:
+        return ""
+    table = edges.to_html(index=False, float_format=lambda v: f"{v:.6g}", na_rep="none")
+    return (
+        f"<h2>Where convergence starts and ends, per {html.escape(y)}</h2>\n"
+        f"<p>{len(edges)} of the sweep's {frame[y].nunique()} values of {html.escape(y)}, evenly picked.</p>\n{table}"
+    )
+
+
+def _cells_caption(frame: pd.DataFrame, x: str, y: str) -> str:
+    across = "learning rate" if x == "lr" else ("initial weight" if x == "w0" else html.escape(x))
+    up = "initial weight" if y == "w0" else ("learning rate" if y == "lr" else html.escape(y))
+    cells = "One cell per run" if "runs" not in frame.columns else "One cell per group of runs (see the note above)"
+    return f"{cells}: {across} across, {up} up."
+
+
 def _aggregation_note(frame: pd.DataFrame, folded: list[str] | None) -> str:
     if "runs" not in frame.columns:
         return ""
@@ -249,11 +270,15 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x
     loss_cfg = config["loss"]
     theory = loss_cfg.get("theory") or {}
     counts = outcome_table(frame)
-    lead = ", ".join(f"{share:.0%} {name}" for name, share in counts["share"].items())
+    lead = ", ".join(f"{share:.1%} {name}" if share < 0.01 else f"{share:.0%} {name}" for name, share in counts["share"].items())
+    swept = [name for name, values in config["axes"].items() if len(values) > 1]
+    method = {"gd": "Gradient descent"}.get(config.get("optimizer", "gd"), html.escape(config.get("optimizer", "gd")).capitalize())
     settings = pd.DataFrame(
         {
-            "setting": ["loss", "loss with its parameters", "gradient (symbolic)", "gradient with its parameters", "parameters", "lr", "w0", "max_iter", "tol", "divergence bound", "runs", "kernel time"],
+            "setting": ["optimizer", *[f"axis {name}" for name in config["axes"] if name not in ("lr", "w0")], "loss", "loss with its parameters", "gradient (symbolic)", "gradient with its parameters", "parameters", "lr", "w0", "max_iter", "tol", "divergence bound", "runs", "kernel time"],
             "value": [
+                config.get("optimizer", "gd"),
+                *[_axis_text(values) for name, values in config["axes"].items() if name not in ("lr", "w0")],
                 loss_cfg["formula"],
                 loss_cfg["expression"],
                 loss_cfg.get("gradient", "written by hand in the model kernel"),
@@ -298,9 +323,9 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x
             "iterations first, and with tol = 0 some runs stall a rounding step short of the minimum: the "
             "table below shows where convergence really starts and ends.</p>"
         )
-    edges = edge_table(frame, theory, by=y)
+    edges = edge_table(frame, theory, by=y) if x == "lr" else pd.DataFrame()
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sweep: {html.escape(loss_cfg['expression'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>sweep: {method} on {html.escape(loss_cfg['expression'])}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #212529; }}
 h1 {{ font-size: 1.5em; margin-bottom: .2em; }} .lead {{ color: #495057; margin-top: 0; }}
@@ -310,12 +335,12 @@ td, th {{ border-bottom: 1px solid #dee2e6; padding: .25em .8em; text-align: rig
 th:first-child, td:first-child {{ text-align: left; }}
 dt {{ font-weight: 600; margin-top: .4em; }} dd {{ margin-left: 1.5em; color: #495057; }}
 </style></head><body>
-<h1>Gradient descent on {html.escape(loss_cfg['expression'])}</h1>
-<p class="lead">{config['n_runs']:,} runs over learning rate and initial weight: {html.escape(lead)}.</p>
+<h1>{method} on {html.escape(loss_cfg['expression'])}</h1>
+<p class="lead">{config['n_runs']:,} runs over {html.escape(', '.join(swept) or 'one point')}: {html.escape(lead)}.</p>
 {_aggregation_note(frame, folded)}
 {theory_text}
 <h2>How each run ended</h2>
-<p>One cell per run: learning rate across, initial weight up.</p>
+<p>{_cells_caption(frame, x, y)}</p>
 {_img(pictures['outcomes'], 'outcome map')}
 {_section(pictures, 'basins', 'Which minimum each run reached', 'The loss has several minima; each converged run is coloured by the one it ended in.')}
 {_section(pictures, 'score', 'How good the trained model is', 'R<sup>2</sup> for regression, accuracy for classification, at each run&#39;s final weights.')}
@@ -328,9 +353,7 @@ dt {{ font-weight: 600; margin-top: .4em; }} dd {{ margin-left: 1.5em; color: #4
 {_img(pictures['loss'], 'final loss map')}
 <h2>Runs per outcome</h2>
 {counts.reset_index().to_html(index=False, formatters={'share': '{:.1%}'.format, 'median n_iter': '{:g}'.format})}
-<h2>Where convergence starts and ends, per {html.escape(y)}</h2>
-<p>{len(edges)} of the sweep's {frame[y].nunique()} values of {html.escape(y)}, evenly picked.</p>
-{edges.to_html(index=False, float_format=lambda v: f'{v:.6g}', na_rep='none')}
+{_edge_section(edges, frame, y)}
 <h2>Settings</h2>
 {settings.to_html(index=False)}
 <h2>What the outcomes mean</h2>

@@ -128,12 +128,14 @@ def stream_sweep(
         for stale in (out / RUNS_DIR).glob("part-*.parquet") if (out / RUNS_DIR).is_dir() else ():
             stale.unlink()
         remove_stale(out, keep_runs_file=False)
+    # Reach the cluster before writing anything: an unreachable one must leave no files.
+    connection = _connect(scheduler) if scheduler is not None else None
     write_json(config_path, config)
     todo = [(i, start, stop) for i, (start, stop) in enumerate(bounds) if not part_path(out, i).is_file()]
     if resume:
         log(f"resuming: {len(bounds) - len(todo)} of {len(bounds)} chunks already done")
     started = time.perf_counter()
-    results = _run_chunks(plan, out, todo, scheduler, progress and sys.stderr.isatty())
+    results = _run_chunks(plan, out, todo, connection, progress and sys.stderr.isatty())
     counts = {name: 0 for name in OUTCOMES}
     for index in range(len(bounds)):
         # Counts come from the files, so a resumed sweep reports all of them.
@@ -145,7 +147,7 @@ def stream_sweep(
     return config
 
 
-def _run_chunks(plan, out, todo, scheduler, show_progress) -> list[dict]:
+def _run_chunks(plan, out, todo, connection, show_progress) -> list[dict]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
@@ -160,33 +162,38 @@ def _run_chunks(plan, out, todo, scheduler, show_progress) -> list[dict]:
             finished = sum(r["runs"] for r in results)
             bar.update(task, completed=finished, rate=f"{finished / max(time.perf_counter() - began, 1e-9):,.0f} runs/s")
 
-        if scheduler is None:
+        if connection is None:
             with threads(plan.n_threads):
                 compile_kernel(plan)
                 for index, start, stop in todo:
                     done(write_chunk(plan, str(out), index, start, stop))
         else:
-            for result in _dask_chunks(plan, out, todo, scheduler):
+            for result in _dask_chunks(plan, out, todo, connection):
                 done(result)
     return results
 
 
-def _dask_chunks(plan, out, todo, scheduler):
+def _connect(scheduler: str):
+    """(client, cluster) for a scheduler spec; the cluster is None for an existing one."""
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
     except ImportError:
         raise SweepError("--scheduler needs Dask: pip install 'sweep[dask]'") from None
     if scheduler == "dask":
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-    elif scheduler.startswith("tcp://"):
-        cluster = None
+        return Client(cluster), cluster
+    if scheduler.startswith("tcp://"):
         try:
-            client = Client(scheduler, timeout="10s")
+            return Client(scheduler, timeout="10s"), None
         except (OSError, TimeoutError) as error:
             raise SweepError(f"--scheduler {scheduler!r}: cannot reach a Dask scheduler there ({error})") from None
-    else:
-        raise SweepError(f"--scheduler {scheduler!r} is not allowed: use 'dask' (a local cluster) or tcp://HOST:PORT")
+    raise SweepError(f"--scheduler {scheduler!r} is not allowed: use 'dask' (a local cluster) or tcp://HOST:PORT")
+
+
+def _dask_chunks(plan, out, todo, connection):
+    from distributed import as_completed
+
+    client, cluster = connection
     try:
         # Each worker uses its own cores' threads: one task per worker thread, Numba inside it.
         per_worker = 1 if cluster is not None else None

@@ -232,3 +232,11 @@ def test_momentum_map_end_to_end(tmp_path, capsys):
     assert code != 0 and "--y b1: the sweep has no such axis; its axes are lr, w0, momentum" in stderr
     code, _, stderr = run_cli(["run", "--b1", "0.5", "--out", str(tmp_path / "x")], capsys)
     assert code != 0 and "b1 is not a hyperparameter of gd" in stderr and "it belongs to adam" in stderr
+
+
+def test_report_with_swapped_axes_draws_no_lr_theory(tmp_path, capsys):
+    out = tmp_path / "t"
+    assert run_cli(["run", "--lr", "0.01:2:30:log", "--w0", "-2:3:11", "--out", str(out), "--no-report"], capsys)[0] == 0
+    code, _, stderr = run_cli(["report", str(out), "--x", "w0", "--y", "lr"], capsys)
+    page = (out / "report.html").read_text()
+    assert code == 0 and "initial weight across, learning rate up" in page and "Where convergence starts" not in page

@@ -129,3 +129,10 @@ def test_resume_of_a_one_piece_sweep_says_it_is_complete(tmp_path, capsys):
     capsys.readouterr()
     assert run_cli(["--resume", str(out)]) != 0
     assert "ran in one piece and is complete" in capsys.readouterr().err
+
+
+def test_unreachable_scheduler_leaves_no_files(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert run_cli(["--out", str(out), "--scheduler", "tcp://127.0.0.1:9"]) != 0
+    assert "cannot reach a Dask scheduler there" in capsys.readouterr().err
+    assert not out.exists()
