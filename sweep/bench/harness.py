@@ -314,22 +314,22 @@ def streaming_series(quick: bool, log=print) -> list[dict]:
 
 
 def thread_scaling(case: Case, repeats: int, log=print) -> dict[str, float]:
-    """Steps/s with all threads over steps/s with one, for sweep and for the plain kernel."""
+    """Steps/s with all threads over steps/s with one, for sweep and for the plain kernel:
+    the ratio of the median times, from one- and all-thread runs interleaved in this process
+    (a per-repetition ratio is noisier: the single-thread run of a pair swings with the clock)."""
     loss = make_loss(case.loss)
     lr, w0 = case.grid()
     settings = (loss, case.max_iter, case.tol, 1e8)
     found = {}
     for name, run in (("sweep", lambda: _sweep_runs(lr, w0, *settings)), ("numba-plain", lambda: plain_numba_runs(lr, w0, *settings))):
-        ratios = []
-        for _ in range(repeats):
-            times = {}
-            for n_threads in (1, max_threads()):
+        times = {1: [], max_threads(): []}
+        for _ in range(max(repeats, 7)):
+            for n_threads in times:
                 with threads(n_threads):
                     started = time.perf_counter()
                     run()
-                    times[n_threads] = time.perf_counter() - started
-            ratios.append(times[1] / times[max_threads()])
-        found[name] = statistics.median(ratios)
+                    times[n_threads].append(time.perf_counter() - started)
+        found[name] = statistics.median(times[1]) / statistics.median(times[max_threads()])
         log(f"  thread scaling 1 -> {max_threads()}: {name} {found[name]:.2f}x")
     return found
 
