@@ -136,3 +136,15 @@ def test_unreachable_scheduler_leaves_no_files(tmp_path, capsys):
     assert run_cli(["--out", str(out), "--scheduler", "tcp://127.0.0.1:9"]) != 0
     assert "cannot reach a Dask scheduler there" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_streamed_optimizer_sweep_equals_one_piece(tmp_path):
+    from sweep.api import execute
+
+    plan = plan_sweep(np.geomspace(1e-2, 3, 17), np.linspace(-2, 3, 7), max_iter=300, tol=1e-10, optimizer="adam", hyper={"b1": [0.5, 0.9], "b2": [0.9, 0.999]})
+    out = tmp_path / "adam"
+    out.mkdir()
+    stream_sweep(plan, out, chunk_size=50, progress=False, log=lambda *_: None)
+    streamed, config = read_results(out)
+    assert config["n_chunks"] == -(-plan.n_runs // 50) and config["optimizer"] == "adam"
+    assert streamed.equals(execute(plan))
