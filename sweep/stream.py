@@ -114,23 +114,13 @@ def stream_sweep(
     bounds = chunk_bounds(plan.n_runs, chunk_size)
     config.update(chunk_size=chunk_size, n_chunks=len(bounds), layout=f"{RUNS_DIR}/", status="running", versions=versions())
     config_path = out / CONFIG_FILE
-    if resume:
-        if not config_path.is_file():
-            raise SweepError(f"--resume {str(out)!r}: no {CONFIG_FILE} there, so nothing to resume")
-        old = json.loads(config_path.read_text())
-        if "n_chunks" not in old:
-            raise SweepError(f"--resume {str(out)!r}: the sweep there ran in one piece and is complete; nothing to resume")
-        differ = _differences(old, config)
-        if differ:
-            raise SweepError(f"--resume {str(out)!r}: the sweep there differs from this command in {', '.join(differ)}; run the same command, or a new --out")
-    else:
-        # A fresh sweep into an old folder: stale parts of another sweep must not mix in.
-        for stale in (out / RUNS_DIR).glob("part-*.parquet") if (out / RUNS_DIR).is_dir() else ():
-            stale.unlink()
-        remove_stale(out, keep_runs_file=False)
-    # Reach the cluster before writing anything: an unreachable one must leave no files.
+    # Reach the cluster before touching the folder: an unreachable one must change nothing.
     connection = _connect(scheduler) if scheduler is not None else None
-    write_json(config_path, config)
+    try:
+        _prepare_folder(out, config, resume)
+    except BaseException:
+        _disconnect(connection)
+        raise
     todo = [(i, start, stop) for i, (start, stop) in enumerate(bounds) if not part_path(out, i).is_file()]
     if resume:
         log(f"resuming: {len(bounds) - len(todo)} of {len(bounds)} chunks already done")
@@ -145,6 +135,35 @@ def stream_sweep(
     config.update(status="complete", counts=counts, wall_seconds=time.perf_counter() - started, seconds=sum(r["seconds"] for r in results))
     write_json(config_path, config)
     return config
+
+
+def _prepare_folder(out: Path, config: dict, resume: bool) -> None:
+    """Check a resumed sweep's folder against the command, or clear a reused one; then
+    write the configuration (status "running")."""
+    config_path = out / CONFIG_FILE
+    if resume:
+        if not config_path.is_file():
+            raise SweepError(f"--resume {str(out)!r}: no {CONFIG_FILE} there, so nothing to resume")
+        old = json.loads(config_path.read_text())
+        if "n_chunks" not in old:
+            raise SweepError(f"--resume {str(out)!r}: the sweep there ran in one piece and is complete; nothing to resume")
+        differ = _differences(old, config)
+        if differ:
+            raise SweepError(f"--resume {str(out)!r}: the sweep there differs from this command in {', '.join(differ)}; run the same command, or a new --out")
+    else:
+        # A fresh sweep into an old folder: stale parts of another sweep must not mix in.
+        for stale in (out / RUNS_DIR).glob("part-*.parquet") if (out / RUNS_DIR).is_dir() else ():
+            stale.unlink()
+        remove_stale(out, keep_runs_file=False)
+    write_json(config_path, config)
+
+
+def _disconnect(connection) -> None:
+    if connection is not None:
+        client, cluster = connection
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _run_chunks(plan, out, todo, connection, show_progress) -> list[dict]:
@@ -202,9 +221,7 @@ def _dask_chunks(plan, out, todo, connection):
         for future in as_completed(futures):
             yield future.result()
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _disconnect(connection)
 
 
 __all__ = ["chunk_bounds", "default_chunk_size", "part_path", "stream_sweep", "write_chunk"]
