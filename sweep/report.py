@@ -82,17 +82,24 @@ def edge_table(frame: pd.DataFrame, theory: dict, max_rows: int = 11, by: str = 
 
 
 def teaching_paths(frame: pd.DataFrame, loss: Loss, config: dict) -> list[dict]:
-    """The runs drawn in the paths figure: the teaching learning rates where the grid has them.
+    """The runs drawn in the paths figure, from the w0 nearest the teaching example's 2.
 
-    Falls back to the smallest, the middle and the largest learning rate, from the w0 nearest
-    the teaching example's 2.
+    The teaching loss gets the teaching learning rates where the grid has them. Any other
+    loss gets the story of its own grid: the smallest learning rate, the largest that still
+    converged, and the first above it that did not (or the smallest, middle and largest).
     """
     lrs = np.sort(frame["lr"].unique())
-    chosen = [lr for lr in TEACHING_LRS if lr in set(lrs)]
-    if len(chosen) < 3:
-        chosen = [lrs[0], lrs[lrs.size // 2], lrs[-1]] if lrs.size >= 3 else list(lrs)
     w0_values = frame["w0"].unique()
     w0 = float(w0_values[np.argmin(np.abs(w0_values - TEACHING_W0))])
+    chosen = [lr for lr in TEACHING_LRS if lr in set(lrs)] if loss.name == "quadratic" else []
+    if len(chosen) < 3:
+        row = frame[frame["w0"] == w0].sort_values("lr")
+        converged = row.loc[row["outcome"] == "converged", "lr"]
+        if converged.size and converged.max() < lrs[-1]:
+            above = lrs[lrs > converged.max()]
+            chosen = sorted({lrs[0], float(converged.max()), float(above[0])})
+        else:
+            chosen = [lrs[0], lrs[lrs.size // 2], lrs[-1]] if lrs.size >= 3 else list(lrs)
     kernel = kernel_module(loss)
     params = loss.param_values
 
