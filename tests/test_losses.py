@@ -52,6 +52,14 @@ def test_cosine_families_have_a_ragged_boundary(name):
         if np.count_nonzero(diverged[1:] != diverged[:-1]) >= 2:
             ragged.append(w0)
     assert len(ragged) >= 3
+    if name == "cosine-mult":
+        # the literal picture: a converging learning rate right next to a diverging one
+        beside = 0
+        for _, runs in frame.groupby("w0"):
+            ended = runs.sort_values("lr")["outcome"].astype(str).to_numpy()
+            pairs = set(zip(ended[:-1], ended[1:]))
+            beside += ("converged", "diverged") in pairs or ("diverged", "converged") in pairs
+        assert beside >= 3
     # and a quadratic, for contrast, has one edge for every w0 off the minimum
     plain = run_sweep(lr, np.linspace(-3, 5, 33), max_iter=1000, tol=1e-9)
     for _, runs in plain.groupby("w0"):
