@@ -92,7 +92,14 @@ _OPTIMIZER_HEADER = '''\
 def opt_step(w, g, s0, s1, s2, s3, lr, h0, h1, h2):
     # {name}: {reference}
     {code}
-    return wn, n0, n1, n2, n3
+    return w - lr * d, d, n0, n1, n2, n3
+
+
+@njit(cache=True, error_model="numpy")
+def opt_effective(s0, s1, s2, s3, h0, h1, h2):
+    # the state as the next step sees it (sweep.optimizers.Optimizer.effective_code)
+    {effective}
+    return e0, e1, e2, e3
 
 
 '''
@@ -100,7 +107,7 @@ def opt_step(w, g, s0, s1, s2, s3, lr, h0, h1, h2):
 
 def _step_source(optimizer: str) -> str:
     chosen = get_optimizer(optimizer)
-    return _OPTIMIZER_HEADER.format(name=chosen.name, reference=chosen.reference, code=chosen.step_code)
+    return _OPTIMIZER_HEADER.format(name=chosen.name, reference=chosen.reference, code=chosen.step_code, effective=chosen.effective_code)
 
 
 def _template_text(optimizer: str) -> str:

@@ -56,8 +56,9 @@ class Optimizer:
     Attributes:
         name: as given on the command line.
         hyperparameters: in kernel order; the kernel receives them as h0, h1, h2.
-        step_code: Python statements computing ``wn`` (the new weight) and ``n0..n3`` (the
-            new state) from ``w, g, s0..s3, lr, h0..h2``; inlined into the kernel.
+        step_code: Python statements computing ``d`` (the direction: the kernel then takes
+            ``w - lr * d``, the one place lr enters) and ``n0..n3`` (the new state) from
+            ``g, s0..s3, h0..h2``; inlined into the kernel.
         state_names: what s0..s3 hold, for the docs.
         reference: where the update rule comes from.
     """
@@ -67,6 +68,11 @@ class Optimizer:
     step_code: str
     state_names: tuple[str, ...]
     reference: str
+    # The state as the next step sees it: each slot times the coefficient that multiplies it
+    # in the update (momentum * m, b1 * m, ...). Stall and cycle tests compare this, not the
+    # raw state, so a state that cannot change the future (momentum 0) cannot delay them,
+    # and momentum 0 finds every stall and cycle exactly when gd does.
+    effective_code: str = "e0, e1, e2, e3 = 0.0, 0.0, 0.0, 0.0"
 
     def defaults(self) -> dict[str, float]:
         return {h.name: h.default for h in self.hyperparameters}
@@ -77,23 +83,25 @@ OPTIMIZERS = {
     "gd": Optimizer(
         "gd",
         (),
-        "wn = w - lr * g\n    n0, n1, n2, n3 = s0, s1, s2, s3",
+        "d = g\n    n0, n1, n2, n3 = s0, s1, s2, s3",
         (),
         "the classic teaching example",
     ),
     "momentum": Optimizer(
         "momentum",
         (Hyperparameter("momentum", 0.9, **_UNIT),),
-        "n0 = h0 * s0 + g\n    wn = w - lr * n0\n    n1, n2, n3 = s1, s2, s3",
+        "n0 = h0 * s0 + g\n    d = n0\n    n1, n2, n3 = s1, s2, s3",
         ("m (velocity)",),
         "Polyak 1964 (heavy ball), PyTorch's form",
+        "e0, e1, e2, e3 = h0 * s0, 0.0, 0.0, 0.0",
     ),
     "nesterov": Optimizer(
         "nesterov",
         (Hyperparameter("momentum", 0.9, **_UNIT),),
-        "n0 = h0 * s0 + g\n    wn = w - lr * (g + h0 * n0)\n    n1, n2, n3 = s1, s2, s3",
+        "n0 = h0 * s0 + g\n    d = g + h0 * n0\n    n1, n2, n3 = s1, s2, s3",
         ("m (velocity)",),
         "Sutskever, Martens, Dahl and Hinton 2013, PyTorch's form",
+        "e0, e1, e2, e3 = h0 * s0, 0.0, 0.0, 0.0",
     ),
     "adam": Optimizer(
         "adam",
@@ -102,16 +110,18 @@ OPTIMIZERS = {
         "    n1 = h1 * s1 + (1.0 - h1) * (g * g)\n"
         "    n2 = s2 * h0\n"
         "    n3 = s3 * h1\n"
-        "    wn = w - lr * ((n0 / (1.0 - n2)) / (math.sqrt(n1 / (1.0 - n3)) + h2))",
+        "    d = (n0 / (1.0 - n2)) / (math.sqrt(n1 / (1.0 - n3)) + h2)",
         ("m (first moment)", "v (second moment)", "b1**t", "b2**t"),
         "Kingma and Ba 2015",
+        "e0, e1, e2, e3 = h0 * s0, h1 * s1, s2 * h0, s3 * h1",
     ),
     "rmsprop": Optimizer(
         "rmsprop",
         (Hyperparameter("rho", 0.9, **_UNIT), Hyperparameter("eps", 1e-8, 0.0, math.inf, low_open=True)),
-        "n0 = h0 * s0 + (1.0 - h0) * (g * g)\n    wn = w - lr * (g / (math.sqrt(n0) + h1))\n    n1, n2, n3 = s1, s2, s3",
+        "n0 = h0 * s0 + (1.0 - h0) * (g * g)\n    d = g / (math.sqrt(n0) + h1)\n    n1, n2, n3 = s1, s2, s3",
         ("v (mean square)",),
         "Tieleman and Hinton 2012",
+        "e0, e1, e2, e3 = h0 * s0, 0.0, 0.0, 0.0",
     ),
 }
 

@@ -2,7 +2,7 @@
 #
 # Follows a generated header that defines opt_step (sweep.optimizers), applied to every
 # weight component. Same stopping rules as the one-weight kernels, on vectors: converged when
-# max_j |g_j| <= tol and every component's step is at most lr * tol; nan when a gradient
+# max_j |g_j| <= tol and every component's direction |d_j| <= tol; nan when a gradient
 # component is NaN; max_iter; diverged when some |w_j| leaves div_factor * max(1, |w0|) (or
 # becomes NaN/inf); stalled when no component of w or of the state moves; cycling when w and
 # the state equal those saved at the last power of two (Brent). Runs are dealt round-robin
@@ -30,8 +30,7 @@ def _descend_one(kind, lr, w0, h0, h1, h2, state0, H, b, X, y, max_iter, tol, di
         if k & (k - 1) == 0:
             for j in range(d):
                 saved[0, j] = w[j]
-                for q in range(4):
-                    saved[q + 1, j] = s[q, j]
+                saved[1, j], saved[2, j], saved[3, j], saved[4, j] = opt_effective(s[0, j], s[1, j], s[2, j], s[3, j], h0, h1, h2)  # noqa: F821
         model_grad(kind, w, H, b, X, y, g)
         largest = 0.0
         has_nan = False
@@ -48,14 +47,16 @@ def _descend_one(kind, lr, w0, h0, h1, h2, state0, H, b, X, y, max_iter, tol, di
         repeat = True
         resting = True
         for j in range(d):
-            wn[j], new[0, j], new[1, j], new[2, j], new[3, j] = opt_step(w[j], g[j], s[0, j], s[1, j], s[2, j], s[3, j], lr, h0, h1, h2)  # noqa: F821
+            wn[j], direction, new[0, j], new[1, j], new[2, j], new[3, j] = opt_step(w[j], g[j], s[0, j], s[1, j], s[2, j], s[3, j], lr, h0, h1, h2)  # noqa: F821
             outside |= not (abs(wn[j]) <= bound)
-            resting &= abs(wn[j] - w[j]) <= lr * tol
+            resting &= abs(direction) <= tol
             same &= wn[j] == w[j]
             repeat &= wn[j] == saved[0, j]
-            for q in range(4):
-                same &= new[q, j] == s[q, j]
-                repeat &= new[q, j] == saved[q + 1, j]
+            # the state as the next step sees it (opt_effective), as in opt_template.py
+            c0, c1, c2, c3 = opt_effective(s[0, j], s[1, j], s[2, j], s[3, j], h0, h1, h2)  # noqa: F821
+            e0, e1, e2, e3 = opt_effective(new[0, j], new[1, j], new[2, j], new[3, j], h0, h1, h2)  # noqa: F821
+            same &= e0 == c0 and e1 == c1 and e2 == c2 and e3 == c3
+            repeat &= e0 == saved[1, j] and e1 == saved[2, j] and e2 == saved[3, j] and e3 == saved[4, j]
         if largest <= tol and resting:
             return k, CONVERGED, crossed
         if k == max_iter:

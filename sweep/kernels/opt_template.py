@@ -1,13 +1,13 @@
 # Kernel template for optimizers with state (momentum, nesterov, adam, rmsprop).
 #
 # Like gd_template.py, this text follows a generated header, which here also defines
-#     opt_step(w, g, s0, s1, s2, s3, lr, h0, h1, h2) -> (w_new, n0, n1, n2, n3)
+#     opt_step(w, g, s0, s1, s2, s3, lr, h0, h1, h2) -> (w - lr * d, d, n0, n1, n2, n3)
 # the optimizer's update (sweep.optimizers), with s0..s3 its state and h0..h2 its
 # hyperparameters. Each run has its own lr and hyperparameters, so any of them can be a
 # sweep axis. The outcome tests are gd's, on the whole state: a stall or a cycle means the
-# weight AND the optimizer's state repeat; converged means |g| <= tol AND the step the
-# optimizer would take is at most lr * tol (a ball rolling through the minimum with speed
-# has not converged). error_model="numpy" as in gd_template.py.
+# weight AND the optimizer's state as the next step sees it (opt_effective) repeat; converged means |g| <= tol AND the step the
+# optimizer would take has a direction d with |d| <= tol (a ball rolling through the
+# minimum with speed has not converged; for gd, d is g itself). error_model="numpy" as in gd_template.py.
 
 import math
 
@@ -21,9 +21,9 @@ BLOCK = 64
 
 
 @njit(cache=True, error_model="numpy")
-def _classify(g, wn, wi, same_state, repeats, bound, tol, lr, at_max_iter):
+def _classify(g, d, wn, wi, same_state, repeats, bound, tol, at_max_iter):
     """Outcome of one run at one iteration, in the order gd checks it."""
-    if abs(g) <= tol and abs(wn - wi) <= lr * tol:
+    if abs(g) <= tol and abs(d) <= tol:
         return CONVERGED
     if g != g:
         return NAN
@@ -52,6 +52,7 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
     saved = np.empty((5, BLOCK))  # w and state at the last power of two (Brent)
     new = np.empty((4, BLOCK))  # state after this iteration's step
     g_buf = np.zeros(BLOCK)  # also the previous step's gradient, for the oscillation test
+    d_buf = np.empty(BLOCK)
     wn_buf = np.empty(BLOCK)
     event = np.empty(BLOCK, np.bool_)
     active = np.empty(BLOCK, np.bool_)
@@ -73,20 +74,24 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
         if k & (k - 1) == 0:
             for lane in range(BLOCK):
                 saved[0, lane] = w[lane]
-                for j in range(4):
-                    saved[j + 1, lane] = s[j, lane]
+                c = opt_effective(s[0, lane], s[1, lane], s[2, lane], s[3, lane], hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
+                saved[1, lane], saved[2, lane], saved[3, lane], saved[4, lane] = c
         any_event = False
         at_max_iter = k == max_iter
         for lane in range(BLOCK):
             wi = w[lane]
             g = loss_grad(wi, p)  # noqa: F821 (defined by the generated header)
-            wn, n0, n1, n2, n3 = opt_step(wi, g, s[0, lane], s[1, lane], s[2, lane], s[3, lane], lrs[lane], hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
-            same = (n0 == s[0, lane]) & (n1 == s[1, lane]) & (n2 == s[2, lane]) & (n3 == s[3, lane])
-            repeats = (wn == saved[0, lane]) & (n0 == saved[1, lane]) & (n1 == saved[2, lane]) & (n2 == saved[3, lane]) & (n3 == saved[4, lane])
+            wn, d, n0, n1, n2, n3 = opt_step(wi, g, s[0, lane], s[1, lane], s[2, lane], s[3, lane], lrs[lane], hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
+            # Compare the state as the next step sees it (opt_effective), not the raw state.
+            c0, c1, c2, c3 = opt_effective(s[0, lane], s[1, lane], s[2, lane], s[3, lane], hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
+            e0, e1, e2, e3 = opt_effective(n0, n1, n2, n3, hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
+            same = (e0 == c0) & (e1 == c1) & (e2 == c2) & (e3 == c3)
+            repeats = (wn == saved[0, lane]) & (e0 == saved[1, lane]) & (e1 == saved[2, lane]) & (e2 == saved[3, lane]) & (e3 == saved[4, lane])
             ev = at_max_iter | (not (abs(g) > tol)) | (not (abs(wn) <= bound[lane])) | ((wn == wi) & same) | repeats
             ev = ev & active[lane]
             swing[lane] = min(swing[lane], g * g_buf[lane])
             g_buf[lane] = g
+            d_buf[lane] = d
             wn_buf[lane] = wn
             new[0, lane] = n0
             new[1, lane] = n1
@@ -104,11 +109,11 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
             for lane in range(m):
                 if not (active[lane] and event[lane]):
                     continue
-                same = (new[0, lane] == s[0, lane]) and (new[1, lane] == s[1, lane]) and (new[2, lane] == s[2, lane]) and (new[3, lane] == s[3, lane])
-                repeats = wn_buf[lane] == saved[0, lane]
-                for j in range(4):
-                    repeats = repeats and new[j, lane] == saved[j + 1, lane]
-                status = _classify(g_buf[lane], wn_buf[lane], w[lane], same, repeats, bound[lane], tol, lrs[lane], at_max_iter)
+                c0, c1, c2, c3 = opt_effective(s[0, lane], s[1, lane], s[2, lane], s[3, lane], hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
+                e0, e1, e2, e3 = opt_effective(new[0, lane], new[1, lane], new[2, lane], new[3, lane], hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
+                same = e0 == c0 and e1 == c1 and e2 == c2 and e3 == c3
+                repeats = wn_buf[lane] == saved[0, lane] and e0 == saved[1, lane] and e1 == saved[2, lane] and e2 == saved[3, lane] and e3 == saved[4, lane]
+                status = _classify(g_buf[lane], d_buf[lane], wn_buf[lane], w[lane], same, repeats, bound[lane], tol, at_max_iter)
                 if status == -1:
                     # |g| <= tol but still moving: take the step the vector pass held back.
                     w[lane] = wn_buf[lane]
