@@ -236,13 +236,15 @@ def _hyper_axes(optimizer: str, hyper: dict | None) -> dict[str, np.ndarray]:
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise SweepError(f"optimizer={optimizer!r:.40} is not allowed: optimizers are {', '.join(OPTIMIZERS)}")
     chosen = get_optimizer(optimizer)
+    if hyper is not None and not (isinstance(hyper, dict) and all(isinstance(k, str) for k in hyper)):
+        raise SweepError(f"hyper={hyper!r:.60} is not allowed: give a dict of hyperparameter names to numbers or lists, such as {{'momentum': [0, 0.9]}}")
     given = dict(hyper or {})
     known = {h.name: h for h in chosen.hyperparameters}
     for name in given:
         if name not in known:
             owners = [o.name for o in OPTIMIZERS.values() if any(h.name == name for h in o.hyperparameters)]
             where = f"; it belongs to {', '.join(owners)}" if owners else ""
-            raise SweepError(f"{name} is not a hyperparameter of {optimizer} (its are: {', '.join(known) or 'none'}){where}")
+            raise SweepError(f"{name} is not a hyperparameter of {optimizer} ({optimizer}'s are: {', '.join(known) or 'none'}){where}")
     axes = {}
     for name, rule in known.items():
         axis = np.unique(_axis(given.get(name, rule.default), name, positive=False))

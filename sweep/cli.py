@@ -107,6 +107,8 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
         raise SweepError(f"--scheduler {scheduler!r} is not allowed: use 'dask' (a local cluster) or tcp://HOST:PORT")
     from sweep.stream import default_chunk_size
 
+    if resume_dir is not None and out != DEFAULT_OUT and Path(out).absolute() != Path(resume_dir).absolute():
+        raise SweepError(f"--resume {resume_dir!r} writes into that folder: drop --out {out!r}, or give the same folder")
     out = resume_dir or out
     if resume_dir is not None:
         from sweep.store import CONFIG_FILE, read_config
@@ -128,7 +130,7 @@ def run_command(lr_spec, w0_spec, loss, params, dataset, target, max_iter, tol, 
         runs_path, config_path = write_results(frame, out_dir, config)
     n_runs = len(frame)
     click.echo(
-        f"{n_runs:,} run{'s' if n_runs != 1 else ''} of gradient descent on {config['loss']['expression']}: "
+        f"{n_runs:,} run{'s' if n_runs != 1 else ''} of {'gradient descent' if plan.optimizer == 'gd' else plan.optimizer} on {config['loss']['expression']}: "
         f"{config['seconds']:.3f} s in the kernel ({n_runs / max(config['seconds'], 1e-9):,.0f} runs/s), "
         f"{config['compile_seconds']:.2f} s compiling or loading it"
     )

@@ -132,7 +132,13 @@ def _load(dataset: str, target: str | None, classification: bool):
     numeric = features.select_dtypes("number")
     if numeric.shape[1] == 0 or numeric.shape[1] != features.shape[1] or table.isna().any().any():
         raise ModelError(f"{dataset!r} must hold only numeric columns without missing values")
+    if not pd.api.types.is_numeric_dtype(table[target]):
+        raise ModelError(f"target column {target!r} of {dataset!r} must be numeric")
     y = table[target].to_numpy(float)
+    if not (np.isfinite(numeric.to_numpy(float)).all() and np.isfinite(y).all()):
+        raise ModelError(f"{dataset!r} holds inf or NaN values: every value must be a finite number")
+    if max(np.abs(numeric.to_numpy(float)).max(), np.abs(y).max()) > 1e150:
+        raise ModelError(f"{dataset!r} holds values beyond 1e150, which overflow once squared: rescale the data")
     if classification and not np.isin(y, (0.0, 1.0)).all():
         raise ModelError(f"logloss-logistic needs a 0/1 target; column {target!r} has other values")
     return numeric.to_numpy(float), y, tuple(map(str, numeric.columns))

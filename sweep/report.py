@@ -161,6 +161,8 @@ def choose_axes(config: dict, x: str | None, y: str | None) -> tuple[str, str, l
     """
     axes = config["axes"]
     swept = [name for name, values in axes.items() if len(values) > 1]
+    if x is not None and not x.strip() or y is not None and not y.strip():
+        raise StoreError("--x and --y must name an axis, not ''")
     x = x or "lr"
     if y is None:
         hyper = [name for name in swept if name not in ("lr", "w0", x)]
@@ -171,6 +173,9 @@ def choose_axes(config: dict, x: str | None, y: str | None) -> tuple[str, str, l
             raise StoreError(f"{option} {name}: the sweep has no such axis; its axes are {', '.join(axes)}")
     if x == y:
         raise StoreError(f"--x and --y are both {x}: choose two different axes")
+    for option, name in (("--x", x), ("--y", y)):
+        if len(axes[name]) < 2 and name not in ("lr", "w0"):
+            raise StoreError(f"{option} {name}: that axis has one value only ({axes[name][0]:g}); swept axes are {', '.join(swept) or 'none'}")
     return x, y, [name for name in swept if name not in (x, y)]
 
 

@@ -204,7 +204,7 @@ def _connect(scheduler: str):
     if scheduler.startswith("tcp://"):
         try:
             return Client(scheduler, timeout="10s"), None
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, ValueError) as error:
             raise SweepError(f"--scheduler {scheduler!r}: cannot reach a Dask scheduler there ({error})") from None
     raise SweepError(f"--scheduler {scheduler!r} is not allowed: use 'dask' (a local cluster) or tcp://HOST:PORT")
 

@@ -240,3 +240,25 @@ def test_report_with_swapped_axes_draws_no_lr_theory(tmp_path, capsys):
     code, _, stderr = run_cli(["report", str(out), "--x", "w0", "--y", "lr"], capsys)
     page = (out / "report.html").read_text()
     assert code == 0 and "initial weight across, learning rate up" in page and "Where convergence starts" not in page
+
+
+def test_second_hunt_inputs_get_one_line(tmp_path, capsys):
+    csv = tmp_path / "inf.csv"
+    csv.write_text("a,y\n1,inf\n2,3\n3,4\n")
+    text = tmp_path / "text.csv"
+    text.write_text("a,y\n1,t0\n2,t1\n")
+    cases = [
+        (["run", "--loss", "mse-linear", "--dataset", str(csv), "--target", "y"], "inf or NaN"),
+        (["run", "--loss", "mse-linear", "--dataset", str(text), "--target", "y"], "must be numeric"),
+        (["run", "--scheduler", "tcp://", "--lr", "0.1", "--w0", "1"], "cannot reach a Dask scheduler"),
+        (["run", "--lr", "0.1", "--w0", "1", "--resume", str(tmp_path / "a"), "--out", str(tmp_path / "b")], "drop --out"),
+    ]
+    for args, fragment in cases:
+        code, _, stderr = run_cli([*args, "--out", str(tmp_path / "o")] if "--out" not in args else args, capsys)
+        assert code != 0 and stderr.count("\n") == 1 and fragment in stderr, (args, stderr)
+    out = tmp_path / "adam"
+    assert run_cli(["run", "--optimizer", "adam", "--b1", "0.5,0.9", "--lr", "0.1", "--w0", "-1,1", "--out", str(out), "--no-report"], capsys)[0] == 0
+    code, _, stderr = run_cli(["report", str(out), "--y", "b2"], capsys)
+    assert code != 0 and "--y b2: that axis has one value only" in stderr
+    code, _, stderr = run_cli(["report", str(out), "--x", ""], capsys)
+    assert code != 0 and "must name an axis" in stderr
