@@ -1,10 +1,28 @@
 """sweep: see how an optimizer's hyperparameters decide whether gradient descent converges,
-crawls, stalls, cycles or blows up, by running every (lr, w0) pair of a grid at once."""
+crawls, stalls, cycles or blows up, by running every (lr, w0) pair of a grid at once.
 
-from sweep.api import DIV_FACTOR, SweepError, run_sweep
-from sweep.losses import Loss, make_loss, quadratic
-from sweep.outcomes import OUTCOMES
+The public names are imported on first use (PEP 562), so that ``import sweep`` is cheap and
+the ``sweep`` command can answer Ctrl-C even while Numba and pandas are still loading.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["DIV_FACTOR", "OUTCOMES", "Loss", "SweepError", "make_loss", "quadratic", "run_sweep", "__version__"]
+_EXPORTS = {
+    "DIV_FACTOR": "sweep.api",
+    "SweepError": "sweep.api",
+    "run_sweep": "sweep.api",
+    "Loss": "sweep.losses",
+    "make_loss": "sweep.losses",
+    "quadratic": "sweep.losses",
+    "OUTCOMES": "sweep.outcomes",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sweep' has no attribute {name!r}")
