@@ -9,7 +9,6 @@ while-loop per run under Numba's ``prange``.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import sympy as sp
@@ -232,4 +231,4 @@ def bare_update_rate(n_runs: int = 1 << 16, n_steps: int = 2000) -> tuple[float,
 
 
 IMPLEMENTATIONS = {"python": python_runs, "numpy": numpy_runs, "numba-plain": plain_numba_runs}
-__all__ = ["IMPLEMENTATIONS", "bare_update_rate", "jax_runs_factory", "math"]
+__all__ = ["IMPLEMENTATIONS", "bare_update_rate", "jax_runs_factory"]

@@ -9,7 +9,7 @@
 # optimizer would take has a direction d with |d| <= tol (a ball rolling through the
 # minimum with speed has not converged; for gd, d is g itself). error_model="numpy" as in gd_template.py.
 
-import math
+import math  # noqa: F401 (the generated opt_step above may call math.sqrt)
 
 import numpy as np
 from numba import njit, prange
