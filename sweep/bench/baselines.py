@@ -9,7 +9,6 @@ while-loop per run under Numba's ``prange``.
 
 from __future__ import annotations
 
-
 import numpy as np
 import sympy as sp
 from numba import njit, prange
