@@ -10,6 +10,8 @@ import click
 
 from sweep.api import DIV_FACTOR, SweepError, execute, plan_sweep
 from sweep.formula import FormulaError
+from sweep.fractal import FractalError
+from sweep.fractal_cli import fractal_command, zoom_command
 from sweep.outcomes import OUTCOMES
 from sweep.spec import SPEC_HELP, SpecError, parse_spec
 from sweep.store import StoreError, results_dir, write_results
@@ -20,7 +22,7 @@ DEFAULT_LR = "1e-3:10:121:log,0.4"
 DEFAULT_W0 = "-2:3:101"
 DEFAULT_OUT = "sweep-results"
 
-_USER_ERRORS = (SweepError, SpecError, FormulaError, StoreError)
+_USER_ERRORS = (SweepError, SpecError, FormulaError, StoreError, FractalError)
 _NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
@@ -249,6 +251,10 @@ def bench_command(out, quick, repeats):
 
     with results_dir(out) as out_dir:
         click.echo(f"wrote {run_benchmark(out_dir, quick=quick, repeats=repeats, log=click.echo)}")
+
+
+cli.add_command(fractal_command)
+cli.add_command(zoom_command)
 
 
 def main(argv: list[str] | None = None) -> int:

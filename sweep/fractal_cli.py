@@ -1,0 +1,242 @@
+"""The ``sweep fractal`` and ``sweep zoom`` commands: trainability images and zooms into
+their boundary. Registered on the ``sweep`` group by ``sweep.cli``."""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from sweep.fractal import NETWORK, FractalError, Picture
+
+DEFAULT_OUT = "fractal-results"
+#: Floating-point operations per second of the network kernel on 2 cores, and loss steps
+#: per second, rounded down from the benchmark: for the time estimate printed first.
+NETWORK_FLOPS_PER_SECOND = 1.5e10
+LOSS_STEPS_PER_SECOND = 3e8
+
+
+def _range(text: str | None, option: str):
+    """``A:B`` or ``A:B:log`` / ``A:B:linear`` -> (A, B, log or None)."""
+    if text is None:
+        return None
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("log", "linear")):
+            raise ValueError
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise click.BadParameter(f"{text!r} must read A:B or A:B:log or A:B:linear, for example 1e-3:1e6", param_hint=option) from None
+    return lo, hi, (parts[2] == "log") if len(parts) == 3 else None
+
+
+def _command_line() -> str:
+    return "sweep " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+
+
+def _progress(quiet: bool, total_label: str):
+    """A rich progress bar (only on a terminal) and the callback that advances it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(total_label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet or not sys.stderr.isatty(), transient=True)
+    task = bar.add_task(total_label, total=None)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, advance
+
+
+def _estimate(experiment) -> str:
+    from sweep.network import Network
+
+    e = experiment
+    runs = math.prod(e.shape)
+    if e.is_network:
+        flops = Network(e.width, e.nonlinearity, e.seed).flops_per_step() * runs * e.steps
+        seconds = flops / NETWORK_FLOPS_PER_SECOND
+        return f"{runs:,} networks x {e.steps} steps ({flops:.2g} floating-point operations): at most about {seconds:.2g} s on 2 cores"
+    steps = runs * e.steps
+    return f"{runs:,} runs x at most {e.steps} steps: at most about {steps / LOSS_STEPS_PER_SECOND:.2g} s on 2 cores"
+
+
+def compute_with_progress(experiment, threads: int | None, quiet: bool, label: str = "training") -> Picture:
+    """``sweep.fractal.compute`` under a progress bar; Ctrl-C stops it within one piece."""
+    from sweep.api import check_settings
+    from sweep.fractal import compute
+
+    check_settings(1, 0.0, 1.0, threads)
+    bar, advance = _progress(quiet, label)
+    with bar:
+        return compute(experiment, threads, advance)
+
+
+def save_picture(out: str, picture: Picture, command: str) -> Path:
+    """Write a picture's data and report into ``out`` (created if needed; nothing is left
+    behind on failure)."""
+    from sweep.fractal_report import write_picture_report
+    from sweep.fractal_store import write_config, write_picture
+    from sweep.store import results_dir
+
+    with results_dir(out) as out_dir:
+        record = write_picture(out_dir, picture)
+        record["command"] = command
+        write_config(out_dir, record)
+        write_picture_report(out_dir, picture, command)
+    return out_dir
+
+
+def _summary(picture: Picture) -> str:
+    dim = picture.dimension()
+    runs = picture.converged.size
+    return f"{runs:,} runs in {picture.seconds:.1f} s: {picture.converged.mean():.1%} converged; boundary dimension {dim.text()}"
+
+
+@click.command("fractal")
+@click.option("--problem", default=NETWORK, show_default=True, help="'network' (a two-layer network, one learning rate per layer) or a loss of one weight: cosine, cosine-mult, double-well, or a formula in w.")
+@click.option("--y", "y_name", default=None, help="For a loss: the parameter up the y axis (default delta when the loss has one), or 'none' for a single line of learning rates.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A loss parameter held fixed (repeatable), e.g. --param lam=0.5.")
+@click.option("--w0", type=float, default=5.0, show_default=True, help="For a loss: the initial weight of every run.")
+@click.option("--width", type=int, default=8, show_default=True, help="The network's width (1..64); it trains on width*width + width points.")
+@click.option("--nonlinearity", type=click.Choice(["tanh", "relu", "identity"]), default="tanh", show_default=True, help="The network's hidden nonlinearity.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the network's weights and data.")
+@click.option("--steps", type=int, default=None, help="Gradient steps per run (default: 100 for the network, at most 1000 for a loss).")
+@click.option("--resolution", type=int, default=None, help="Values per axis (default 512; for a line, 2**20 + 1 learning rates: give a power of two).")
+@click.option("--x-range", default=None, metavar="A:B[:log|linear]", help="Window across (default: lr_in 1e-3:1e6:log for the network, lr 0:1.5:linear for a loss).")
+@click.option("--y-range", default=None, metavar="C:D[:log|linear]", help="Window up (default: lr_out 1e-3:1e6:log, or the loss parameter from half to 1.5 times its value).")
+@click.option("--threads", type=int, default=None, help="Numba threads (default: all cores).")
+@click.option("--out", default=DEFAULT_OUT, show_default=True, type=click.Path(file_okay=False), help="Folder for image.parquet, fractal.json and the report.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, steps, resolution, x_range, y_range, threads, out, quiet):
+    """Map which hyperparameters train and which diverge, finely enough to see the
+    boundary's fractal structure, and measure its dimension.
+
+    \b
+    Examples:
+      sweep fractal                                # width-8 tanh network, 512 x 512, 100 steps
+      sweep fractal --width 16 --steps 500 --resolution 256
+      sweep fractal --problem cosine-mult --y delta --y-range 0:1
+      sweep fractal --problem cosine-mult --y none --resolution 1048576
+    Then zoom in: sweep zoom fractal-results --auto 4
+    """
+    from sweep.cli import _param
+    from sweep.fractal import LOSS_STEPS, NETWORK_STEPS, loss_experiment, network_experiment
+
+    if not str(out).strip():
+        raise FractalError("--out '' is not allowed: name the folder for the results")
+    xr, yr = _range(x_range, "--x-range"), _range(y_range, "--y-range")
+    if problem == NETWORK:
+        for name, value, default in (("--param", params, ()), ("--y", y_name, None)):
+            if value != default:
+                raise FractalError(f"{name} is for a loss, not the network (whose axes are lr_in and lr_out)")
+        experiment = network_experiment(width, nonlinearity, steps or NETWORK_STEPS, resolution or 512, xr, yr, seed)
+    else:
+        fixed = _param(params)
+        if y_name is None:
+            from sweep.fractal import problem_loss
+
+            y_name = "delta" if "delta" in dict(problem_loss(problem, fixed).params) else "none"
+        line = y_name.lower() == "none"
+        if line and yr is not None:
+            raise FractalError("--y-range needs a parameter on the y axis; a line (--y none) has only --x-range")
+        experiment = loss_experiment(problem, None if line else y_name, fixed, steps or LOSS_STEPS, resolution or (1 << 20 if line else 512), xr, yr, w0)
+    click.echo(_estimate(experiment))
+    picture = compute_with_progress(experiment, threads, quiet)
+    out_dir = save_picture(out, picture, _command_line())
+    click.echo(_summary(picture))
+    click.echo(f"report: {out_dir / 'report.html'}")
+
+
+@click.command("zoom")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--x-range", default=None, metavar="A:B", help="The new window across, in the axis' units.")
+@click.option("--y-range", default=None, metavar="C:D", help="The new window up.")
+@click.option("--center", default=None, metavar="X[,Y]", help="Centre of the new window (with --factor).")
+@click.option("--factor", type=float, default=None, help="How many times narrower the new window is, per axis (default 4 with --auto).")
+@click.option("--auto", "frames", type=int, default=None, metavar="N", help="Zoom N times, each into the most mixed part of the boundary; writes every frame, zoom.png and zoom.gif.")
+@click.option("--threads", type=int, default=None, help="Numba threads (default: all cores).")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder for the result (default: DIRECTORY-zoom).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def zoom_command(directory, x_range, y_range, center, factor, frames, threads, out, quiet):
+    """Recompute a trainability image inside a smaller window, at the same resolution and
+    with the same settings.
+
+    \b
+    Examples:
+      sweep zoom fractal-results --x-range 0.5:2 --y-range 10:40
+      sweep zoom fractal-results --center 1,20 --factor 8
+      sweep zoom fractal-results --auto 4 --out results/fractal-tanh-zoom
+    """
+    from sweep.fractal_store import read_picture
+
+    modes = [x_range is not None or y_range is not None, center is not None, frames is not None]
+    if sum(modes) != 1:
+        raise FractalError("give one way to zoom: --x-range/--y-range, --center with --factor, or --auto N")
+    if factor is not None and not (math.isfinite(factor) and factor > 1):
+        raise FractalError(f"--factor {factor:g} is not allowed; zooming in needs a factor > 1")
+    out = out or f"{str(directory).rstrip('/')}-zoom"
+    if Path(out).absolute() == Path(directory).absolute():
+        raise FractalError(f"--out {out!r} is the folder being zoomed into; name another folder")
+    base = read_picture(directory)
+    e = base.experiment
+    if frames is not None:
+        if not 1 <= frames <= 20:
+            raise FractalError(f"--auto {frames} is not allowed; zoom 1 to 20 times")
+        _auto_zoom(base, frames, factor or 4.0, threads, quiet, out)
+        return
+    if center is not None:
+        if factor is None:
+            raise FractalError("--center needs --factor: how many times narrower the window is")
+        try:
+            values = [float(v) for v in center.split(",")]
+        except ValueError:
+            raise FractalError(f"--center {center!r} must read X,Y (or X for a line), for example 1.5,20") from None
+        if len(values) != (1 if e.y is None else 2):
+            raise FractalError(f"--center {center!r} needs {'one number' if e.y is None else 'two numbers, X,Y'}")
+        window = (e.x.around(values[0], factor), None if e.y is None else e.y.around(values[1], factor))
+    else:
+        xr, yr = _range(x_range, "--x-range"), _range(y_range, "--y-range")
+        if e.y is None and yr is not None:
+            raise FractalError("this picture is a line of learning rates: give --x-range only")
+        x = e.x.window(*xr[:2]) if xr else e.x
+        y = None if e.y is None else (e.y.window(*yr[:2]) if yr else e.y)
+        window = (x, y)
+    experiment = e.with_window(*window)
+    click.echo(_estimate(experiment))
+    picture = compute_with_progress(experiment, threads, quiet)
+    out_dir = save_picture(out, picture, _command_line())
+    click.echo(_summary(picture))
+    click.echo(f"report: {out_dir / 'report.html'}")
+
+
+def _auto_zoom(base: Picture, n_frames: int, factor: float, threads, quiet: bool, out: str) -> None:
+    from sweep.fractal import zoom_in
+    from sweep.fractal_report import gif_bytes, png_bytes, zoom_dimension_figure, zoom_report, zoom_strip
+    from sweep.fractal_store import summary, write_config, write_picture
+    from sweep.store import atomic_path, results_dir
+
+    click.echo(f"{n_frames} frame{'s' if n_frames != 1 else ''}, each {factor:g} times narrower per axis; {_estimate(base.experiment)} each")
+    pictures = [base]
+    for k in range(n_frames):
+        experiment = zoom_in(pictures[-1], factor)
+        picture = compute_with_progress(experiment, threads, quiet, f"frame {k + 1} of {n_frames}")
+        pictures.append(picture)
+        click.echo(f"frame {k + 1}: {_summary(picture)}")
+    command = _command_line()
+    strip = png_bytes(zoom_strip(pictures))
+    dims = png_bytes(zoom_dimension_figure(pictures))
+    gif = gif_bytes(pictures)
+    page = zoom_report(pictures, strip, dims, command).encode()
+    with results_dir(out) as out_dir:
+        (out_dir / "frames").mkdir(exist_ok=True)
+        for k, picture in enumerate(pictures):
+            write_picture(out_dir / "frames", picture, f"frame-{k:02d}.parquet")
+        record = {"command": command, "factor": factor, "frames": [summary(p) for p in pictures]}
+        for name, data in (("zoom.png", strip), ("dimension.png", dims), ("zoom.gif", gif), ("report.html", page)):
+            with atomic_path(out_dir / name) as tmp:
+                tmp.write_bytes(data)
+        write_config(out_dir, record)
+    click.echo(f"report: {out_dir / 'report.html'}")

@@ -1,0 +1,98 @@
+"""Trainability pictures on disk: ``DIR/image.parquet`` (one row per cell) and
+``DIR/fractal.json`` (the experiment, its timing and boundary dimension).
+
+Written through ``sweep.store.atomic_path``: a file appears whole or not at all. The
+experiment is also kept in the Parquet file's metadata, as the sweeps' runs files do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sweep.api import versions
+from sweep.fractal import Experiment, FractalError, Picture
+from sweep.store import StoreError, atomic_path, write_json
+
+IMAGE_FILE = "image.parquet"
+CONFIG_FILE = "fractal.json"
+CONFIG_KEY = b"sweep.fractal"
+
+
+def picture_table(picture: Picture) -> pa.Table:
+    """One row per cell: ``x`` (and ``y``) named after the axes, ``converged``, ``measure``;
+    rows in image order (y-major)."""
+    e = picture.experiment
+    columns = {}
+    if e.y is None:
+        columns[e.x.name] = e.x.values()
+    else:
+        yy, xx = np.meshgrid(e.y.values(), e.x.values(), indexing="ij")
+        columns[e.x.name] = xx.ravel()
+        columns[e.y.name] = yy.ravel()
+    columns["converged"] = picture.converged.ravel()
+    columns["measure"] = picture.measure.ravel()
+    return pa.table(columns)
+
+
+def summary(picture: Picture) -> dict:
+    """The JSON-ready record of a picture: experiment, timing, class shares, dimension."""
+    dim = picture.dimension()
+    return {
+        "experiment": picture.experiment.to_config(),
+        "seconds": round(picture.seconds, 3),
+        "converged_share": float(np.mean(picture.converged)),
+        "dimension": {
+            "value": dim.value if math.isfinite(dim.value) else None,
+            "stderr": dim.stderr if math.isfinite(dim.stderr) else None,
+            "fit": list(dim.fit),
+            "sizes": list(dim.sizes),
+            "counts": list(dim.counts),
+        },
+        "versions": versions(),
+    }
+
+
+def write_picture(out: Path, picture: Picture, name: str = IMAGE_FILE) -> dict:
+    """Write the picture's table to ``out/name`` (config in its metadata); return its summary."""
+    record = summary(picture)
+    table = picture_table(picture)
+    metadata = dict(table.schema.metadata or {})
+    metadata[CONFIG_KEY] = json.dumps(record["experiment"]).encode()
+    with atomic_path(out / name) as tmp:
+        pq.write_table(table.replace_schema_metadata(metadata), tmp)
+    return record
+
+
+def write_config(out: Path, record: dict) -> Path:
+    """Write ``fractal.json``."""
+    write_json(out / CONFIG_FILE, record)
+    return out / CONFIG_FILE
+
+
+def read_picture(path: str | Path) -> Picture:
+    """Read a picture back: from a results folder (its ``image.parquet``) or a Parquet file.
+
+    Raises:
+        StoreError: if there is no such picture or the file is not one sweep wrote.
+    """
+    path = Path(path)
+    file = path / IMAGE_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise StoreError(f"{path} holds no trainability picture ({IMAGE_FILE} is missing); make one with 'sweep fractal'")
+    try:
+        table = pq.read_table(file)
+        config = json.loads((table.schema.metadata or {})[CONFIG_KEY])
+        experiment = Experiment.from_config(config)
+        converged = table.column("converged").to_numpy(zero_copy_only=False).astype(bool)
+        measure = table.column("measure").to_numpy(zero_copy_only=False).astype(np.float64)
+    except (KeyError, ValueError, OSError, pa.ArrowException, FractalError) as error:
+        raise StoreError(f"{file} is not a trainability picture written by sweep ({error})") from None
+    if converged.size != math.prod(experiment.shape):
+        raise StoreError(f"{file} has {converged.size} cells, but its experiment has {math.prod(experiment.shape)}")
+    return Picture(experiment, converged.reshape(experiment.shape), measure.reshape(experiment.shape), 0.0)
