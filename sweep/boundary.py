@@ -41,6 +41,7 @@ class Dimension:
         sizes: box sides s in cells, powers of two, all that were counted.
         counts: N(s), boxes holding at least one boundary cell, for each size.
         fit: (smallest, largest) box side used in the fit.
+        unit: what sizes are: "boxes" (sides in cells) or "resolutions" (samples on a line).
     """
 
     value: float
@@ -48,12 +49,14 @@ class Dimension:
     sizes: tuple[int, ...]
     counts: tuple[int, ...]
     fit: tuple[int, int]
+    unit: str = "boxes"
 
     def text(self) -> str:
         """``1.27 ± 0.02 (boxes of 2..64 cells)``, or a sentence why there is no estimate."""
         if not math.isfinite(self.value):
-            return "no estimate (too few boundary cells)"
-        return f"{self.value:.3f} ± {self.stderr:.3f} (boxes of {self.fit[0]}..{self.fit[1]} cells)"
+            return "no estimate (too little boundary to fit)"
+        scales = f"boxes of {self.fit[0]}..{self.fit[1]} cells" if self.unit == "boxes" else f"resolutions {self.fit[0]:,}..{self.fit[1]:,}"
+        return f"{self.value:.3f} ± {self.stderr:.3f} ({scales})"
 
 
 def box_counts(mask: np.ndarray, min_boxes: int = 4) -> tuple[list[int], list[int]]:
@@ -141,11 +144,12 @@ def line_boundary_counts(converged: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def line_dimension(resolutions: np.ndarray, counts: np.ndarray, smallest: int = 64) -> Dimension:
     """Dimension of a line's boundary points: the slope of log count against log resolution,
     fitted over resolutions from ``smallest`` up (coarser ones see too few points)."""
-    used = [(int(r), int(c)) for r, c in zip(resolutions, counts) if r >= smallest and c > 0]
+    sizes, numbers = tuple(int(r) for r in resolutions), tuple(int(c) for c in counts)
+    used = [(r, c) for r, c in zip(sizes, numbers) if r >= smallest and c > 0]
     if len(used) < 3:
-        return Dimension(math.nan, math.nan, tuple(int(r) for r in resolutions), tuple(int(c) for c in counts), (0, 0))
+        return Dimension(math.nan, math.nan, sizes, numbers, (0, 0), "resolutions")
     fit = stats.linregress(np.log([r for r, _ in used]), np.log([c for _, c in used]))
-    return Dimension(float(fit.slope), float(fit.stderr), tuple(int(r) for r in resolutions), tuple(int(c) for c in counts), (used[0][0], used[-1][0]))
+    return Dimension(float(fit.slope), float(fit.stderr), sizes, numbers, (used[0][0], used[-1][0]), "resolutions")
 
 
 def rank_equalize(measure: np.ndarray, converged: np.ndarray, gap: float = 0.25) -> np.ndarray:

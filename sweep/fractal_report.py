@@ -36,9 +36,14 @@ def _position(axis: Axis, value: float) -> float:
 def _format_axis(ax_axis, axis: Axis) -> None:
     """Ticks in the axis' own numbers: 10**p printed as 0.001, 1e+06, 3.16 ..."""
     decades = math.log10(axis.hi) - math.log10(axis.lo) if axis.log else 0.0
-    ax_axis.set_major_locator(MaxNLocator(6, integer=decades >= 2))  # whole decades when wide
+    ax_axis.set_major_locator(MaxNLocator(6 if decades >= 2 else 4, integer=decades >= 2))  # whole decades when wide
     if axis.log:
-        ax_axis.set_major_formatter(FuncFormatter(lambda p, _: f"{10.0**p:.3g}"))
+        ax_axis.set_major_formatter(FuncFormatter(lambda p, _: _number(10.0**p)))
+
+
+def _number(value: float) -> str:
+    """0.001, 31.6, 1259, 1e+06: plain digits where they stay short."""
+    return f"{value:.4g}" if 1e-3 <= abs(value) < 1e5 else f"{value:.3g}"
 
 
 def draw_image(ax, picture: Picture, window=None) -> None:
