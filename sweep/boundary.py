@@ -70,7 +70,7 @@ def box_counts(mask: np.ndarray, min_boxes: int = 4) -> tuple[list[int], list[in
     mask = np.asarray(mask, dtype=bool)
     sizes, counts = [], []
     s = 1
-    while -(-min(mask.shape) // s) >= min_boxes:
+    while -(-min(mask.shape) // s) >= max(min_boxes, 1) and s <= max(mask.shape):
         ny, nx = -(-mask.shape[0] // s), -(-mask.shape[1] // s)
         padded = np.zeros((ny * s, nx * s), dtype=bool)
         padded[: mask.shape[0], : mask.shape[1]] = mask

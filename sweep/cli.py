@@ -260,7 +260,8 @@ cli.add_command(zoom_command)
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, turning user errors into one ``Error:`` line."""
     try:
-        cli.main(args=argv, prog_name="sweep", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else list(argv)
+        cli.main(args=args, prog_name="sweep", standalone_mode=False, obj={"argv": args})
     except click.exceptions.Abort:
         click.echo("Error: interrupted", err=True)
         return 130

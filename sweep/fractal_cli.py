@@ -34,7 +34,9 @@ def _range(text: str | None, option: str):
 
 
 def _command_line() -> str:
-    return "sweep " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    """The command as typed, for the record (``sweep.cli.main`` hands its arguments down)."""
+    obj = click.get_current_context().find_root().obj or {}
+    return "sweep " + " ".join(shlex.quote(arg) for arg in obj.get("argv", sys.argv[1:]))
 
 
 def _progress(quiet: bool, total_label: str):
@@ -132,7 +134,7 @@ def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, step
         for name, value, default in (("--param", params, ()), ("--y", y_name, None)):
             if value != default:
                 raise FractalError(f"{name} is for a loss, not the network (whose axes are lr_in and lr_out)")
-        experiment = network_experiment(width, nonlinearity, steps or NETWORK_STEPS, resolution or 512, xr, yr, seed)
+        experiment = network_experiment(width, nonlinearity, NETWORK_STEPS if steps is None else steps, 512 if resolution is None else resolution, xr, yr, seed)
     else:
         fixed = _param(params)
         if y_name is None:
@@ -142,7 +144,8 @@ def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, step
         line = y_name.lower() == "none"
         if line and yr is not None:
             raise FractalError("--y-range needs a parameter on the y axis; a line (--y none) has only --x-range")
-        experiment = loss_experiment(problem, None if line else y_name, fixed, steps or LOSS_STEPS, resolution or (1 << 20 if line else 512), xr, yr, w0)
+        default_resolution = 1 << 20 if line else 512
+        experiment = loss_experiment(problem, None if line else y_name, fixed, LOSS_STEPS if steps is None else steps, default_resolution if resolution is None else resolution, xr, yr, w0)
     click.echo(_estimate(experiment))
     picture = compute_with_progress(experiment, threads, quiet)
     out_dir = save_picture(out, picture, _command_line())
