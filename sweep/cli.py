@@ -240,16 +240,24 @@ def report_command(directory, x_axis, y_axis):
 @click.option("--out", default="results", show_default=True, type=click.Path(file_okay=False), help="Folder for benchmarks.md, .csv and .png.")
 @click.option("--quick", is_flag=True, help="Small grids: checks the whole benchmark in seconds.")
 @click.option("--repeats", type=click.IntRange(1, 100), default=5, show_default=True, help="Timed repetitions per implementation.")
-def bench_command(out, quick, repeats):
-    """Time sweep's kernel against plain Python, NumPy, a plain Numba kernel and JAX.
+@click.option("--suite", type=click.Choice(["kernel", "fractal"]), default="kernel", show_default=True, help="kernel: the descent kernel against its baselines; fractal: the trainability images' sizes, FLOP/s and trig cost.")
+def bench_command(out, quick, repeats, suite):
+    """Time sweep's kernel against plain Python, NumPy, a plain Numba kernel and JAX
+    (--suite kernel), or the trainability images (--suite fractal).
 
     \b
-    Example:
-      sweep bench --out results          # a few minutes on 2 cores
+    Examples:
+      sweep bench --out results                   # a few minutes on 2 cores
+      sweep bench --suite fractal --out results   # about 7 minutes on 2 cores
     """
-    from sweep.bench.harness import run_benchmark
-
     with results_dir(out) as out_dir:
+        if suite == "fractal":
+            from sweep.bench.trainability import run_fractal_benchmark
+
+            click.echo(f"wrote {run_fractal_benchmark(out_dir, quick=quick, log=click.echo)}")
+            return
+        from sweep.bench.harness import run_benchmark
+
         click.echo(f"wrote {run_benchmark(out_dir, quick=quick, repeats=repeats, log=click.echo)}")
 
 

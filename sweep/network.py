@@ -100,15 +100,15 @@ def loss_and_grad(w1: np.ndarray, w2: np.ndarray, x: np.ndarray, y: np.ndarray, 
         (loss (R,), dloss/dW1 (R, n, n), dloss/dW2 (R, n)).
     """
     n = w2.shape[1]
-    z = np.einsum("di,rij->rdj", x, w1) / math.sqrt(n)
+    z = np.matmul(x, w1) / math.sqrt(n)  # (R, D, n): one product per network, batched
     h, slope = _activation(z, nonlinearity)
-    out = np.einsum("rdj,rj->rd", h, w2) / n
+    out = np.matmul(h, w2[:, :, None])[:, :, 0] / n
     err = out - y
     loss = np.mean(err * err, axis=1)
     e = 2.0 * err / (y.size * n)
-    g2 = np.einsum("rd,rdj->rj", e, h)
+    g2 = np.matmul(e[:, None, :], h)[:, 0, :]
     dz = e[:, :, None] * w2[:, None, :] * slope / math.sqrt(n)
-    g1 = np.einsum("di,rdj->rij", x, dz)
+    g1 = np.matmul(x.T, dz)
     return loss, g1, g2
 
 

@@ -20,8 +20,9 @@ _TEMPLATE = Path(__file__).parent / "kernels" / "network_template.py"
 
 #: Data points per pass: each weight row loaded in the forward pass, and each gradient row
 #: loaded and stored in the backward pass, serves this many points. Measured on 2 cores,
-#: width 16: 1 point 1x, 2 points 1.1x, 4 points 0.6x (the registers run out).
-POINTS = 2
+#: width 16: 1 point 1x, 2 points 1.1x, 4 points 1.4x; 8 points no faster, and LLVM then
+#: takes minutes to compile the pass.
+POINTS = 4
 #: Runs per lockstep block: one AVX-512 vector of float64. With more, the weights and
 #: gradients of a width-16 block (2 * 16 * 16 * BLOCK float64) outgrow the L1 cache:
 #: 16 runs ran at half the speed.
@@ -93,7 +94,8 @@ def _pass_source(name: str, n: int, points: int, nonlinearity: str) -> str:
         return f"lanes[{row * BLOCK} + lane]"
 
     w1, w2, g1, g2, loss = 0, n * n, n * n + n, 2 * n * n + n, 2 * n * n + 2 * n
-    z, h, s = loss + 1, loss + 1 + points * n, loss + 1 + 2 * points * n
+    # the scratch rows are laid out for POINTS points (the header's Z_AT, H_AT, S_AT), whatever this pass handles
+    z, h, s = loss + 1, loss + 1 + POINTS * n, loss + 1 + 2 * POINTS * n
     ps = range(points)
     inputs = [f"x{p}_{i} = X[d + {p}, {i}]" for p in ps for i in range(n)] + [f"y{p} = Y[d + {p}]" for p in ps]
     # Each weight row is loaded once and used for every point (LLVM merges the loads).
@@ -102,9 +104,10 @@ def _pass_source(name: str, n: int, points: int, nonlinearity: str) -> str:
     for p in ps:
         backward.append(f"err{p} = (" + " + ".join(f"{at(h + p * n + j)} * {at(w2 + j)}" for j in range(n)) + f") * INV_N - y{p}")
         backward += [f"{at(loss)} += err{p} * err{p}", f"e{p} = err{p} * INV_N"]
-    backward += [f"{at(g2 + j)} += " + " + ".join(f"e{p} * {at(h + p * n + j)}" for p in ps) for j in range(n)]
+    # g = g + a*b + c*d: a chain of fused multiply-adds (g += a*b + c*d would add a product).
+    backward += [f"{at(g2 + j)} = {at(g2 + j)} + " + " + ".join(f"e{p} * {at(h + p * n + j)}" for p in ps) for j in range(n)]
     backward += [f"dz{p}_{j} = e{p} * {at(w2 + j)} * {at(s + p * n + j)} * INV_SQRT_N" for p in ps for j in range(n)]
-    backward += [f"{at(g1 + i * n + j)} += " + " + ".join(f"x{p}_{i} * dz{p}_{j}" for p in ps) for i in range(n) for j in range(n)]
+    backward += [f"{at(g1 + i * n + j)} = {at(g1 + i * n + j)} + " + " + ".join(f"x{p}_{i} * dz{p}_{j}" for p in ps) for i in range(n) for j in range(n)]
     return _PASS.format(
         name=name,
         last=points - 1,
