@@ -42,8 +42,8 @@ def _format_axis(ax_axis, axis: Axis) -> None:
 
 
 def _number(value: float) -> str:
-    """0.001, 31.6, 1259, 1e+06: plain digits where they stay short."""
-    return f"{value:.4g}" if 1e-3 <= abs(value) < 1e5 else f"{value:.3g}"
+    """0.001, 31.6, 12020, 1e+06: plain digits where they stay short."""
+    return f"{value:.5g}" if 1e-3 <= abs(value) < 1e5 else f"{value:.3g}"
 
 
 def draw_image(ax, picture: Picture, window=None) -> None:
