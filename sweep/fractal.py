@@ -22,9 +22,9 @@ import numba
 import numpy as np
 
 from sweep.api import descend_runs, threads
-from sweep.boundary import Dimension, box_dimension, boundary_mask, line_boundary_counts, line_dimension
+from sweep.boundary import Dimension, boundary_mask, box_dimension, line_boundary_counts, line_dimension
 from sweep.losses import make_loss
-from sweep.network import NONLINEARITIES, Network, NetworkError, train_grid
+from sweep.network import Network, NetworkError, train_grid
 from sweep.outcomes import DIVERGED, NAN
 
 NETWORK = "network"

@@ -12,9 +12,9 @@ W2, X and Y in that order, so the pictures have the same character, not the same
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from sweep.network_source import network_kernel_module
@@ -165,7 +165,7 @@ def train_grid(network: Network, lr_in: np.ndarray, lr_out: np.ndarray, steps: i
     r = lr_in.size
     measure, final = np.empty(r), np.empty(r)
     converged = np.empty(r, dtype=np.bool_)
-    workers = n_threads or int(os.environ.get("NUMBA_NUM_THREADS", 0)) or os.cpu_count() or 1
+    workers = n_threads or numba.get_num_threads()
     kernel = network_kernel_module(network.width, network.nonlinearity)
     kernel.train(lr_in, lr_out, x, y, w1, w2, steps, CLIP, WINDOW, workers, measure, converged, final)
     return {"measure": measure, "converged": converged, "final": final}
