@@ -238,7 +238,7 @@ def report_command(directory, x_axis, y_axis):
 
 @cli.command("bench")
 @click.option("--out", default="results", show_default=True, type=click.Path(file_okay=False), help="Folder for benchmarks.md, .csv and .png.")
-@click.option("--quick", is_flag=True, help="Small grids: checks the whole benchmark in seconds.")
+@click.option("--quick", is_flag=True, help="Small grids: checks the whole benchmark quickly (under a minute for the kernel suite, about two for fractal); limits are not checked.")
 @click.option("--repeats", type=click.IntRange(1, 100), default=5, show_default=True, help="Timed repetitions per implementation.")
 @click.option("--suite", type=click.Choice(["kernel", "fractal"]), default="kernel", show_default=True, help="kernel: the descent kernel against its baselines; fractal: the trainability images' sizes, FLOP/s and trig cost.")
 def bench_command(out, quick, repeats, suite):

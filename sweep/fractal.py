@@ -28,6 +28,8 @@ from sweep.network import Network, NetworkError, train_grid
 from sweep.outcomes import DIVERGED, NAN
 
 NETWORK = "network"
+#: Axes that hold learning rates (which must be >= 0).
+LR_AXES = ("lr", "lr_in", "lr_out")
 #: Default experiment settings: the notebook's interactive view, and Liu's line setup.
 NETWORK_RANGE = (1e-3, 1e6)
 NETWORK_STEPS = 100
@@ -65,6 +67,8 @@ class Axis:
     def __post_init__(self):
         if not (math.isfinite(self.lo) and math.isfinite(self.hi) and self.lo < self.hi):
             raise FractalError(f"{self.name} range {self.lo:g}:{self.hi:g} is not allowed; give finite A < B")
+        if self.name in LR_AXES and self.lo < 0:
+            raise FractalError(f"{self.name} range {self.lo:g}:{self.hi:g} reaches below 0; a learning rate must be >= 0")
         if self.log and self.lo <= 0:
             raise FractalError(f"{self.name} range {self.lo:g}:{self.hi:g} is log-spaced, so both ends must be > 0; use A:B:linear to include 0 or negatives")
         if self.n < 2:
@@ -186,18 +190,20 @@ def loss_experiment(
     or, when ``y`` is None, a line of ``resolution + 1`` learning rates (resolution a power
     of two, so that it can be halved down to one cell)."""
     made = problem_loss(loss, params)
+    # Record every parameter's value, defaults included, so the experiment says what ran.
+    params = {name: float(value) for name, value in made.params if name != y}
     if y is None:
         if resolution < 2 or resolution & (resolution - 1):
             raise FractalError(f"a line's resolution {resolution} must be a power of two >= 2 (it is halved down to 1)")
         x = _axis("lr", x_range, LOSS_LR_RANGE + (False,), resolution + 1)
-        return validate(Experiment(loss, x, None, steps, params=dict(params or {}), w0=w0))
+        return validate(Experiment(loss, x, None, steps, params=params, w0=w0))
     names = [name for name, _ in made.params]
     if y not in names:
         raise FractalError(f"the loss has no parameter {y!r} to put on the y axis; it has {', '.join(names) or 'none'}")
     value = dict(made.params)[y]
     default = (0.5 * value, 1.5 * value, False) if value > 0 else (0.0, 1.0, False)
     x = _axis("lr", x_range, LOSS_LR_RANGE + (False,), resolution)
-    return validate(Experiment(loss, x, _axis(y, y_range, default, resolution), steps, params={k: v for k, v in (params or {}).items() if k != y}, w0=w0))
+    return validate(Experiment(loss, x, _axis(y, y_range, default, resolution), steps, params=params, w0=w0))
 
 
 def _axis(name: str, given, default: tuple, n: int) -> Axis:
@@ -267,13 +273,15 @@ class Picture:
             sum 1/v; see ``sweep.kernels.network_template``), or for a loss -n_iter if the
             run stayed bounded and +n_iter if it diverged: more negative or more positive is
             slower, nearer the boundary.
-        seconds: wall time of the computation.
+        seconds: wall time of the computation, compiling or loading the kernel excluded.
+        compile_seconds: wall time of compiling (first use) or loading the kernel.
     """
 
     experiment: Experiment
     converged: np.ndarray
     measure: np.ndarray
     seconds: float
+    compile_seconds: float = 0.0
 
     def dimension(self) -> Dimension:
         """Box-counting dimension of the boundary (of the boundary points, for a line)."""
@@ -299,9 +307,11 @@ def compute(experiment: Experiment, n_threads: int | None = None, progress=None)
     Returns:
         The Picture.
     """
-    start = time.perf_counter()
     e = experiment
+    start = time.perf_counter()
     with threads(n_threads):
+        _warm_up(e)
+        compiled = time.perf_counter()
         if e.is_network:
             converged, measure = _compute_network(e, progress)
         elif e.y is None:
@@ -309,7 +319,18 @@ def compute(experiment: Experiment, n_threads: int | None = None, progress=None)
             converged, measure = converged[0], measure[0]
         else:
             converged, measure = _compute_loss_rows(e, progress)
-    return Picture(e, converged, measure, time.perf_counter() - start)
+    return Picture(e, converged, measure, time.perf_counter() - compiled, compiled - start)
+
+
+def _warm_up(e: Experiment) -> None:
+    """Compile (or load from the cache) the experiment's kernel with one tiny run, so that
+    the timing of the picture is the kernel's alone."""
+    one = np.ones(1)
+    if e.is_network:
+        train_grid(Network(e.width, e.nonlinearity, e.seed), one, one, 1)
+    else:
+        params = dict(e.params) if e.y is None else {**e.params, e.y.name: e.y.lo}
+        descend_runs(one, one * e.w0, problem_loss(e.problem, params), 1, LOSS_TOL, LOSS_DIV_FACTOR)
 
 
 def _compute_network(e: Experiment, progress) -> tuple[np.ndarray, np.ndarray]:

@@ -13,10 +13,11 @@ import click
 from sweep.fractal import NETWORK, FractalError, Picture
 
 DEFAULT_OUT = "fractal-results"
-#: Floating-point operations per second of the network kernel on 2 cores, and loss steps
-#: per second, rounded down from the benchmark: for the time estimate printed first.
-NETWORK_FLOPS_PER_SECOND = 1.5e10
-LOSS_STEPS_PER_SECOND = 3e8
+#: The network kernel's sustained floating-point rate and the loss kernel's steps per second
+#: on 2 cores (cosine-mult, every run taking all its steps), rounded down from the benchmark:
+#: for the time estimate printed first. Runs that overflow or stop early make it shorter.
+NETWORK_FLOPS_PER_SECOND = 2e10
+LOSS_STEPS_PER_SECOND = 1.5e8
 
 
 def _range(text: str | None, option: str):
@@ -60,9 +61,9 @@ def _estimate(experiment) -> str:
     if e.is_network:
         flops = Network(e.width, e.nonlinearity, e.seed).flops_per_step() * runs * e.steps
         seconds = flops / NETWORK_FLOPS_PER_SECOND
-        return f"{runs:,} networks x {e.steps} steps ({flops:.2g} floating-point operations): at most about {seconds:.2g} s on 2 cores"
+        return f"{runs:,} networks x {e.steps} steps ({flops:.2g} floating-point operations): at most about {seconds:.2g} s on 2 cores, plus compiling on first use"
     steps = runs * e.steps
-    return f"{runs:,} runs x at most {e.steps} steps: at most about {steps / LOSS_STEPS_PER_SECOND:.2g} s on 2 cores"
+    return f"{runs:,} runs x at most {e.steps} steps: at most about {steps / LOSS_STEPS_PER_SECOND:.2g} s on 2 cores, plus compiling on first use"
 
 
 def compute_with_progress(experiment, threads: int | None, quiet: bool, label: str = "training") -> Picture:
@@ -80,10 +81,11 @@ def save_picture(out: str, picture: Picture, command: str) -> Path:
     """Write a picture's data and report into ``out`` (created if needed; nothing is left
     behind on failure)."""
     from sweep.fractal_report import write_picture_report
-    from sweep.fractal_store import write_config, write_picture
+    from sweep.fractal_store import ZOOM_ONLY, remove_other_kind, write_config, write_picture
     from sweep.store import results_dir
 
     with results_dir(out) as out_dir:
+        remove_other_kind(out_dir, ZOOM_ONLY)
         record = write_picture(out_dir, picture)
         record["command"] = command
         write_config(out_dir, record)
@@ -94,7 +96,9 @@ def save_picture(out: str, picture: Picture, command: str) -> Path:
 def _summary(picture: Picture) -> str:
     dim = picture.dimension()
     runs = picture.converged.size
-    return f"{runs:,} runs in {picture.seconds:.1f} s: {picture.converged.mean():.1%} converged; boundary dimension {dim.text()}"
+    trained = "converged" if picture.experiment.is_network else "stayed bounded"
+    compiled = f" (+{picture.compile_seconds:.1f} s compiling or loading the kernel)" if picture.compile_seconds >= 0.5 else ""
+    return f"{runs:,} runs in {picture.seconds:.1f} s{compiled}: {picture.converged.mean():.1%} {trained}; boundary dimension {dim.text()}"
 
 
 @click.command("fractal")
@@ -140,7 +144,11 @@ def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, step
         if y_name is None:
             from sweep.fractal import problem_loss
 
-            y_name = "delta" if "delta" in dict(problem_loss(problem, fixed).params) else "none"
+            names = [name for name, _ in problem_loss(problem, fixed).params]
+            if "delta" not in names:
+                choices = ", ".join([*names, "none"])
+                raise FractalError(f"name the y axis with --y: one of the loss's parameters or 'none' for a single line of learning rates ({choices})")
+            y_name = "delta"
         line = y_name.lower() == "none"
         if line and yr is not None:
             raise FractalError("--y-range needs a parameter on the y axis; a line (--y none) has only --x-range")
@@ -218,7 +226,7 @@ def zoom_command(directory, x_range, y_range, center, factor, frames, threads, o
 def _auto_zoom(base: Picture, n_frames: int, factor: float, threads, quiet: bool, out: str) -> None:
     from sweep.fractal import zoom_in
     from sweep.fractal_report import gif_bytes, png_bytes, zoom_dimension_figure, zoom_report, zoom_strip
-    from sweep.fractal_store import summary, write_config, write_picture
+    from sweep.fractal_store import FRAMES_DIR, PICTURE_ONLY, remove_other_kind, summary, write_config, write_picture
     from sweep.store import atomic_path, results_dir
 
     click.echo(f"{n_frames} frame{'s' if n_frames != 1 else ''}, each {factor:g} times narrower per axis; {_estimate(base.experiment)} each")
@@ -234,9 +242,10 @@ def _auto_zoom(base: Picture, n_frames: int, factor: float, threads, quiet: bool
     gif = gif_bytes(pictures)
     page = zoom_report(pictures, strip, dims, command).encode()
     with results_dir(out) as out_dir:
-        (out_dir / "frames").mkdir(exist_ok=True)
+        remove_other_kind(out_dir, PICTURE_ONLY + (FRAMES_DIR,))
+        (out_dir / FRAMES_DIR).mkdir()
         for k, picture in enumerate(pictures):
-            write_picture(out_dir / "frames", picture, f"frame-{k:02d}.parquet")
+            write_picture(out_dir / FRAMES_DIR, picture, f"frame-{k:02d}.parquet")
         record = {"command": command, "factor": factor, "frames": [summary(p) for p in pictures]}
         for name, data in (("zoom.png", strip), ("dimension.png", dims), ("zoom.gif", gif), ("report.html", page)):
             with atomic_path(out_dir / name) as tmp:

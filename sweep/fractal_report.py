@@ -34,16 +34,20 @@ def _position(axis: Axis, value: float) -> float:
 
 
 def _format_axis(ax_axis, axis: Axis) -> None:
-    """Ticks in the axis' own numbers: 10**p printed as 0.001, 1e+06, 3.16 ..."""
-    decades = math.log10(axis.hi) - math.log10(axis.lo) if axis.log else 0.0
-    ax_axis.set_major_locator(MaxNLocator(6 if decades >= 2 else 4, integer=decades >= 2))  # whole decades when wide
+    """Ticks in the axis' own numbers (10**p printed as 0.001, 31.6, 12000, 1e+06), with
+    enough digits to tell a zoomed window's ticks apart."""
+    span = math.log10(axis.hi) - math.log10(axis.lo) if axis.log else (axis.hi - axis.lo) / max(abs(axis.lo), abs(axis.hi))
+    ax_axis.set_major_locator(MaxNLocator(6 if span >= 2 else 4, integer=axis.log and span >= 2))  # whole decades when wide
+    digits = 3 if span >= 1 else min(10, 3 + math.ceil(-math.log10(span)))
     if axis.log:
-        ax_axis.set_major_formatter(FuncFormatter(lambda p, _: _number(10.0**p)))
+        ax_axis.set_major_formatter(FuncFormatter(lambda p, _: _number(10.0**p, digits)))
 
 
-def _number(value: float) -> str:
-    """0.001, 31.6, 12020, 1e+06: plain digits where they stay short."""
-    return f"{value:.5g}" if 1e-3 <= abs(value) < 1e5 else f"{value:.3g}"
+def _number(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits, in plain digits between 1e-3 and 1e5."""
+    if 1e-3 <= abs(value) < 1e5:
+        return np.format_float_positional(value, precision=digits, unique=True, fractional=False, trim="-")
+    return f"{value:.{digits}g}"
 
 
 def draw_image(ax, picture: Picture, window=None) -> None:
@@ -205,7 +209,7 @@ def _setup_text(picture: Picture) -> str:
             f"(Z = X W1 / sqrt({n}), {e.nonlinearity} hidden layer, output H W2 / {n}), trained by full-batch gradient descent "
             f"on the mean squared error of {n * n + n} random points (as many as it has weights), {e.steps} steps, "
             f"one learning rate per layer; weights, inputs and targets drawn N(0, 1) with seed {e.seed}. "
-            "A run converged when the mean of its last 20 losses, divided by the first and capped at 1e6, is below 1 "
+            f"A run converged when the mean of its last {min(20, e.steps)} losses, divided by the first and capped at 1e6, is below 1 "
             "(Sohl-Dickstein, 2024, arXiv:2402.06184)."
         )
     params = ", ".join(f"{k} = {v:g}" for k, v in e.params.items())
@@ -227,7 +231,7 @@ def picture_report(picture: Picture, pictures: dict[str, bytes], command: str) -
 <html lang="en"><head><meta charset="utf-8"><title>sweep: {html.escape(describe(picture))}</title>
 {_STYLE}</head><body>
 <h1>{html.escape(describe(picture))}</h1>
-<p class="lead">{math.prod(e.shape):,} runs in {picture.seconds:.1f} s; {np.mean(picture.converged):.1%} converged. Made by <code>{html.escape(command)}</code>.</p>
+<p class="lead">{math.prod(e.shape):,} runs in {picture.seconds:.1f} s; {np.mean(picture.converged):.1%} {'converged' if e.is_network else 'stayed bounded'}. Made by <code>{html.escape(command)}</code>.</p>
 <p>{_setup_text(picture)}</p>
 <p>Axes: {html.escape(axes)}.</p>
 {_img(pictures['image'], 'trainability image')}

@@ -22,6 +22,12 @@ from sweep.store import StoreError, atomic_path, write_json
 IMAGE_FILE = "image.parquet"
 CONFIG_FILE = "fractal.json"
 CONFIG_KEY = b"sweep.fractal"
+SECONDS_KEY = b"sweep.fractal.seconds"
+FRAMES_DIR = "frames"
+#: What a picture's folder and a zoom sequence's folder hold that the other does not: a new
+#: result removes the other kind's leftovers, so a reused folder never mixes the two.
+PICTURE_ONLY = (IMAGE_FILE, "boundary.png")
+ZOOM_ONLY = (FRAMES_DIR, "zoom.png", "zoom.gif")
 
 
 def picture_table(picture: Picture) -> pa.Table:
@@ -46,6 +52,7 @@ def summary(picture: Picture) -> dict:
     return {
         "experiment": picture.experiment.to_config(),
         "seconds": round(picture.seconds, 3),
+        "compile_seconds": round(picture.compile_seconds, 3),
         "converged_share": float(np.mean(picture.converged)),
         "dimension": {
             "value": dim.value if math.isfinite(dim.value) else None,
@@ -64,6 +71,7 @@ def write_picture(out: Path, picture: Picture, name: str = IMAGE_FILE) -> dict:
     table = picture_table(picture)
     metadata = dict(table.schema.metadata or {})
     metadata[CONFIG_KEY] = json.dumps(record["experiment"]).encode()
+    metadata[SECONDS_KEY] = str(picture.seconds).encode()
     with atomic_path(out / name) as tmp:
         pq.write_table(table.replace_schema_metadata(metadata), tmp)
     return record
@@ -83,11 +91,16 @@ def read_picture(path: str | Path) -> Picture:
     """
     path = Path(path)
     file = path / IMAGE_FILE if path.is_dir() else path
+    frames = sorted((path / FRAMES_DIR).glob("frame-*.parquet")) if path.is_dir() else []
+    if not file.is_file() and frames:
+        file = frames[-1]  # a zoom sequence: go on from its deepest frame
     if not file.is_file():
         raise StoreError(f"{path} holds no trainability picture ({IMAGE_FILE} is missing); make one with 'sweep fractal'")
     try:
         table = pq.read_table(file)
-        config = json.loads((table.schema.metadata or {})[CONFIG_KEY])
+        metadata = table.schema.metadata or {}
+        config = json.loads(metadata[CONFIG_KEY])
+        seconds = float(metadata.get(SECONDS_KEY, b"0"))
         experiment = Experiment.from_config(config)
         converged = table.column("converged").to_numpy(zero_copy_only=False).astype(bool)
         measure = table.column("measure").to_numpy(zero_copy_only=False).astype(np.float64)
@@ -95,4 +108,17 @@ def read_picture(path: str | Path) -> Picture:
         raise StoreError(f"{file} is not a trainability picture written by sweep ({error})") from None
     if converged.size != math.prod(experiment.shape):
         raise StoreError(f"{file} has {converged.size} cells, but its experiment has {math.prod(experiment.shape)}")
-    return Picture(experiment, converged.reshape(experiment.shape), measure.reshape(experiment.shape), 0.0)
+    return Picture(experiment, converged.reshape(experiment.shape), measure.reshape(experiment.shape), seconds)
+
+
+def remove_other_kind(out: Path, names: tuple[str, ...]) -> None:
+    """Delete ``names`` (files, or the frames folder) from ``out``: what a result of the other
+    kind left there."""
+    import shutil
+
+    for name in names:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)

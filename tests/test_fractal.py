@@ -180,3 +180,30 @@ def test_bad_zoom_requests(tmp_path, capsys):
         code, _, stderr = run_cli(["zoom", str(out), *args], capsys)
         assert code != 0 and fragment in stderr and stderr.count("\n") == 1, (args, stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net"]
+
+
+def test_reused_folders_never_mix_a_picture_and_a_zoom(tmp_path, capsys):
+    out = tmp_path / "net"
+    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "8", "--out", str(out), "--quiet"], capsys)[0] == 0
+    zoom = tmp_path / "z"
+    assert run_cli(["zoom", str(out), "--auto", "1", "--out", str(zoom), "--quiet"], capsys)[0] == 0
+    # an auto zoom goes on from the deepest frame of a zoom folder
+    assert run_cli(["zoom", str(zoom), "--auto", "1", "--out", str(tmp_path / "deeper"), "--quiet"], capsys)[0] == 0
+    first = read_picture(zoom / "frames" / "frame-01.parquet").experiment
+    deeper = read_picture(tmp_path / "deeper" / "frames" / "frame-00.parquet").experiment
+    assert first == deeper
+    assert run_cli(["zoom", str(out), "--x-range", "1:10", "--out", str(zoom), "--quiet"], capsys)[0] == 0
+    assert sorted(p.name for p in zoom.iterdir()) == ["boundary.png", "dimension.png", "fractal.json", "image.parquet", "report.html"]
+    assert run_cli(["zoom", str(out), "--auto", "1", "--out", str(zoom), "--quiet"], capsys)[0] == 0
+    assert "image.parquet" not in {p.name for p in zoom.iterdir()} and (zoom / "zoom.gif").is_file()
+
+
+def test_loss_experiments_record_every_parameter_and_need_a_y_axis(tmp_path, capsys):
+    e = loss_experiment("cosine-mult", "delta", resolution=4)
+    assert e.params == {"lam": 0.5}
+    assert loss_experiment("cosine", None, resolution=4).params == {"delta": 0.1, "lam": 0.5}
+    code, _, stderr = run_cli(["fractal", "--problem", "w**2 + d*cos(5*w)", "--param", "d=0.3", "--out", str(tmp_path / "x")], capsys)
+    assert code != 0 and "name the y axis with --y" in stderr and "d, none" in stderr
+    code, _, stderr = run_cli(["fractal", "--problem", "cosine", "--y", "none", "--x-range", "-1:1", "--out", str(tmp_path / "x")], capsys)
+    assert code != 0 and "a learning rate must be >= 0" in stderr
+    assert not any(tmp_path.iterdir())
