@@ -28,6 +28,9 @@ from sweep.network import Network, NetworkError, train_grid
 from sweep.outcomes import DIVERGED, NAN
 
 NETWORK = "network"
+#: Largest axis end in size (and, on a log axis, 1 / the smallest): far beyond any useful
+#: hyperparameter, and far enough from float64's limits that spacing and plotting stay finite.
+AXIS_LIMIT = 1e100
 #: Axes that hold learning rates (which must be >= 0).
 LR_AXES = ("lr", "lr_in", "lr_out")
 #: Default experiment settings: the notebook's interactive view, and Liu's line setup.
@@ -71,6 +74,8 @@ class Axis:
             raise FractalError(f"{self.name} range {self.lo:g}:{self.hi:g} reaches below 0; a learning rate must be >= 0")
         if self.log and self.lo <= 0:
             raise FractalError(f"{self.name} range {self.lo:g}:{self.hi:g} is log-spaced, so both ends must be > 0; use A:B:linear to include 0 or negatives")
+        if max(abs(self.lo), abs(self.hi)) > AXIS_LIMIT or (self.log and self.lo < 1 / AXIS_LIMIT):
+            raise FractalError(f"{self.name} range {self.lo:g}:{self.hi:g} is not allowed; keep both ends within 1e-100..1e100 in size")
         if self.n < 2:
             raise FractalError(f"{self.name} needs at least 2 values, not {self.n}")
         if self.log and not math.log10(self.hi) - math.log10(self.lo) > 1e-12 * max(1.0, abs(math.log10(self.lo))):
@@ -290,6 +295,11 @@ class Picture:
         return box_dimension(boundary_mask(self.converged))
 
 
+#: Work per kernel call, in floating-point operations: about a second on 2 cores, so that
+#: Ctrl-C (which Python sees only between calls) stops a long image promptly.
+FLOPS_PER_PIECE = 2e10
+
+
 def _pieces(n_rows: int, row_cells: int, cells_per_piece: int = 1 << 14) -> list[tuple[int, int]]:
     rows = max(1, cells_per_piece // row_cells)
     return [(start, min(n_rows, start + rows)) for start in range(0, n_rows, rows)]
@@ -338,7 +348,8 @@ def _compute_network(e: Experiment, progress) -> tuple[np.ndarray, np.ndarray]:
     x, y = e.x.values(), e.y.values()
     converged = np.empty((y.size, x.size), dtype=bool)
     measure = np.empty((y.size, x.size))
-    pieces = _pieces(y.size, x.size)
+    cells = int(FLOPS_PER_PIECE / (network.flops_per_step() * e.steps))
+    pieces = _pieces(y.size, x.size, max(cells, 1))
     for done, (lo, hi) in enumerate(pieces):
         lr_out, lr_in = np.meshgrid(y[lo:hi], x, indexing="ij")
         result = train_grid(network, lr_in.ravel(), lr_out.ravel(), e.steps, numba.get_num_threads())

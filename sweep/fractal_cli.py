@@ -34,6 +34,31 @@ def _range(text: str | None, option: str):
     return lo, hi, (parts[2] == "log") if len(parts) == 3 else None
 
 
+def _check_threads(threads: int | None) -> None:
+    import numba
+
+    if threads is not None and not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+        raise FractalError(f"--threads {threads} is not allowed: it must lie in 1..{numba.config.NUMBA_NUM_THREADS}")
+
+
+def _check_out(out: str) -> None:
+    """Refuse an empty --out and a folder that holds a `sweep run` result (mixing the two would
+    leave a folder that is neither)."""
+    from sweep.store import CONFIG_FILE, RUNS_DIR, RUNS_FILE
+
+    if not str(out).strip():
+        raise FractalError("--out '' is not allowed: name the folder for the results")
+    if any((Path(out) / name).exists() for name in (CONFIG_FILE, RUNS_FILE, RUNS_DIR)):
+        raise FractalError(f"--out {out!r} holds the results of 'sweep run'; name another folder")
+
+
+def _given(name: str) -> bool:
+    """Whether the user typed the option ``name`` (a parameter name), rather than its default."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+
 def _command_line() -> str:
     """The command as typed, for the record (``sweep.cli.main`` hands its arguments down)."""
     obj = click.get_current_context().find_root().obj or {}
@@ -68,10 +93,8 @@ def _estimate(experiment) -> str:
 
 def compute_with_progress(experiment, threads: int | None, quiet: bool, label: str = "training") -> Picture:
     """``sweep.fractal.compute`` under a progress bar; Ctrl-C stops it within one piece."""
-    from sweep.api import check_settings
     from sweep.fractal import compute
 
-    check_settings(1, 0.0, 1.0, threads)
     bar, advance = _progress(quiet, label)
     with bar:
         return compute(experiment, threads, advance)
@@ -80,17 +103,25 @@ def compute_with_progress(experiment, threads: int | None, quiet: bool, label: s
 def save_picture(out: str, picture: Picture, command: str) -> Path:
     """Write a picture's data and report into ``out`` (created if needed; nothing is left
     behind on failure)."""
-    from sweep.fractal_report import write_picture_report
+    from sweep.fractal_report import render_picture_report
     from sweep.fractal_store import ZOOM_ONLY, remove_other_kind, write_config, write_picture
-    from sweep.store import results_dir
+    from sweep.store import atomic_path, results_dir
 
+    files = render_picture_report(picture, command)  # drawn first: a failure writes nothing
     with results_dir(out) as out_dir:
         remove_other_kind(out_dir, ZOOM_ONLY)
         record = write_picture(out_dir, picture)
         record["command"] = command
         write_config(out_dir, record)
-        write_picture_report(out_dir, picture, command)
+        for name, data in files.items():
+            with atomic_path(out_dir / name) as tmp:
+                tmp.write_bytes(data)
     return out_dir
+
+
+def _mixed(picture: Picture) -> bool:
+    """Whether the picture holds both classes, so that it has a boundary to zoom into."""
+    return bool(picture.converged.any() and not picture.converged.all())
 
 
 def _summary(picture: Picture) -> str:
@@ -112,7 +143,7 @@ def _summary(picture: Picture) -> str:
 @click.option("--steps", type=int, default=None, help="Gradient steps per run (default: 100 for the network, at most 1000 for a loss).")
 @click.option("--resolution", type=int, default=None, help="Values per axis (default 512; for a line, 2**20 + 1 learning rates: give a power of two).")
 @click.option("--x-range", default=None, metavar="A:B[:log|linear]", help="Window across (default: lr_in 1e-3:1e6:log for the network, lr 0:1.5:linear for a loss).")
-@click.option("--y-range", default=None, metavar="C:D[:log|linear]", help="Window up (default: lr_out 1e-3:1e6:log, or the loss parameter from half to 1.5 times its value).")
+@click.option("--y-range", default=None, metavar="C:D[:log|linear]", help="Window up (default: lr_out 1e-3:1e6:log, or the loss parameter from half to 1.5 times its value; 0:1 when that value is 0 or less).")
 @click.option("--threads", type=int, default=None, help="Numba threads (default: all cores).")
 @click.option("--out", default=DEFAULT_OUT, show_default=True, type=click.Path(file_okay=False), help="Folder for image.parquet, fractal.json and the report.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -131,15 +162,19 @@ def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, step
     from sweep.cli import _param
     from sweep.fractal import LOSS_STEPS, NETWORK_STEPS, loss_experiment, network_experiment
 
-    if not str(out).strip():
-        raise FractalError("--out '' is not allowed: name the folder for the results")
+    _check_out(out)
+    _check_threads(threads)
     xr, yr = _range(x_range, "--x-range"), _range(y_range, "--y-range")
     if problem == NETWORK:
-        for name, value, default in (("--param", params, ()), ("--y", y_name, None)):
-            if value != default:
-                raise FractalError(f"{name} is for a loss, not the network (whose axes are lr_in and lr_out)")
+        for name in ("params", "y_name", "w0"):
+            if _given(name):
+                option = {"params": "--param", "y_name": "--y", "w0": "--w0"}[name]
+                raise FractalError(f"{option} is for a loss, not the network (whose axes are lr_in and lr_out)")
         experiment = network_experiment(width, nonlinearity, NETWORK_STEPS if steps is None else steps, 512 if resolution is None else resolution, xr, yr, seed)
     else:
+        for name in ("width", "nonlinearity", "seed"):
+            if _given(name):
+                raise FractalError(f"--{name} is for the network, not a loss of one weight")
         fixed = _param(params)
         if y_name is None:
             from sweep.fractal import problem_loss
@@ -154,9 +189,17 @@ def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, step
             raise FractalError("--y-range needs a parameter on the y axis; a line (--y none) has only --x-range")
         default_resolution = 1 << 20 if line else 512
         experiment = loss_experiment(problem, None if line else y_name, fixed, LOSS_STEPS if steps is None else steps, default_resolution if resolution is None else resolution, xr, yr, w0)
+    _compute_and_save(experiment, threads, quiet, out)
+
+
+def _compute_and_save(experiment, threads, quiet: bool, out: str) -> None:
+    """Estimate, compute and write one picture; --out is checked before the work starts."""
+    from sweep.store import results_dir
+
     click.echo(_estimate(experiment))
-    picture = compute_with_progress(experiment, threads, quiet)
-    out_dir = save_picture(out, picture, _command_line())
+    with results_dir(out):
+        picture = compute_with_progress(experiment, threads, quiet)
+        out_dir = save_picture(out, picture, _command_line())
     click.echo(_summary(picture))
     click.echo(f"report: {out_dir / 'report.html'}")
 
@@ -186,17 +229,24 @@ def zoom_command(directory, x_range, y_range, center, factor, frames, threads, o
     modes = [x_range is not None or y_range is not None, center is not None, frames is not None]
     if sum(modes) != 1:
         raise FractalError("give one way to zoom: --x-range/--y-range, --center with --factor, or --auto N")
-    if factor is not None and not (math.isfinite(factor) and factor > 1):
-        raise FractalError(f"--factor {factor:g} is not allowed; zooming in needs a factor > 1")
-    out = out or f"{str(directory).rstrip('/')}-zoom"
-    if Path(out).absolute() == Path(directory).absolute():
+    if factor is not None and not (math.isfinite(factor) and 1 < factor <= 1e6):
+        raise FractalError(f"--factor {factor:g} is not allowed; zooming in needs a factor > 1 (at most 1e6)")
+    out = f"{str(directory).rstrip('/')}-zoom" if out is None else out
+    _check_out(out)
+    _check_threads(threads)
+    if Path(out).resolve() == Path(directory).resolve():
         raise FractalError(f"--out {out!r} is the folder being zoomed into; name another folder")
     base = read_picture(directory)
     e = base.experiment
     if frames is not None:
         if not 1 <= frames <= 20:
             raise FractalError(f"--auto {frames} is not allowed; zoom 1 to 20 times")
-        _auto_zoom(base, frames, factor or 4.0, threads, quiet, out)
+        factor = factor or 4.0
+        if factor > min(e.shape) / 2:
+            raise FractalError(f"--factor {factor:g} is too large for --auto at {min(e.shape)} values per axis; use at most {min(e.shape) / 2:g}")
+        if not _mixed(base):
+            raise FractalError(f"{directory} shows no boundary (every run ended the same way); nothing to zoom into")
+        _auto_zoom(base, frames, factor, threads, quiet, out)
         return
     if center is not None:
         if factor is None:
@@ -207,20 +257,21 @@ def zoom_command(directory, x_range, y_range, center, factor, frames, threads, o
             raise FractalError(f"--center {center!r} must read X,Y (or X for a line), for example 1.5,20") from None
         if len(values) != (1 if e.y is None else 2):
             raise FractalError(f"--center {center!r} needs {'one number' if e.y is None else 'two numbers, X,Y'}")
-        window = (e.x.around(values[0], factor), None if e.y is None else e.y.around(values[1], factor))
+        try:
+            window = (e.x.around(values[0], factor), None if e.y is None else e.y.around(values[1], factor))
+        except FractalError as error:
+            raise FractalError(f"--center {center} --factor {factor:g}: {error}") from None
     else:
         xr, yr = _range(x_range, "--x-range"), _range(y_range, "--y-range")
+        if (xr and xr[2] is not None) or (yr and yr[2] is not None):
+            raise FractalError("a zoom keeps the picture's spacing: give the window as A:B, without :log or :linear")
         if e.y is None and yr is not None:
             raise FractalError("this picture is a line of learning rates: give --x-range only")
         x = e.x.window(*xr[:2]) if xr else e.x
         y = None if e.y is None else (e.y.window(*yr[:2]) if yr else e.y)
         window = (x, y)
     experiment = e.with_window(*window)
-    click.echo(_estimate(experiment))
-    picture = compute_with_progress(experiment, threads, quiet)
-    out_dir = save_picture(out, picture, _command_line())
-    click.echo(_summary(picture))
-    click.echo(f"report: {out_dir / 'report.html'}")
+    _compute_and_save(experiment, threads, quiet, out)
 
 
 def _auto_zoom(base: Picture, n_frames: int, factor: float, threads, quiet: bool, out: str) -> None:
@@ -232,7 +283,14 @@ def _auto_zoom(base: Picture, n_frames: int, factor: float, threads, quiet: bool
     click.echo(f"{n_frames} frame{'s' if n_frames != 1 else ''}, each {factor:g} times narrower per axis; {_estimate(base.experiment)} each")
     pictures = [base]
     for k in range(n_frames):
-        experiment = zoom_in(pictures[-1], factor)
+        if not _mixed(pictures[-1]):
+            click.echo(f"frame {k} shows no boundary: stopping after {k} frame{'s' if k != 1 else ''}")
+            break
+        try:
+            experiment = zoom_in(pictures[-1], factor)
+        except FractalError as error:
+            click.echo(f"stopping after {k} frame{'s' if k != 1 else ''}: the next window cannot be resolved ({error})")
+            break
         picture = compute_with_progress(experiment, threads, quiet, f"frame {k + 1} of {n_frames}")
         pictures.append(picture)
         click.echo(f"frame {k + 1}: {_summary(picture)}")

@@ -83,11 +83,21 @@ def describe(picture: Picture) -> str:
     return f"Trainability of gradient descent on {what} (blue: stays bounded, red: diverges)"
 
 
+#: Columns of a line's picture at most: a finer line is shown by every k-th sample (the
+#: figure is a few hundred pixels wide anyway; the data and the counts keep every sample).
+LINE_COLUMNS = 1 << 16
+
+
+def _line_colours(picture: Picture) -> np.ndarray:
+    step = -(-picture.converged.size // LINE_COLUMNS)
+    return rank_equalize(picture.measure, picture.converged)[None, ::step]
+
+
 def line_figure(picture: Picture, window: Axis | None = None):
     """A line of learning rates: the classes along it, and below, the zoom window if any."""
     e = picture.experiment
     fig, ax = plt.subplots(figsize=(7.5, 1.9))
-    colours = rank_equalize(picture.measure, picture.converged)[None, :]
+    colours = _line_colours(picture)
     ax.imshow(colours, extent=[e.x.lo, e.x.hi, 0, 1], aspect="auto", cmap="Spectral", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_yticks([])
     ax.set_xlabel(_label(e.x))
@@ -129,7 +139,7 @@ def zoom_strip(pictures: list[Picture]):
         fig, axes = plt.subplots(len(pictures), 1, figsize=(7.5, 1.3 * len(pictures)), squeeze=False)
         for k, (ax, picture) in enumerate(zip(axes[:, 0], pictures)):
             e = picture.experiment
-            colours = rank_equalize(picture.measure, picture.converged)[None, :]
+            colours = _line_colours(picture)
             ax.imshow(colours, extent=[e.x.lo, e.x.hi, 0, 1], aspect="auto", cmap="Spectral", vmin=-1, vmax=1, interpolation="nearest")
             ax.set_yticks([])
             ax.set_ylabel(f"frame {k}", rotation=0, ha="right", va="center", fontsize=8)
@@ -288,17 +298,11 @@ def zoom_dimension_figure(frames: list[Picture]):
     return fig
 
 
-def write_picture_report(out: Path, picture: Picture, command: str) -> Path:
-    """Draw the picture's figures into ``out`` (``boundary.png``, ``dimension.png``) and
-    write ``report.html``; everything is drawn before anything is written."""
-    from sweep.store import atomic_path
-
+def render_picture_report(picture: Picture, command: str) -> dict[str, bytes]:
+    """The files of a picture's report, drawn in memory: ``boundary.png``, ``dimension.png``
+    and ``report.html``, by name."""
     e = picture.experiment
     image = png_bytes(line_figure(picture) if e.y is None else image_figure(picture))
     dimension = png_bytes(dimension_figure(picture.dimension(), line=e.y is None))
     page = picture_report(picture, {"image": image, "dimension": dimension}, command)
-    for name, data in (("boundary.png", image), ("dimension.png", dimension), ("report.html", page.encode())):
-        with atomic_path(out / name) as tmp:
-            tmp.write_bytes(data)
-    return out / "report.html"
-
+    return {"boundary.png": image, "dimension.png": dimension, "report.html": page.encode()}

@@ -207,3 +207,55 @@ def test_loss_experiments_record_every_parameter_and_need_a_y_axis(tmp_path, cap
     code, _, stderr = run_cli(["fractal", "--problem", "cosine", "--y", "none", "--x-range", "-1:1", "--out", str(tmp_path / "x")], capsys)
     assert code != 0 and "a learning rate must be >= 0" in stderr
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["fractal", "--width", "2", "--y-range", "1e308:1.7e308:linear"], "within 1e-100..1e100"),
+        (["fractal", "--width", "2", "--x-range", "0:1.7e308:linear"], "within 1e-100..1e100"),
+        (["fractal", "--problem", "cosine-mult", "--y-range", "-1e308:1e308:linear"], "within 1e-100..1e100"),
+        (["fractal", "--threads", "0"], "--threads 0"),
+        (["fractal", "--w0", "nan"], "--w0 is for a loss"),
+        (["fractal", "--problem", "cosine", "--width", "4"], "--width is for the network"),
+        (["fractal", "--out", ""], "--out ''"),
+    ],
+)
+def test_second_hunt_inputs_get_one_line_before_any_work(tmp_path, capsys, monkeypatch, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    code, stdout, stderr = run_cli(args, capsys)
+    assert code != 0 and fragment in stderr and stderr.count("\n") == 1, stderr
+    assert stdout == "" and not any(tmp_path.iterdir())
+
+
+def test_second_hunt_zoom_inputs(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "16", "--out", "base", "--quiet"], capsys)[0] == 0
+    (tmp_path / "sub").mkdir()
+    for args, fragment in [
+        (["--center", "1,20", "--factor", "1e300"], "at most 1e6"),
+        (["--auto", "1", "--factor", "9"], "at most 8"),
+        (["--x-range", "1:10:linear"], "keeps the picture's spacing"),
+        (["--x-range", "1:10", "--out", ""], "--out ''"),
+        (["--x-range", "1:10", "--out", "sub/../base"], "being zoomed"),
+        (["--x-range", "1:10", "--threads", "99"], "--threads 99"),
+    ]:
+        code, _, stderr = run_cli(["zoom", "base", *args], capsys)
+        assert code != 0 and fragment in stderr and stderr.count("\n") == 1, (args, stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base", "sub"]
+    assert run_cli(["run", "--lr", "0.1", "--w0", "1", "--out", "r", "--no-report"], capsys)[0] == 0
+    code, _, stderr = run_cli(["fractal", "--width", "2", "--out", "r"], capsys)
+    assert code != 0 and "holds the results of 'sweep run'" in stderr
+
+
+def test_unwritable_out_fails_before_the_work(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, stdout, stderr = run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "8", "--out", str(tmp_path / "afile" / "sub")], capsys)
+    assert code != 0 and "cannot write results" in stderr and "runs in" not in stdout
+
+
+def test_auto_zoom_refuses_a_picture_without_boundary(tmp_path, capsys):
+    out = tmp_path / "flat"
+    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "8", "--x-range", "1e-4:1e-3", "--y-range", "1e-4:1e-3", "--out", str(out), "--quiet"], capsys)[0] == 0
+    code, _, stderr = run_cli(["zoom", str(out), "--auto", "2"], capsys)
+    assert code != 0 and "no boundary" in stderr
