@@ -137,7 +137,7 @@ def _summary(picture: Picture) -> str:
 @click.option("--y", "y_name", default=None, help="For a loss: the parameter up the y axis (default delta when the loss has one), or 'none' for a single line of learning rates.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A loss parameter held fixed (repeatable), e.g. --param lam=0.5.")
 @click.option("--w0", type=float, default=5.0, show_default=True, help="For a loss: the initial weight of every run.")
-@click.option("--width", type=int, default=8, show_default=True, help="The network's width (1..32; above 16 the first use compiles for minutes); it trains on width*width + width points.")
+@click.option("--width", type=int, default=8, show_default=True, help="The network's width (1..24; its first use compiles the kernel: about a minute at 16, four at 24); it trains on width*width + width points.")
 @click.option("--nonlinearity", type=click.Choice(["tanh", "relu", "identity"]), default="tanh", show_default=True, help="The network's hidden nonlinearity.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the network's weights and data.")
 @click.option("--steps", type=int, default=None, help="Gradient steps per run (default: 100 for the network, at most 1000 for a loss).")
