@@ -276,7 +276,8 @@ def zoom_command(directory, x_range, y_range, center, factor, frames, threads, o
 
 def _auto_zoom(base: Picture, n_frames: int, factor: float, threads, quiet: bool, out: str) -> None:
     from sweep.fractal import zoom_in
-    from sweep.fractal_report import gif_bytes, png_bytes, zoom_dimension_figure, zoom_report, zoom_strip
+    from sweep.fractal_report import gif_bytes, zoom_dimension_figure, zoom_report, zoom_strip
+    from sweep.report import png_bytes
     from sweep.fractal_store import FRAMES_DIR, PICTURE_ONLY, remove_other_kind, summary, write_config, write_picture
     from sweep.store import atomic_path, results_dir
 

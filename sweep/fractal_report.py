@@ -8,11 +8,9 @@ boundary. Log axes are labelled in plain numbers.
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 from matplotlib.patches import Rectangle
@@ -20,6 +18,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from sweep.boundary import Dimension, rank_equalize
 from sweep.figures import plt
+from sweep.report import PAGE_STYLE, img_tag, png_bytes
 from sweep.fractal import Axis, Picture
 
 AXIS_LABELS = {"lr_in": "input-layer learning rate", "lr_out": "output-layer learning rate", "lr": "learning rate"}
@@ -161,16 +160,6 @@ def zoom_strip(pictures: list[Picture]):
     return fig
 
 
-def png_bytes(fig, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes; the figure is closed."""
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return buffer.getvalue()
-
-
 def gif_bytes(pictures: list[Picture], seconds_per_frame: float = 1.2) -> bytes:
     """An animated GIF of the zoom, one frame per picture (drawn with matplotlib, assembled
     by Pillow, which matplotlib already depends on)."""
@@ -189,21 +178,6 @@ def gif_bytes(pictures: list[Picture], seconds_per_frame: float = 1.2) -> bytes:
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=int(seconds_per_frame * 1000), loop=0)
     return buffer.getvalue()
-
-
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-_STYLE = """<style>
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #212529; }
-h1 { font-size: 1.5em; margin-bottom: .2em; } .lead { color: #495057; margin-top: 0; }
-img { max-width: 100%; margin: .5em 0 1.2em; }
-table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: .92em; }
-td, th { border-bottom: 1px solid #dee2e6; padding: .25em .8em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-</style>"""
 
 
 def _axis_text(axis: Axis) -> str:
@@ -239,15 +213,15 @@ def picture_report(picture: Picture, pictures: dict[str, bytes], command: str) -
     axes = _axis_text(e.x) + ("" if line else "; " + _axis_text(e.y))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sweep: {html.escape(describe(picture))}</title>
-{_STYLE}</head><body>
+{PAGE_STYLE}</head><body>
 <h1>{html.escape(describe(picture))}</h1>
 <p class="lead">{math.prod(e.shape):,} runs in {picture.seconds:.1f} s; {np.mean(picture.converged):.1%} {'converged' if e.is_network else 'stayed bounded'}. Made by <code>{html.escape(command)}</code>.</p>
 <p>{_setup_text(picture)}</p>
 <p>Axes: {html.escape(axes)}.</p>
-{_img(pictures['image'], 'trainability image')}
+{img_tag(pictures['image'], 'trainability image')}
 <h2>Fractal dimension of the boundary</h2>
 <p>Box counting on the {what}: <b>{html.escape(dim.text())}</b>. A smooth boundary has dimension {0 if line else 1}; a larger value means structure at every scale.</p>
-{_img(pictures['dimension'], 'box counts')}
+{img_tag(pictures['dimension'], 'box counts')}
 </body></html>
 """
 
@@ -266,14 +240,14 @@ def zoom_report(frames: list[Picture], strip: bytes, dims: bytes, command: str) 
     overall = f"median over the frames: <b>{np.median(finite):.3f}</b>" if finite else "no frame had enough boundary to measure"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sweep: zoom into {html.escape(describe(frames[0]))}</title>
-{_STYLE}</head><body>
+{PAGE_STYLE}</head><body>
 <h1>Zooming into the boundary</h1>
 <p class="lead">{html.escape(describe(frames[0]))}. {len(frames)} frames, each recomputed at the same resolution inside the outlined window of the one before. Made by <code>{html.escape(command)}</code>.</p>
-{_img(strip, 'zoom frames')}
+{img_tag(strip, 'zoom frames')}
 <p><img alt="zoom animation" src="zoom.gif"></p>
 <h2>Fractal dimension at every depth</h2>
 <p>Box-counting dimension of each frame's boundary; {overall}. A fractal keeps its dimension as one zooms in.</p>
-{_img(dims, 'box counts per frame')}
+{img_tag(dims, 'box counts per frame')}
 <table><tr><th>frame</th><th>window</th><th>converged</th><th>dimension</th></tr>
 {''.join(rows)}
 </table>

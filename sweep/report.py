@@ -128,11 +128,11 @@ def loss_curve(loss: Loss):
     return curve
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig, dpi: int = 110) -> bytes:
     """The figure as PNG bytes; the figure is closed."""
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     return buffer.getvalue()
@@ -148,7 +148,7 @@ def _heatmap_png(draw, frame, theory, x: str = "lr", y: str = "w0") -> bytes:
     except BaseException:
         plt.close(fig)
         raise
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def choose_axes(config: dict, x: str | None, y: str | None) -> tuple[str, str, list[str]]:
@@ -221,7 +221,7 @@ def write_report(out: str | Path, x: str | None = None, y: str | None = None) ->
     pictures = {name: _heatmap_png(draw, frame, theory, x, y) for name, draw in maps}
     if loss is not None and config.get("optimizer", "gd") == "gd" and "lr" in frame.columns and "w0" in frame.columns:
         paths = teaching_paths(frame, loss, config)
-        pictures["paths"] = _png(figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"]))
+        pictures["paths"] = png_bytes(figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"]))
     page = render_html(frame, config, pictures, x, y, folded)
     for name, data in pictures.items():
         with atomic_path(out / f"{name}.png") as tmp:
@@ -232,7 +232,20 @@ def write_report(out: str | Path, x: str | None = None, y: str | None = None) ->
     return report
 
 
-def _img(png: bytes, alt: str) -> str:
+#: The style sheet of every report page (sweep runs and trainability pictures alike).
+PAGE_STYLE = """<style>
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #212529; }
+h1 { font-size: 1.5em; margin-bottom: .2em; } .lead { color: #495057; margin-top: 0; }
+img { max-width: 100%; margin: .5em 0 1.2em; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: .92em; }
+td, th { border-bottom: 1px solid #dee2e6; padding: .25em .8em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+dt { font-weight: 600; margin-top: .4em; } dd { margin-left: 1.5em; color: #495057; }
+</style>"""
+
+
+def img_tag(png: bytes, alt: str) -> str:
+    """An ``<img>`` element with the PNG embedded (the page stays one self-contained file)."""
     data = base64.b64encode(png).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
@@ -267,7 +280,7 @@ def _aggregation_note(frame: pd.DataFrame, folded: list[str] | None) -> str:
 def _section(pictures: dict[str, bytes], name: str, title: str, caption: str) -> str:
     if name not in pictures:
         return ""
-    return f"<h2>{title}</h2>\n<p>{caption}</p>\n{_img(pictures[name], title)}"
+    return f"<h2>{title}</h2>\n<p>{caption}</p>\n{img_tag(pictures[name], title)}"
 
 
 def _axis_text(values: list[float]) -> str:
@@ -338,31 +351,23 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x
     edges = edge_table(frame, theory, by=y) if x == "lr" else pd.DataFrame()
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sweep: {method} on {html.escape(loss_cfg['expression'])}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #212529; }}
-h1 {{ font-size: 1.5em; margin-bottom: .2em; }} .lead {{ color: #495057; margin-top: 0; }}
-img {{ max-width: 100%; margin: .5em 0 1.2em; }}
-table {{ border-collapse: collapse; margin: .5em 0 1.5em; font-size: .92em; }}
-td, th {{ border-bottom: 1px solid #dee2e6; padding: .25em .8em; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
-dt {{ font-weight: 600; margin-top: .4em; }} dd {{ margin-left: 1.5em; color: #495057; }}
-</style></head><body>
+{PAGE_STYLE}</head><body>
 <h1>{method} on {html.escape(loss_cfg['expression'])}</h1>
 <p class="lead">{config['n_runs']:,} runs over {html.escape(', '.join(swept) or 'one point')}: {html.escape(lead)}.</p>
 {_aggregation_note(frame, folded)}
 {theory_text}
 <h2>How each run ended</h2>
 <p>{_cells_caption(frame, x, y)}</p>
-{_img(pictures['outcomes'], 'outcome map')}
+{img_tag(pictures['outcomes'], 'outcome map')}
 {_section(pictures, 'basins', 'Which minimum each run reached', 'The loss has several minima; each converged run is coloured by the one it ended in.')}
 {_section(pictures, 'score', 'How good the trained model is', 'R<sup>2</sup> for regression, accuracy for classification, at each run&#39;s final weights.')}
 {_section(pictures, 'paths', 'Paths on the loss curve', 'Three learning rates from the same start: the teaching example&#39;s figure.')}
 <h2>How long each run took</h2>
 <p>Updates applied before the run stopped; dark cells crawl to max_iter.</p>
-{_img(pictures['iterations'], 'iterations map')}
+{img_tag(pictures['iterations'], 'iterations map')}
 <h2>How good the final loss is</h2>
 <p>Final loss above the best final loss in the sweep; gold cells reached it.</p>
-{_img(pictures['loss'], 'final loss map')}
+{img_tag(pictures['loss'], 'final loss map')}
 <h2>Runs per outcome</h2>
 {counts.reset_index().to_html(index=False, formatters={'share': '{:.1%}'.format, 'median n_iter': '{:g}'.format})}
 {_edge_section(edges, frame, y)}

@@ -1,3 +1,5 @@
+# ruff: noqa: F821 -- this text follows a generated header (sweep/network_source.py) that
+# imports math, numpy, numba and defines BLOCK, N, POINTS, the row offsets and the passes.
 # Full-batch gradient descent on many copies of a two-layer network at once.
 #
 # The network and its convergence rule are Sohl-Dickstein's ("The boundary of neural network
