@@ -14,6 +14,7 @@ window of); ``compute`` turns it into a ``Picture``.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -288,8 +289,10 @@ class Picture:
     seconds: float
     compile_seconds: float = 0.0
 
+    @functools.cached_property
     def dimension(self) -> Dimension:
-        """Box-counting dimension of the boundary (of the boundary points, for a line)."""
+        """Box-counting dimension of the boundary (of the boundary points, for a line);
+        computed once, since the report, the summary and a zoom all ask for it."""
         if self.experiment.y is None:
             return line_dimension(*line_boundary_counts(self.converged))
         return box_dimension(boundary_mask(self.converged))

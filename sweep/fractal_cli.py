@@ -125,7 +125,7 @@ def _mixed(picture: Picture) -> bool:
 
 
 def _summary(picture: Picture) -> str:
-    dim = picture.dimension()
+    dim = picture.dimension
     runs = picture.converged.size
     trained = "converged" if picture.experiment.is_network else "stayed bounded"
     compiled = f" (+{picture.compile_seconds:.1f} s compiling or loading the kernel)" if picture.compile_seconds >= 0.5 else ""

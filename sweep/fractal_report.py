@@ -152,7 +152,7 @@ def zoom_strip(pictures: list[Picture]):
     for k, (ax, picture) in enumerate(zip(axes[0], pictures)):
         nxt = pictures[k + 1].experiment if k + 1 < len(pictures) else None
         draw_image(ax, picture, (nxt.x, nxt.y) if nxt else None)
-        ax.set_title(f"frame {k}: {picture.dimension().value:.2f}" if math.isfinite(picture.dimension().value) else f"frame {k}", fontsize=9)
+        ax.set_title(f"frame {k}: {picture.dimension.value:.2f}" if math.isfinite(picture.dimension.value) else f"frame {k}", fontsize=9)
         ax.xaxis.label.set_fontsize(8)
         ax.yaxis.label.set_fontsize(8)
         ax.tick_params(labelsize=7)
@@ -207,7 +207,7 @@ def _setup_text(picture: Picture) -> str:
 def picture_report(picture: Picture, pictures: dict[str, bytes], command: str) -> str:
     """The report page of one picture, with its PNGs embedded."""
     e = picture.experiment
-    dim = picture.dimension()
+    dim = picture.dimension
     line = e.y is None
     what = "boundary points along the line" if line else "boundary cells (2 x 2 windows holding both classes)"
     axes = _axis_text(e.x) + ("" if line else "; " + _axis_text(e.y))
@@ -232,10 +232,10 @@ def zoom_report(frames: list[Picture], strip: bytes, dims: bytes, command: str) 
     rows = []
     for k, picture in enumerate(frames):
         e = picture.experiment
-        dim = picture.dimension()
+        dim = picture.dimension
         window = _axis_text(e.x) + ("" if e.y is None else "; " + _axis_text(e.y))
         rows.append(f"<tr><td>{k}</td><td>{html.escape(window)}</td><td>{np.mean(picture.converged):.1%}</td><td>{html.escape(dim.text())}</td></tr>")
-    values = [p.dimension().value for p in frames]
+    values = [p.dimension.value for p in frames]
     finite = [v for v in values if math.isfinite(v)]
     overall = f"median over the frames: <b>{np.median(finite):.3f}</b>" if finite else "no frame had enough boundary to measure"
     return f"""<!doctype html>
@@ -260,7 +260,7 @@ def zoom_dimension_figure(frames: list[Picture]):
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
     line = frames[0].experiment.y is None
     for k, picture in enumerate(frames):
-        dim = picture.dimension()
+        dim = picture.dimension
         sizes, counts = np.array(dim.sizes, float), np.array(dim.counts, float)
         shown = counts > 0
         label = f"frame {k}: {dim.value:.3f}" if math.isfinite(dim.value) else f"frame {k}"
@@ -277,6 +277,6 @@ def render_picture_report(picture: Picture, command: str) -> dict[str, bytes]:
     and ``report.html``, by name."""
     e = picture.experiment
     image = png_bytes(line_figure(picture) if e.y is None else image_figure(picture))
-    dimension = png_bytes(dimension_figure(picture.dimension(), line=e.y is None))
+    dimension = png_bytes(dimension_figure(picture.dimension, line=e.y is None))
     page = picture_report(picture, {"image": image, "dimension": dimension}, command)
     return {"boundary.png": image, "dimension.png": dimension, "report.html": page.encode()}

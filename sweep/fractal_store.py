@@ -48,7 +48,7 @@ def picture_table(picture: Picture) -> pa.Table:
 
 def summary(picture: Picture) -> dict:
     """The JSON-ready record of a picture: experiment, timing, class shares, dimension."""
-    dim = picture.dimension()
+    dim = picture.dimension
     return {
         "experiment": picture.experiment.to_config(),
         "seconds": round(picture.seconds, 3),
