@@ -100,23 +100,26 @@ def compute_with_progress(experiment, threads: int | None, quiet: bool, label: s
         return compute(experiment, threads, advance)
 
 
-def save_picture(out: str, picture: Picture, command: str) -> Path:
-    """Write a picture's data and report into ``out`` (created if needed; nothing is left
-    behind on failure)."""
+def save_picture(out_dir: Path, picture: Picture, command: str) -> None:
+    """Write a picture's data and report into the folder ``out_dir``, already prepared by
+    ``sweep.store.results_dir``. The report is drawn first, so a failure writes nothing."""
     from sweep.fractal_report import render_picture_report
     from sweep.fractal_store import ZOOM_ONLY, remove_other_kind, write_config, write_picture
-    from sweep.store import atomic_path, results_dir
 
-    files = render_picture_report(picture, command)  # drawn first: a failure writes nothing
-    with results_dir(out) as out_dir:
-        remove_other_kind(out_dir, ZOOM_ONLY)
-        record = write_picture(out_dir, picture)
-        record["command"] = command
-        write_config(out_dir, record)
-        for name, data in files.items():
-            with atomic_path(out_dir / name) as tmp:
-                tmp.write_bytes(data)
-    return out_dir
+    files = render_picture_report(picture, command)
+    remove_other_kind(out_dir, ZOOM_ONLY)
+    record = write_picture(out_dir, picture)
+    record["command"] = command
+    write_config(out_dir, record)
+    _write_files(out_dir, files)
+
+
+def _write_files(out_dir: Path, files: dict[str, bytes]) -> None:
+    from sweep.store import atomic_path
+
+    for name, data in files.items():
+        with atomic_path(out_dir / name) as tmp:
+            tmp.write_bytes(data)
 
 
 def _mixed(picture: Picture) -> bool:
@@ -197,9 +200,9 @@ def _compute_and_save(experiment, threads, quiet: bool, out: str) -> None:
     from sweep.store import results_dir
 
     click.echo(_estimate(experiment))
-    with results_dir(out):
+    with results_dir(out) as out_dir:
         picture = compute_with_progress(experiment, threads, quiet)
-        out_dir = save_picture(out, picture, _command_line())
+        save_picture(out_dir, picture, _command_line())
     click.echo(_summary(picture))
     click.echo(f"report: {out_dir / 'report.html'}")
 
@@ -279,35 +282,31 @@ def _auto_zoom(base: Picture, n_frames: int, factor: float, threads, quiet: bool
     from sweep.fractal_report import gif_bytes, zoom_dimension_figure, zoom_report, zoom_strip
     from sweep.report import png_bytes
     from sweep.fractal_store import FRAMES_DIR, PICTURE_ONLY, remove_other_kind, summary, write_config, write_picture
-    from sweep.store import atomic_path, results_dir
+    from sweep.store import results_dir
 
     click.echo(f"{n_frames} frame{'s' if n_frames != 1 else ''}, each {factor:g} times narrower per axis; {_estimate(base.experiment)} each")
-    pictures = [base]
-    for k in range(n_frames):
-        if not _mixed(pictures[-1]):
-            click.echo(f"frame {k} shows no boundary: stopping after {k} frame{'s' if k != 1 else ''}")
-            break
-        try:
-            experiment = zoom_in(pictures[-1], factor)
-        except FractalError as error:
-            click.echo(f"stopping after {k} frame{'s' if k != 1 else ''}: the next window cannot be resolved ({error})")
-            break
-        picture = compute_with_progress(experiment, threads, quiet, f"frame {k + 1} of {n_frames}")
-        pictures.append(picture)
-        click.echo(f"frame {k + 1}: {_summary(picture)}")
-    command = _command_line()
-    strip = png_bytes(zoom_strip(pictures))
-    dims = png_bytes(zoom_dimension_figure(pictures))
-    gif = gif_bytes(pictures)
-    page = zoom_report(pictures, strip, dims, command).encode()
-    with results_dir(out) as out_dir:
+    with results_dir(out) as out_dir:  # checked before the work; removed again if it fails
+        pictures = [base]
+        for k in range(n_frames):
+            if not _mixed(pictures[-1]):
+                click.echo(f"frame {k} shows no boundary: stopping after {k} frame{'s' if k != 1 else ''}")
+                break
+            try:
+                experiment = zoom_in(pictures[-1], factor)
+            except FractalError as error:
+                click.echo(f"stopping after {k} frame{'s' if k != 1 else ''}: the next window cannot be resolved ({error})")
+                break
+            picture = compute_with_progress(experiment, threads, quiet, f"frame {k + 1} of {n_frames}")
+            pictures.append(picture)
+            click.echo(f"frame {k + 1}: {_summary(picture)}")
+        command = _command_line()
+        strip = png_bytes(zoom_strip(pictures))
+        dims = png_bytes(zoom_dimension_figure(pictures))
+        files = {"zoom.png": strip, "dimension.png": dims, "zoom.gif": gif_bytes(pictures), "report.html": zoom_report(pictures, strip, dims, command).encode()}
         remove_other_kind(out_dir, PICTURE_ONLY + (FRAMES_DIR,))
         (out_dir / FRAMES_DIR).mkdir()
         for k, picture in enumerate(pictures):
             write_picture(out_dir / FRAMES_DIR, picture, f"frame-{k:02d}.parquet")
-        record = {"command": command, "factor": factor, "frames": [summary(p) for p in pictures]}
-        for name, data in (("zoom.png", strip), ("dimension.png", dims), ("zoom.gif", gif), ("report.html", page)):
-            with atomic_path(out_dir / name) as tmp:
-                tmp.write_bytes(data)
-        write_config(out_dir, record)
+        _write_files(out_dir, files)
+        write_config(out_dir, {"command": command, "factor": factor, "frames": [summary(p) for p in pictures]})
     click.echo(f"report: {out_dir / 'report.html'}")

@@ -259,3 +259,11 @@ def test_auto_zoom_refuses_a_picture_without_boundary(tmp_path, capsys):
     assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "8", "--x-range", "1e-4:1e-3", "--y-range", "1e-4:1e-3", "--out", str(out), "--quiet"], capsys)[0] == 0
     code, _, stderr = run_cli(["zoom", str(out), "--auto", "2"], capsys)
     assert code != 0 and "no boundary" in stderr
+
+
+def test_auto_zoom_into_an_unwritable_folder_fails_before_the_frames(tmp_path, capsys):
+    out = tmp_path / "net"
+    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "8", "--out", str(out), "--quiet"], capsys)[0] == 0
+    (tmp_path / "afile").write_text("x")
+    code, stdout, stderr = run_cli(["zoom", str(out), "--auto", "2", "--out", str(tmp_path / "afile" / "z")], capsys)
+    assert code != 0 and "cannot write results" in stderr and "frame 1" not in stdout
