@@ -41,6 +41,18 @@ def _normalized(loss, loss0, clip):
 
 
 @njit(cache=True, error_model="numpy")
+def _record(lane, loss, loss0, clip, in_tail, total, recip, tail, last):
+    """Add one step's v_t to the lane's sums: of v, of 1/v, of the last ``window`` v, and
+    keep it as the last."""
+    v = _normalized(loss, loss0, clip)
+    total[lane] += v
+    recip[lane] += 1.0 / v
+    if in_tail:
+        tail[lane] += v
+    last[lane] = v
+
+
+@njit(cache=True, error_model="numpy")
 def _train_block(start, stop, lr_in, lr_out, X, Y, W1, W2, steps, clip, window, measure, converged, final):
     """Train runs start..stop-1 (at most BLOCK) for ``steps`` steps; fill their outputs."""
     m = stop - start
@@ -78,12 +90,7 @@ def _train_block(start, stop, lr_in, lr_out, X, Y, W1, W2, steps, clip, window, 
             value = lanes[LOSS_AT * BLOCK + lane] / n_data
             if t == 0:
                 loss0[lane] = value
-            v = _normalized(value, loss0[lane], clip)
-            total[lane] += v
-            recip[lane] += 1.0 / v
-            if t >= first_tail:
-                tail[lane] += v
-            last[lane] = v
+            _record(lane, value, loss0[lane], clip, t >= first_tail, total, recip, tail, last)
         # Update; the 2/D of the mean squared error is applied here, once per weight.
         for row in range(N * N):
             for lane in range(BLOCK):
@@ -106,12 +113,7 @@ def _train_block(start, stop, lr_in, lr_out, X, Y, W1, W2, steps, clip, window, 
     # The steps a dead block skipped: each has a non-finite loss, so the same v for all.
     for t_skip in range(t, steps):
         for lane in range(BLOCK):
-            v = _normalized(np.inf, loss0[lane], clip)
-            total[lane] += v
-            recip[lane] += 1.0 / v
-            if t_skip >= first_tail:
-                tail[lane] += v
-            last[lane] = v
+            _record(lane, np.inf, loss0[lane], clip, t_skip >= first_tail, total, recip, tail, last)
     for lane in range(m):
         run = start + lane
         ok = tail[lane] / (steps - first_tail) < 1.0
