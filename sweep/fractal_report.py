@@ -92,16 +92,20 @@ def _line_colours(picture: Picture) -> np.ndarray:
     return rank_equalize(picture.measure, picture.converged)[None, ::step]
 
 
-def line_figure(picture: Picture, window: Axis | None = None):
-    """A line of learning rates: the classes along it, and below, the zoom window if any."""
+def draw_line(ax, picture: Picture, window: Axis | None = None) -> None:
+    """Draw a line picture on ``ax`` as a strip; ``window`` (an lr Axis) is outlined on it."""
     e = picture.experiment
-    fig, ax = plt.subplots(figsize=(7.5, 1.9))
-    colours = _line_colours(picture)
-    ax.imshow(colours, extent=[e.x.lo, e.x.hi, 0, 1], aspect="auto", cmap="Spectral", vmin=-1, vmax=1, interpolation="nearest")
+    ax.imshow(_line_colours(picture), extent=[e.x.lo, e.x.hi, 0, 1], aspect="auto", cmap="Spectral", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_yticks([])
-    ax.set_xlabel(_label(e.x))
     if window is not None:
         ax.add_patch(Rectangle((window.lo, 0.02), window.hi - window.lo, 0.96, fill=False, edgecolor="black", linewidth=1.2))
+
+
+def line_figure(picture: Picture, window: Axis | None = None):
+    """A line of learning rates: the classes along it, with the zoom window if any."""
+    fig, ax = plt.subplots(figsize=(7.5, 1.9))
+    draw_line(ax, picture, window)
+    ax.set_xlabel(_label(picture.experiment.x))
     ax.set_title(describe(picture), fontsize=9)
     return fig
 
@@ -137,14 +141,8 @@ def zoom_strip(pictures: list[Picture]):
     if line:
         fig, axes = plt.subplots(len(pictures), 1, figsize=(7.5, 1.3 * len(pictures)), squeeze=False)
         for k, (ax, picture) in enumerate(zip(axes[:, 0], pictures)):
-            e = picture.experiment
-            colours = _line_colours(picture)
-            ax.imshow(colours, extent=[e.x.lo, e.x.hi, 0, 1], aspect="auto", cmap="Spectral", vmin=-1, vmax=1, interpolation="nearest")
-            ax.set_yticks([])
+            draw_line(ax, picture, pictures[k + 1].experiment.x if k + 1 < len(pictures) else None)
             ax.set_ylabel(f"frame {k}", rotation=0, ha="right", va="center", fontsize=8)
-            if k + 1 < len(pictures):
-                nxt = pictures[k + 1].experiment.x
-                ax.add_patch(Rectangle((nxt.lo, 0.02), nxt.hi - nxt.lo, 0.96, fill=False, edgecolor="black", linewidth=1.2))
         axes[-1, 0].set_xlabel(_label(pictures[-1].experiment.x))
         fig.tight_layout()
         return fig
