@@ -9,6 +9,7 @@ The source text is all a remote worker needs to rebuild the same kernel.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -223,14 +224,22 @@ def _custom_module(loss: Loss, optimizer: str) -> ModuleType:
     return module
 
 
-@functools.lru_cache(maxsize=64)
 def kernel_module(loss: Loss, optimizer: str = "gd") -> ModuleType:
     """The compiled kernel module for a loss and an optimizer (generated, cached and
     imported as needed).
 
     Remembered per (loss, optimizer) in the process: printing the code with sympy costs
-    milliseconds, far more than a small sweep.
+    milliseconds, far more than a small sweep. The parameter values reach the kernel at run
+    time and are not in its text, so losses that differ only in them share one entry (a
+    trainability image over a parameter asks for one per row).
     """
+    if loss.functions is None:
+        loss = dataclasses.replace(loss, params=tuple((name, 0.0) for name, _ in loss.params))
+    return _kernel_module(loss, optimizer)
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_module(loss: Loss, optimizer: str) -> ModuleType:
     if loss.functions is not None:
         return _custom_module(loss, optimizer)
     return load_source(kernel_source(loss, optimizer))

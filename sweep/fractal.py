@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numba
 import numpy as np
 
-from sweep.api import descend_runs, threads
+from sweep.api import PIECE, descend_runs, threads
 from sweep.boundary import Dimension, boundary_mask, box_dimension, line_boundary_counts, line_dimension
 from sweep.losses import make_loss
 from sweep.network import Network, NetworkError, train_grid
@@ -372,7 +372,7 @@ def _compute_loss_rows(e: Experiment, progress) -> tuple[np.ndarray, np.ndarray]
     for index, value in enumerate(rows):
         params = dict(e.params) if value is None else {**e.params, e.y.name: float(value)}
         loss = problem_loss(e.problem, params)
-        for lo, hi in _pieces(lr.size, 1, 1 << 18):
+        for lo, hi in _pieces(lr.size, 1, PIECE):
             result = descend_runs(lr[lo:hi], w0[lo:hi], loss, e.steps, LOSS_TOL, LOSS_DIV_FACTOR)
             escaped = (result["outcome"] == DIVERGED) | (result["outcome"] == NAN)
             converged[index, lo:hi] = ~escaped
