@@ -83,9 +83,9 @@ def _train_block(start, stop, lr_in, lr_out, X, Y, W1, W2, steps, clip, window, 
     while t < steps:
         lanes[G1_AT * BLOCK : Z_AT * BLOCK] = 0.0  # gradients and loss
         for d in range(0, whole, POINTS):
-            add_points(X, Y, d, lanes)  # noqa: F821 (defined by the generated header)
+            add_points(X, Y, d, lanes)
         for d in range(whole, n_data):
-            add_point(X, Y, d, lanes)  # noqa: F821
+            add_point(X, Y, d, lanes)
         for lane in range(BLOCK):
             value = lanes[LOSS_AT * BLOCK + lane] / n_data
             if t == 0:
