@@ -17,7 +17,6 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from sweep.outcomes import OUTCOMES, to_categorical
-from sweep.store import RUNS_DIR, RUNS_FILE
 
 MAX_COLUMNS = 400
 MAX_ROWS = 300
@@ -41,11 +40,12 @@ def axis_groups(axis: np.ndarray, max_groups: int) -> tuple[np.ndarray, np.ndarr
     return group_of_index, np.asarray(middles)
 
 
-def aggregate(out: str | Path, config: dict, max_columns: int = MAX_COLUMNS, max_rows: int = MAX_ROWS, batch_size: int = 1 << 20) -> pd.DataFrame:
+def aggregate(files: list[Path], config: dict, max_columns: int = MAX_COLUMNS, max_rows: int = MAX_ROWS, batch_size: int = 1 << 20) -> pd.DataFrame:
     """One row per figure cell, with the columns the figures read.
 
     Args:
-        out: a results folder (``runs.parquet`` or ``runs/``). config: its ``sweep.json``.
+        files: the sweep's runs files, verified (``sweep.store.result_sources``).
+        config: its ``sweep.json``.
 
     Returns:
         DataFrame with ``lr, w0`` (each group's middle value), ``outcome`` (majority),
@@ -53,13 +53,11 @@ def aggregate(out: str | Path, config: dict, max_columns: int = MAX_COLUMNS, max
         finite values), ``runs`` (runs in the cell), and the mean of ``basin``, ``r2`` or
         ``accuracy`` where the sweep has them.
     """
-    out = Path(out)
     lr_axis, w0_axis = np.asarray(config["axes"]["lr"]), np.asarray(config["axes"]["w0"])
     lr_group, lr_middle = axis_groups(lr_axis, max_columns)
     w0_group, w0_middle = axis_groups(w0_axis, max_rows)
     n_cells = lr_middle.size * w0_middle.size
-    source = out / RUNS_FILE if (out / RUNS_FILE).is_file() else out / RUNS_DIR
-    dataset = ds.dataset(source, format="parquet")
+    dataset = ds.dataset([str(file) for file in files], format="parquet")
     # (a basin is a choice between minima: its mean over a cell means nothing, so it is left out)
     extra = [name for name in ("r2", "accuracy") if name in dataset.schema.names]
     counts = np.zeros((n_cells, len(OUTCOMES)), np.int64)

@@ -6,7 +6,7 @@ import math
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 
 import numba
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sweep.codegen import kernel_module, model_kernel_module
+from sweep.errors import SweepError
 from sweep.kernels import models as model_kernels
 from sweep.losses import Loss, basin_of, make_loss
 from sweep.models import MODELS, Model, make_model, scores
@@ -22,10 +23,8 @@ from sweep.outcomes import regime_of, to_categorical
 
 #: Default divergence bound, as a multiple of the run's starting scale max(1, |w0|).
 DIV_FACTOR = 1e8
-
-
-class SweepError(ValueError):
-    """Bad sweep input; the message is one line naming the bad value and what is allowed."""
+#: Most runs one sweep may hold: runs are numbered with 64-bit integers.
+MAX_RUNS = 2**62
 
 
 def _axis(values, name: str, positive: bool) -> np.ndarray:
@@ -45,6 +44,9 @@ def _axis(values, name: str, positive: bool) -> np.ndarray:
     if bad.any():
         allowed = "finite and > 0" if positive else "finite"
         raise SweepError(f"{name}={float(axis[bad][0])!r} is not allowed: every {name} must be {allowed}")
+    values, counts = np.unique(axis, return_counts=True)
+    if (counts > 1).any():
+        raise SweepError(f"{name}={float(values[counts > 1][0])!r} is given {int(counts.max())} times: an axis is a set of values, give each once")
     return axis
 
 
@@ -181,7 +183,8 @@ class SweepPlan:
 
     @property
     def n_runs(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        # Python's integers: a product of axis sizes must not wrap around 64 bits.
+        return math.prod(self.shape)
 
 
 def plan_sweep(
@@ -198,6 +201,7 @@ def plan_sweep(
     target: str | None = None,
     optimizer: str = "gd",
     hyper: dict | None = None,
+    features: tuple[str, ...] | None = None,
 ) -> SweepPlan:
     """Validate a sweep's input without running it (arguments as for ``run_sweep``).
 
@@ -217,18 +221,22 @@ def plan_sweep(
     except OverflowError:
         raise SweepError("a parameter value is too large for a float64") from None
     is_model = isinstance(loss, str) and loss in MODELS
-    if (dataset or target) and not is_model:
-        raise SweepError(f"dataset and target belong to the models {', '.join(MODELS)}, not to the loss {loss!r}")
+    if (dataset or target or features) and not is_model:
+        raise SweepError(f"dataset, target and features belong to the models {', '.join(MODELS)}, not to the loss {loss!r}")
     try:
         if is_model:
             if params:
                 raise SweepError(f"the model {loss!r} takes no parameters, got {', '.join(params)}")
-            chosen = make_model(loss, dataset, target)
+            chosen = make_model(loss, dataset, target, tuple(features) if features else None)
         else:
             chosen = make_loss(loss, params)
     except ValueError as error:
         raise SweepError(str(error)) from None
-    return SweepPlan(lr_axis, w0_axis, chosen, max_iter, tol, div_factor, n_threads, optimizer, _hyper_axes(optimizer, hyper))
+    plan = SweepPlan(lr_axis, w0_axis, chosen, max_iter, tol, div_factor, n_threads, optimizer, _hyper_axes(optimizer, hyper))
+    if plan.n_runs > MAX_RUNS:
+        sizes = " x ".join(f"{axis.size:,}" for axis in plan.axes.values())
+        raise SweepError(f"the grid has {sizes} = {plan.n_runs:.3g} runs, more than the {MAX_RUNS:.1e} a sweep can number: narrow the axes")
+    return plan
 
 
 def _hyper_axes(optimizer: str, hyper: dict | None) -> dict[str, np.ndarray]:
@@ -300,6 +308,60 @@ def compile_kernel(plan: SweepPlan) -> float:
     return time.perf_counter() - started
 
 
+def values_at(plan: SweepPlan, index: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-run values of every axis for the runs numbered ``index`` (any int64 array)."""
+    where = np.unravel_index(np.asarray(index, dtype=np.int64), plan.shape)
+    return {name: axis[at] for (name, axis), at in zip(plan.axes.items(), where)}
+
+
+def lanes_per_block(plan: SweepPlan) -> int:
+    """Runs the plan's kernel advances together: a block runs as long as its slowest run."""
+    if isinstance(plan.loss, Model):
+        return 1
+    return int(kernel_module(plan.loss, plan.optimizer).BLOCK)
+
+
+#: Margin on a measured time: timings on a shared machine vary by about a fifth.
+TIME_MARGIN = 1.5
+
+
+def worst_case_seconds(plan: SweepPlan, budget: float = 0.05) -> float:
+    """An upper bound on the plan's kernel time on this machine, measured, not assumed.
+
+    Runs a sample spread over the grid, growing it until it takes about ``budget`` seconds,
+    counts the lane-steps the kernel spent on it (each block runs as long as its slowest
+    run), and scales that rate to every block of the grid taking all max_iter steps, with a
+    margin (``TIME_MARGIN``). Compile the kernel first (``compile_kernel``): the time to
+    compile is not a kernel time.
+    """
+    block = lanes_per_block(plan)
+    n = min(plan.n_runs, block * numba.get_num_threads())
+    steps_cap = max(1, min(plan.max_iter, 64))
+    while True:
+        index = np.unique(np.linspace(0, plan.n_runs - 1, n).round().astype(np.int64))
+        probe = replace(plan, max_iter=steps_cap)
+        started = time.perf_counter()
+        n_iter = _descend(probe, values_at(plan, index))["n_iter"]
+        seconds = time.perf_counter() - started
+        if seconds >= budget or (n >= plan.n_runs and steps_cap >= plan.max_iter) or n >= 1 << 20:
+            break
+        grow = 4 if seconds < budget / 4 else 2
+        if n < plan.n_runs:
+            n = min(plan.n_runs, n * grow)
+        else:
+            steps_cap = min(max(1, plan.max_iter), steps_cap * grow)
+    rate = lane_steps(n_iter, block) / max(seconds, 1e-9)
+    blocks = -(-plan.n_runs // block)
+    return blocks * block * (plan.max_iter + 1) / rate * TIME_MARGIN
+
+
+def lane_steps(n_iter: np.ndarray, block: int) -> float:
+    """Lane-steps a lockstep kernel spends on runs that took ``n_iter`` updates, dealt in
+    consecutive blocks of ``block``: each block iterates as long as its slowest run."""
+    padded = np.concatenate([n_iter, np.zeros((-n_iter.size) % block, n_iter.dtype)]).reshape(-1, block)
+    return float((padded.max(axis=1) + 1).sum()) * block
+
+
 def _descend(plan: SweepPlan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     runner = descend_model_runs if isinstance(plan.loss, Model) else descend_runs
     hyper = {name: values[name] for name in plan.hyper}
@@ -335,6 +397,20 @@ def run_range(plan: SweepPlan, start: int, stop: int) -> pd.DataFrame:
 MEMORY_BYTES_PER_RUN = 160
 
 
+def memory_bytes(plan: SweepPlan) -> int:
+    """Bytes a sweep run in one piece holds at its peak: per run, its inputs, outputs and
+    table row (and a model's weight vector); for a model also the data and the scores'
+    block of predictions (``sweep.models.SCORE_BYTES``)."""
+    per_run = MEMORY_BYTES_PER_RUN
+    fixed = 0
+    if isinstance(plan.loss, Model):
+        from sweep.models import SCORE_BYTES
+
+        per_run += 16 * plan.loss.n_weights
+        fixed = SCORE_BYTES + 3 * plan.loss.X.nbytes
+    return plan.n_runs * per_run + fixed
+
+
 def execute(plan: SweepPlan) -> pd.DataFrame:
     """Run a planned sweep in one piece; see ``run_sweep`` for the table it returns.
 
@@ -343,7 +419,7 @@ def execute(plan: SweepPlan) -> pd.DataFrame:
     """
     import psutil
 
-    need = plan.n_runs * (MEMORY_BYTES_PER_RUN + (16 * plan.loss.n_weights if isinstance(plan.loss, Model) else 0))
+    need = memory_bytes(plan)
     free = psutil.virtual_memory().available
     if need > free:
         raise SweepError(
@@ -375,6 +451,7 @@ def run_sweep(
     target: str | None = None,
     optimizer: str = "gd",
     hyper: dict | None = None,
+    features: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
     """Run gradient descent from every (lr, w0) pair of a grid, each run to its own stop.
 
@@ -395,9 +472,9 @@ def run_sweep(
         div_factor: a run has diverged once ``|w| > div_factor * max(1, |w0|)``; >= 1.
         n_threads: Numba threads to use (default: Numba's current setting, all cores unless
             changed). Results do not depend on it.
-        dataset, target: for the models ``"mse-linear"`` and ``"logloss-logistic"`` (given as
-            ``loss``): ``"diabetes"``, ``"breast-cancer"`` or a CSV path, and the CSV's target
-            column (see ``sweep.models``).
+        dataset, target, features: for the models ``"mse-linear"`` and ``"logloss-logistic"``
+            (given as ``loss``): ``"diabetes"``, ``"breast-cancer"`` or a CSV path, the CSV's
+            target column and its feature columns (default: all others; see ``sweep.models``).
         optimizer: ``"gd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or ``"rmsprop"``
             (``sweep.optimizers`` gives each update rule and its source).
         hyper: the optimizer's hyperparameters by name, each a number or a 1-D array-like;
@@ -423,7 +500,7 @@ def run_sweep(
         sweep.formula.FormulaError: for a formula that is not allowed.
     """
     plan = plan_sweep(
-        lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=n_threads, dataset=dataset, target=target, optimizer=optimizer, hyper=hyper
+        lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=n_threads, dataset=dataset, target=target, optimizer=optimizer, hyper=hyper, features=features
     )
     return execute(plan)
 
@@ -457,7 +534,10 @@ def sweep_config(plan: SweepPlan) -> dict:
             "minima": list(loss.minima),
         }
     described["theory"] = _optimizer_theory(plan, described["theory"])
+    from sweep.schema import FORMAT
+
     return {
+        "format": FORMAT,
         "optimizer": plan.optimizer,
         "loss": described,
         "axes": {name: axis.tolist() for name, axis in plan.axes.items()},

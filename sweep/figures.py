@@ -35,6 +35,12 @@ DIVERGED_COLOR = OUTCOME_COLORS["diverged"]
 ZERO_COLOR = "#ffd60a"  # cells where the run started at its stopping point
 
 
+def plain(text: str) -> str:
+    """``text`` as matplotlib should print it, literally: a ``$`` would start mathtext,
+    which a hand-edited name or formula could make unparseable."""
+    return str(text).replace("$", r"\$")
+
+
 def grid_of(frame: pd.DataFrame, value: str, x: str = "lr", y: str = "w0") -> pd.DataFrame:
     """Pivot one column of the runs table into a 2-D grid for a heatmap.
 
@@ -130,8 +136,8 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
     # Rows are drawn top-down in descending order: flip positions to match.
     ax.set_yticks([len(y_values) - p for p in positions], labels)
     scale_note = " (log scale)" if x_log_scale else (" (one column per value)" if x_values.size <= FEW_VALUES else "")
-    ax.set_xlabel(f"learning rate {x}{scale_note}" if x == "lr" else f"{x}{scale_note}")
-    ax.set_ylabel("initial weight w0" if y == "w0" else y)
+    ax.set_xlabel(f"learning rate {x}{scale_note}" if x == "lr" else f"{plain(x)}{scale_note}")
+    ax.set_ylabel("initial weight w0" if y == "w0" else plain(y))
     ax.set_title(title, loc="left", fontsize=11)
     handles = []
     if x != "lr":
@@ -145,7 +151,7 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
         rows = [(px, py) for px, py in rows if np.isfinite(px)]
         if rows:
             ax.plot(*zip(*rows), color="black", linestyle=":", linewidth=1.2, alpha=0.8)
-            label = "lr = 2/L(w0): local stability edge" if y == "w0" else f"stability edge for each {y} (theory)"
+            label = "lr = 2/L(w0): local stability edge" if y == "w0" else f"stability edge for each {plain(y)} (theory)"
             handles.append(plt.Line2D([], [], color="black", linestyle=":", label=label))
     for name, lr_value in (theory or {}).items():
         if name == "stability_lr_by":
@@ -331,6 +337,6 @@ def paths_figure(paths: list[dict], loss_curve, *, loss_text: str):
         ax.set_xlabel("w")
         ax.legend(frameon=False, fontsize=8, loc="upper center")
     axes[0][0].set_ylabel("loss")
-    fig.suptitle(f"Paths on the loss {loss_text}", x=0.01, ha="left", fontsize=11)
+    fig.suptitle(f"Paths on the loss {plain(loss_text)}", x=0.01, ha="left", fontsize=11)
     fig.tight_layout()
     return fig

@@ -24,6 +24,7 @@ import numpy as np
 
 from sweep.api import PIECE, descend_runs, threads
 from sweep.boundary import Dimension, boundary_mask, box_dimension, line_boundary_counts, line_dimension
+from sweep.errors import FractalError
 from sweep.losses import make_loss
 from sweep.network import Network, NetworkError, train_grid
 from sweep.outcomes import DIVERGED, NAN
@@ -45,10 +46,6 @@ LOSS_DIV_FACTOR = 1e8
 LOSS_TOL = 1e-12
 MAX_CELLS = 1 << 24
 MAX_LINE = (1 << 24) + 1
-
-
-class FractalError(ValueError):
-    """An experiment or window that cannot be computed; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +330,46 @@ def compute(experiment: Experiment, n_threads: int | None = None, progress=None)
         else:
             converged, measure = _compute_loss_rows(e, progress)
     return Picture(e, converged, measure, time.perf_counter() - compiled, compiled - start)
+
+
+def worst_case_seconds(experiment: Experiment, budget: float = 0.05) -> float:
+    """An upper bound on ``compute``'s time for the experiment on this machine, measured:
+    a sample of runs (growing until it takes about ``budget`` seconds) is timed and scaled to
+    every run taking all its steps, with ``sweep.api.TIME_MARGIN``. Call ``warm_up`` first,
+    so that compiling is not timed."""
+    from sweep.api import TIME_MARGIN, lane_steps
+
+    e = experiment
+    runs = math.prod(e.shape)
+    steps = max(1, min(e.steps, 4))
+    n = 2 * 8 * numba.get_num_threads()
+    while True:
+        started = time.perf_counter()
+        if e.is_network:
+            # Small learning rates: no sampled network dies early, so none is cheap.
+            train_grid(Network(e.width, e.nonlinearity, e.seed), np.full(n, 1e-3), np.full(n, 1e-3), steps)
+            work = n * steps
+        else:
+            lr = e.x.values()[np.unique(np.linspace(0, e.x.n - 1, min(n, e.x.n)).round().astype(np.int64))]
+            params = dict(e.params) if e.y is None else {**e.params, e.y.name: e.y.lo}
+            loss = problem_loss(e.problem, params)
+            result = descend_runs(lr, np.full(lr.size, e.w0), loss, steps, LOSS_TOL, LOSS_DIV_FACTOR)
+            work = lane_steps(result["n_iter"], 128) / (steps + 1) * steps
+        seconds = time.perf_counter() - started
+        if seconds >= budget or n >= 1 << 16 or (not e.is_network and n >= e.x.n and steps >= e.steps):
+            break
+        if not e.is_network and n >= e.x.n:
+            steps = min(e.steps, steps * 4)
+        else:
+            n *= 4
+    return runs * e.steps / (work / max(seconds, 1e-9)) * TIME_MARGIN
+
+
+def warm_up(e: Experiment) -> float:
+    """Compile (or load from the cache) the experiment's kernel; returns its seconds."""
+    started = time.perf_counter()
+    _warm_up(e)
+    return time.perf_counter() - started
 
 
 def _warm_up(e: Experiment) -> None:

@@ -4,20 +4,20 @@ their boundary. Registered on the ``sweep`` group by ``sweep.cli``."""
 from __future__ import annotations
 
 import math
-import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from sweep.fractal import NETWORK, FractalError, Picture
+from sweep.cli import command_line, compile_step, parse_params, say
+from sweep.errors import FractalError
 
+if TYPE_CHECKING:
+    from sweep.fractal import Picture
+
+NETWORK = "network"
 DEFAULT_OUT = "fractal-results"
-#: The network kernel's sustained floating-point rate and the loss kernel's steps per second
-#: on 2 cores (cosine-mult, every run taking all its steps), rounded down from the benchmark:
-#: for the time estimate printed first. Runs that overflow or stop early make it shorter.
-NETWORK_FLOPS_PER_SECOND = 2e10
-LOSS_STEPS_PER_SECOND = 1.5e8
 
 
 def _range(text: str | None, option: str):
@@ -41,15 +41,16 @@ def _check_threads(threads: int | None) -> None:
         raise FractalError(f"--threads {threads} is not allowed: it must lie in 1..{numba.config.NUMBA_NUM_THREADS}")
 
 
-def _check_out(out: str) -> None:
-    """Refuse an empty --out and a folder that holds a `sweep run` result (mixing the two would
-    leave a folder that is neither)."""
-    from sweep.store import CONFIG_FILE, RUNS_DIR, RUNS_FILE
+def _check_out(out: str) -> Path:
+    """``--out`` as an absolute path; refused when empty, or when it holds a `sweep run`
+    result (mixing the two would leave a folder that is neither)."""
+    from sweep.folder import check_name, read_record
+    from sweep.store import CONFIG_FILE
 
-    if not str(out).strip():
-        raise FractalError("--out '' is not allowed: name the folder for the results")
-    if any((Path(out) / name).exists() for name in (CONFIG_FILE, RUNS_FILE, RUNS_DIR)):
+    path = check_name(out)
+    if CONFIG_FILE in read_record(path):
         raise FractalError(f"--out {out!r} holds the results of 'sweep run'; name another folder")
+    return path
 
 
 def _given(name: str) -> bool:
@@ -59,17 +60,13 @@ def _given(name: str) -> bool:
     return click.get_current_context().get_parameter_source(name) == ParameterSource.COMMANDLINE
 
 
-def _command_line() -> str:
-    """The command as typed, for the record (``sweep.cli.main`` hands its arguments down)."""
-    obj = click.get_current_context().find_root().obj or {}
-    return "sweep " + " ".join(shlex.quote(arg) for arg in obj.get("argv", sys.argv[1:]))
-
-
 def _progress(quiet: bool, total_label: str):
     """A rich progress bar (only on a terminal) and the callback that advances it."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn(total_label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet or not sys.stderr.isatty(), transient=True)
+    columns = (TextColumn(total_label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    bar = Progress(*columns, console=Console(stderr=True), disable=quiet or not sys.stderr.isatty(), transient=True)
     task = bar.add_task(total_label, total=None)
 
     def advance(done: int, total: int) -> None:
@@ -78,17 +75,28 @@ def _progress(quiet: bool, total_label: str):
     return bar, advance
 
 
-def _estimate(experiment) -> str:
+def _size_line(experiment) -> str:
+    """What the experiment computes, printed before it starts."""
     from sweep.network import Network
 
     e = experiment
     runs = math.prod(e.shape)
     if e.is_network:
         flops = Network(e.width, e.nonlinearity, e.seed).flops_per_step() * runs * e.steps
-        seconds = flops / NETWORK_FLOPS_PER_SECOND
-        return f"{runs:,} networks x {e.steps} steps ({flops:.2g} floating-point operations): at most about {seconds:.2g} s on 2 cores, plus compiling on first use"
-    steps = runs * e.steps
-    return f"{runs:,} runs x at most {e.steps} steps: at most about {steps / LOSS_STEPS_PER_SECOND:.2g} s on 2 cores, plus compiling on first use"
+        return f"{runs:,} networks x {e.steps} steps ({flops:.2g} floating-point operations)"
+    return f"{runs:,} runs x at most {e.steps} steps"
+
+
+def _prepare(experiment, threads, quiet: bool) -> str:
+    """Compile the experiment's kernel as its own step, then measure how long the picture
+    takes at most on this machine; returns that as text."""
+    from sweep.api import threads as numba_threads
+    from sweep.fractal import warm_up, worst_case_seconds
+
+    with numba_threads(threads):
+        compile_step(lambda: warm_up(experiment), quiet)
+        bound = worst_case_seconds(experiment)
+    return f"at most about {bound:.2g} s on this machine, measured on a sample"
 
 
 def compute_with_progress(experiment, threads: int | None, quiet: bool, label: str = "training") -> Picture:
@@ -100,26 +108,18 @@ def compute_with_progress(experiment, threads: int | None, quiet: bool, label: s
         return compute(experiment, threads, advance)
 
 
-def save_picture(out_dir: Path, picture: Picture, command: str) -> None:
-    """Write a picture's data and report into the folder ``out_dir``, already prepared by
-    ``sweep.store.results_dir``. The report is drawn first, so a failure writes nothing."""
+def save_picture(folder, picture, command: str) -> None:
+    """Write a picture's data and report into a claimed folder (``sweep.folder.claim``), all
+    files at once; what an earlier result left there is removed (only files sweep wrote)."""
     from sweep.fractal_report import render_picture_report
-    from sweep.fractal_store import ZOOM_ONLY, remove_other_kind, write_config, write_picture
+    from sweep.fractal_store import CONFIG_FILE, IMAGE_FILE, config_bytes, picture_bytes, summary
 
     files = render_picture_report(picture, command)
-    remove_other_kind(out_dir, ZOOM_ONLY)
-    record = write_picture(out_dir, picture)
+    record = summary(picture)
     record["command"] = command
-    write_config(out_dir, record)
-    _write_files(out_dir, files)
-
-
-def _write_files(out_dir: Path, files: dict[str, bytes]) -> None:
-    from sweep.store import atomic_path
-
-    for name, data in files.items():
-        with atomic_path(out_dir / name) as tmp:
-            tmp.write_bytes(data)
+    files.update({IMAGE_FILE: picture_bytes(picture), CONFIG_FILE: config_bytes(record)})
+    folder.write(files)
+    folder.keep_only(files)
 
 
 def _mixed(picture: Picture) -> bool:
@@ -162,10 +162,9 @@ def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, step
       sweep fractal --problem cosine-mult --y none --resolution 1048576
     Then zoom in: sweep zoom fractal-results --auto 4
     """
-    from sweep.cli import _param
     from sweep.fractal import LOSS_STEPS, NETWORK_STEPS, loss_experiment, network_experiment
 
-    _check_out(out)
+    out = _check_out(out)
     _check_threads(threads)
     xr, yr = _range(x_range, "--x-range"), _range(y_range, "--y-range")
     if problem == NETWORK:
@@ -178,7 +177,7 @@ def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, step
         for name in ("width", "nonlinearity", "seed"):
             if _given(name):
                 raise FractalError(f"--{name} is for the network, not a loss of one weight")
-        fixed = _param(params)
+        fixed = parse_params(params)
         if y_name is None:
             from sweep.fractal import problem_loss
 
@@ -195,16 +194,17 @@ def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, step
     _compute_and_save(experiment, threads, quiet, out)
 
 
-def _compute_and_save(experiment, threads, quiet: bool, out: str) -> None:
-    """Estimate, compute and write one picture; --out is checked before the work starts."""
-    from sweep.store import results_dir
+def _compute_and_save(experiment, threads, quiet: bool, out: Path) -> None:
+    """Estimate, compute and write one picture; --out is claimed before the work starts."""
+    from sweep.folder import claim
 
-    click.echo(_estimate(experiment))
-    with results_dir(out) as out_dir:
+    say(_size_line(experiment))
+    with claim(out, command=command_line()) as folder:
+        say(_prepare(experiment, threads, quiet))
         picture = compute_with_progress(experiment, threads, quiet)
-        save_picture(out_dir, picture, _command_line())
-    click.echo(_summary(picture))
-    click.echo(f"report: {out_dir / 'report.html'}")
+        save_picture(folder, picture, command_line())
+    say(_summary(picture))
+    say(f"report: {folder.path / 'report.html'}")
 
 
 @click.command("zoom")
@@ -234,11 +234,10 @@ def zoom_command(directory, x_range, y_range, center, factor, frames, threads, o
         raise FractalError("give one way to zoom: --x-range/--y-range, --center with --factor, or --auto N")
     if factor is not None and not (math.isfinite(factor) and 1 < factor <= 1e6):
         raise FractalError(f"--factor {factor:g} is not allowed; zooming in needs a factor > 1 (at most 1e6)")
-    out = f"{str(directory).rstrip('/')}-zoom" if out is None else out
-    _check_out(out)
+    out = _check_out(f"{str(directory).rstrip('/')}-zoom" if out is None else out)
     _check_threads(threads)
-    if Path(out).resolve() == Path(directory).resolve():
-        raise FractalError(f"--out {out!r} is the folder being zoomed into; name another folder")
+    if out.resolve() == Path(directory).resolve():
+        raise FractalError(f"--out {str(out)!r} is the folder being zoomed into; name another folder")
     base = read_picture(directory)
     e = base.experiment
     if frames is not None:
@@ -277,36 +276,35 @@ def zoom_command(directory, x_range, y_range, center, factor, frames, threads, o
     _compute_and_save(experiment, threads, quiet, out)
 
 
-def _auto_zoom(base: Picture, n_frames: int, factor: float, threads, quiet: bool, out: str) -> None:
+def _auto_zoom(base, n_frames: int, factor: float, threads, quiet: bool, out: Path) -> None:
+    from sweep.folder import claim
     from sweep.fractal import zoom_in
     from sweep.fractal_report import gif_bytes, zoom_dimension_figure, zoom_report, zoom_strip
+    from sweep.fractal_store import CONFIG_FILE, FRAMES_DIR, config_bytes, picture_bytes, summary
     from sweep.report import png_bytes
-    from sweep.fractal_store import FRAMES_DIR, PICTURE_ONLY, remove_other_kind, summary, write_config, write_picture
-    from sweep.store import results_dir
 
-    click.echo(f"{n_frames} frame{'s' if n_frames != 1 else ''}, each {factor:g} times narrower per axis; {_estimate(base.experiment)} each")
-    with results_dir(out) as out_dir:  # checked before the work; removed again if it fails
+    say(f"{n_frames} frame{'s' if n_frames != 1 else ''}, each {factor:g} times narrower per axis; {_size_line(base.experiment)} each")
+    with claim(out, command=command_line()) as folder:  # checked before the work; removed again if it fails
+        say(_prepare(base.experiment, threads, quiet) + ", per frame")
         pictures = [base]
         for k in range(n_frames):
             if not _mixed(pictures[-1]):
-                click.echo(f"frame {k} shows no boundary: stopping after {k} frame{'s' if k != 1 else ''}")
+                say(f"frame {k} shows no boundary: stopping after {k} frame{'s' if k != 1 else ''}")
                 break
             try:
                 experiment = zoom_in(pictures[-1], factor)
             except FractalError as error:
-                click.echo(f"stopping after {k} frame{'s' if k != 1 else ''}: the next window cannot be resolved ({error})")
+                say(f"stopping after {k} frame{'s' if k != 1 else ''}: the next window cannot be resolved ({error})")
                 break
             picture = compute_with_progress(experiment, threads, quiet, f"frame {k + 1} of {n_frames}")
             pictures.append(picture)
-            click.echo(f"frame {k + 1}: {_summary(picture)}")
-        command = _command_line()
+            say(f"frame {k + 1}: {_summary(picture)}")
+        command = command_line()
         strip = png_bytes(zoom_strip(pictures))
         dims = png_bytes(zoom_dimension_figure(pictures))
         files = {"zoom.png": strip, "dimension.png": dims, "zoom.gif": gif_bytes(pictures), "report.html": zoom_report(pictures, strip, dims, command).encode()}
-        remove_other_kind(out_dir, PICTURE_ONLY + (FRAMES_DIR,))
-        (out_dir / FRAMES_DIR).mkdir()
-        for k, picture in enumerate(pictures):
-            write_picture(out_dir / FRAMES_DIR, picture, f"frame-{k:02d}.parquet")
-        _write_files(out_dir, files)
-        write_config(out_dir, {"command": command, "factor": factor, "frames": [summary(p) for p in pictures]})
-    click.echo(f"report: {out_dir / 'report.html'}")
+        files.update({f"{FRAMES_DIR}/frame-{k:02d}.parquet": picture_bytes(picture) for k, picture in enumerate(pictures)})
+        files[CONFIG_FILE] = config_bytes({"command": command, "factor": factor, "frames": [summary(p) for p in pictures]})
+        folder.write(files)
+        folder.keep_only(files)
+    say(f"report: {folder.path / 'report.html'}")

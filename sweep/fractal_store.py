@@ -1,8 +1,9 @@
 """Trainability pictures on disk: ``DIR/image.parquet`` (one row per cell) and
 ``DIR/fractal.json`` (the experiment, its timing and boundary dimension).
 
-Written through ``sweep.store.atomic_path``: a file appears whole or not at all. The
-experiment is also kept in the Parquet file's metadata, as the sweeps' runs files do.
+Written through a claimed ``sweep.folder.Folder``: a file appears whole or not at all, and
+is recorded. The experiment is also kept in the Parquet file's metadata, as the sweeps'
+runs files do.
 """
 
 from __future__ import annotations
@@ -16,18 +17,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sweep.api import versions
+from sweep.errors import StoreError
 from sweep.fractal import Experiment, FractalError, Picture
-from sweep.store import StoreError, atomic_path, write_json
 
 IMAGE_FILE = "image.parquet"
 CONFIG_FILE = "fractal.json"
 CONFIG_KEY = b"sweep.fractal"
 SECONDS_KEY = b"sweep.fractal.seconds"
 FRAMES_DIR = "frames"
-#: What a picture's folder and a zoom sequence's folder hold that the other does not: a new
-#: result removes the other kind's leftovers, so a reused folder never mixes the two.
-PICTURE_ONLY = (IMAGE_FILE, "boundary.png")
-ZOOM_ONLY = (FRAMES_DIR, "zoom.png", "zoom.gif")
 
 
 def picture_table(picture: Picture) -> pa.Table:
@@ -65,22 +62,21 @@ def summary(picture: Picture) -> dict:
     }
 
 
-def write_picture(out: Path, picture: Picture, name: str = IMAGE_FILE) -> dict:
-    """Write the picture's table to ``out/name`` (config in its metadata); return its summary."""
+def picture_bytes(picture: Picture):
+    """A writer (callable taking a path) of the picture's table as Parquet, with its
+    experiment in the metadata; for ``sweep.folder.Folder.write``."""
     record = summary(picture)
     table = picture_table(picture)
     metadata = dict(table.schema.metadata or {})
     metadata[CONFIG_KEY] = json.dumps(record["experiment"]).encode()
     metadata[SECONDS_KEY] = str(picture.seconds).encode()
-    with atomic_path(out / name) as tmp:
-        pq.write_table(table.replace_schema_metadata(metadata), tmp)
-    return record
+    table = table.replace_schema_metadata(metadata)
+    return lambda path: pq.write_table(table, path)
 
 
-def write_config(out: Path, record: dict) -> Path:
-    """Write ``fractal.json``."""
-    write_json(out / CONFIG_FILE, record)
-    return out / CONFIG_FILE
+def config_bytes(record: dict) -> bytes:
+    """``fractal.json``'s text."""
+    return (json.dumps(record, indent=2, allow_nan=True) + "\n").encode()
 
 
 def read_picture(path: str | Path) -> Picture:
@@ -111,14 +107,3 @@ def read_picture(path: str | Path) -> Picture:
     return Picture(experiment, converged.reshape(experiment.shape), measure.reshape(experiment.shape), seconds)
 
 
-def remove_other_kind(out: Path, names: tuple[str, ...]) -> None:
-    """Delete ``names`` (files, or the frames folder) from ``out``: what a result of the other
-    kind left there."""
-    import shutil
-
-    for name in names:
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        else:
-            target.unlink(missing_ok=True)

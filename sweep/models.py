@@ -25,12 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sweep.errors import ModelError
+
 MODELS = {"mse-linear": "diabetes", "logloss-logistic": "breast-cancer"}
 DATASETS = ("diabetes", "breast-cancer")
-
-
-class ModelError(ValueError):
-    """A model or dataset that cannot be used; the message names it and what is allowed."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,8 +107,11 @@ def _standardize(X: np.ndarray) -> np.ndarray:
     return (X - X.mean(axis=0)) / scale
 
 
-def _load(dataset: str, target: str | None, classification: bool):
+def _load(dataset: str, target: str | None, features: tuple[str, ...] | None = None):
     if dataset in DATASETS:
+        for option, value in (("--target", target), ("--features", features)):
+            if value:
+                raise ModelError(f"{option} is for a CSV dataset; the built-in {dataset} data has its own target and features")
         from sklearn import datasets
 
         bunch = datasets.load_diabetes() if dataset == "diabetes" else datasets.load_breast_cancer()
@@ -124,27 +125,51 @@ def _load(dataset: str, target: str | None, classification: bool):
 
     try:
         table = pd.read_csv(path)
-    except (OSError, ValueError) as error:
-        raise ModelError(f"cannot read {dataset!r}: {error}") from None
-    if target not in table.columns:
-        raise ModelError(f"target column {target!r} is not in {dataset!r}; its columns are {', '.join(map(str, table.columns))}")
-    features = table.drop(columns=[target])
-    numeric = features.select_dtypes("number")
-    if numeric.shape[1] == 0 or numeric.shape[1] != features.shape[1] or table.isna().any().any():
-        raise ModelError(f"{dataset!r} must hold only numeric columns without missing values")
-    if not pd.api.types.is_numeric_dtype(table[target]):
-        raise ModelError(f"target column {target!r} of {dataset!r} must be numeric")
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise ModelError(f"cannot read {dataset!r}: {str(error).splitlines()[0][:120]}") from None
+    columns = [str(c) for c in table.columns]
+    table.columns = columns
+    if target not in columns:
+        raise ModelError(f"target column {target!r} is not in {dataset!r}; its columns are {', '.join(columns)}")
+    if features:
+        unknown = [name for name in features if name not in columns]
+        if unknown:
+            raise ModelError(f"--features: {unknown[0]!r} is not a column of {dataset!r}; its columns are {', '.join(columns)}")
+        if target in features:
+            raise ModelError(f"--features: {target!r} is the target column; a feature must be another column")
+        chosen = list(features)
+    else:
+        chosen = [name for name in columns if name != target]
+    if not chosen:
+        raise ModelError(f"{dataset!r} has no column besides the target {target!r} to use as a feature")
+    for name in [*chosen, target]:
+        column = table[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            sample = next((v for v in column if not isinstance(v, (int, float))), column.iloc[0])
+            hint = "" if features else "; choose the numeric feature columns with --features a,b,c"
+            raise ModelError(f"column {name!r} of {dataset!r} is not numeric (it holds {str(sample)[:30]!r}){hint}")
+        missing = int(column.isna().sum())
+        if missing:
+            raise ModelError(f"column {name!r} of {dataset!r} has {missing} missing value{'s' if missing != 1 else ''} (first in row {int(column.isna().to_numpy().argmax()) + 1}): fill or drop them")
+    X = table[chosen].to_numpy(float)
     y = table[target].to_numpy(float)
-    if not (np.isfinite(numeric.to_numpy(float)).all() and np.isfinite(y).all()):
-        raise ModelError(f"{dataset!r} holds inf or NaN values: every value must be a finite number")
-    if max(np.abs(numeric.to_numpy(float)).max(), np.abs(y).max()) > 1e150:
-        raise ModelError(f"{dataset!r} holds values beyond 1e150, which overflow once squared: rescale the data")
-    if classification and not np.isin(y, (0.0, 1.0)).all():
-        raise ModelError(f"logloss-logistic needs a 0/1 target; column {target!r} has other values")
-    return numeric.to_numpy(float), y, tuple(map(str, numeric.columns))
+    for name, values in [*zip(chosen, X.T), (target, y)]:
+        if not np.isfinite(values).all():
+            raise ModelError(f"column {name!r} of {dataset!r} holds inf: every value must be a finite number")
+        if np.abs(values).max() > 1e150:
+            raise ModelError(f"column {name!r} of {dataset!r} holds values beyond 1e150, which overflow once squared: rescale the data")
+    return X, y, tuple(chosen)
 
 
-def make_model(name: str, dataset: str | None = None, target: str | None = None) -> Model:
+def _check_target(name: str, dataset: str, y: np.ndarray) -> None:
+    """Refuse a target the model cannot fit: log loss needs classes 0 and 1."""
+    if name == "logloss-logistic" and not np.isin(y, (0.0, 1.0)).all():
+        values = np.unique(y)
+        shown = ", ".join(f"{v:g}" for v in values[:4]) + (", ..." if values.size > 4 else "")
+        raise ModelError(f"logloss-logistic needs a 0/1 target, but the target of {dataset!r} takes {values.size} values ({shown}); use mse-linear, or a 0/1 column")
+
+
+def make_model(name: str, dataset: str | None = None, target: str | None = None, features: tuple[str, ...] | None = None) -> Model:
     """Load a model's data and prepare it (see the module docstring).
 
     Args:
@@ -152,15 +177,18 @@ def make_model(name: str, dataset: str | None = None, target: str | None = None)
         dataset: ``"diabetes"``, ``"breast-cancer"`` or a path to a CSV file; defaults to the
             model's own (diabetes for regression, breast-cancer for classification).
         target: the CSV column to predict (CSV datasets only).
+        features: the CSV columns to learn from (default: every column but the target).
 
     Raises:
-        ModelError: for an unknown model, an unreadable or non-numeric dataset, a missing target
-            column, or a classification target that is not 0/1.
+        ModelError: for an unknown model; an unreadable dataset; a column that is not
+            numeric or has missing values (named); a missing target column; a target or
+            features given for a built-in dataset; a classification target that is not 0/1.
     """
     if name not in MODELS:
         raise ModelError(f"unknown model {name!r}; models are {', '.join(MODELS)}")
     dataset = dataset or MODELS[name]
-    X, y, names = _load(dataset, target, classification=name == "logloss-logistic")
+    X, y, names = _load(dataset, target, features)
+    _check_target(name, dataset, y)
     if X.shape[0] < 2:
         raise ModelError(f"dataset {dataset!r} has fewer than 2 rows")
     if name == "mse-linear":
@@ -169,16 +197,23 @@ def make_model(name: str, dataset: str | None = None, target: str | None = None)
     return Model(name, dataset, np.ascontiguousarray(X), np.ascontiguousarray(y), names + ("intercept",))
 
 
+#: Runs whose predictions are held at once when scoring: bounds the (runs, samples) matrix.
+SCORE_BYTES = 64 << 20
+
+
 def scores(model: Model, W: np.ndarray) -> np.ndarray:
     """What a user of the model wants beside the loss, for final weights W of shape (runs, d):
-    R^2 for regression, accuracy (threshold 0.5) for classification. NaN where W is not finite."""
+    R^2 for regression, accuracy (threshold 0.5) for classification. NaN where W is not finite.
+    Computed a block of runs at a time, so memory stays within ``SCORE_BYTES``."""
+    result = np.empty(W.shape[0])
+    step = max(1, SCORE_BYTES // (8 * model.n_samples))
+    total = ((model.y - model.y.mean()) ** 2).sum()
     with np.errstate(all="ignore"):
-        z = W @ model.X.T  # (runs, n)
-        if model.kind == 0:
-            residual = ((z - model.y) ** 2).sum(axis=1)
-            total = ((model.y - model.y.mean()) ** 2).sum()
-            result = 1.0 - residual / total
-        else:
-            result = ((z > 0) == (model.y > 0.5)).mean(axis=1)
+        for start in range(0, W.shape[0], step):
+            z = W[start : start + step] @ model.X.T  # (block, n)
+            if model.kind == 0:
+                result[start : start + step] = 1.0 - ((z - model.y) ** 2).sum(axis=1) / total
+            else:
+                result[start : start + step] = ((z > 0) == (model.y > 0.5)).mean(axis=1)
     result[~np.isfinite(W).all(axis=1)] = math.nan
     return result

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from sweep.errors import NetworkError
 from sweep.network_source import network_kernel_module
 
 NONLINEARITIES = ("tanh", "relu", "identity")
@@ -24,10 +25,6 @@ NONLINEARITIES = ("tanh", "relu", "identity")
 #: the last WINDOW of them is below 1.
 CLIP = 1e6
 WINDOW = 20
-
-
-class NetworkError(ValueError):
-    """A network setting outside what the experiment allows."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ adds sweep's outcome tests (diverged, stalled, cycling, nan) to it in the same p
 from __future__ import annotations
 
 import math
-from typing import Callable
+import sys
+from collections.abc import Callable
 
 from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, OUTCOMES, STALLED
 
@@ -48,10 +49,12 @@ def reference_run(
     max_iter: int = 100,
     tol: float = 0.0,
     div_factor: float = 1e8,
+    value: Callable[[float], float] | None = None,
 ) -> tuple[int, float, str]:
     """One run with sweep's outcome rules, written as plainly as possible.
 
-    At iteration k (updates applied so far): converged if |grad| <= tol; nan if grad is NaN;
+    At iteration k (updates applied so far): nan if the loss ``value`` (when given) is NaN
+    at the iterate; converged if |grad| <= tol; nan if grad is NaN;
     max_iter if k == max_iter; else update, then diverged if |w| left
     ``div_factor * max(1, |w0|)``, stalled if w did not move, cycling if w equals the iterate
     saved at the last power of two (Brent, "An improved Monte Carlo factorization algorithm",
@@ -60,13 +63,15 @@ def reference_run(
     Returns:
         ``(n_iter, w, outcome_name)``, with the counting rules of ``sweep.outcomes``.
     """
-    bound = div_factor * max(1.0, abs(w0))
+    bound = min(div_factor * max(1.0, abs(w0)), sys.float_info.max)
     w = w0
     k = 0
     while True:
         if k & (k - 1) == 0:  # k = 0, 1, 2, 4, 8, ...
             saved = w
         g = grad(w)
+        if value is not None and math.isnan(value(w)):
+            return k, w, OUTCOMES[NAN]
         if abs(g) <= tol:
             return k, w, OUTCOMES[CONVERGED]
         if math.isnan(g):

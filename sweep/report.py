@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 
 from sweep import figures
+from sweep.aggregate import aggregate, collapse, needs_aggregation
 from sweep.codegen import kernel_module
 from sweep.losses import BUILTIN_LOSSES, Loss, make_loss
 from sweep.outcomes import OUTCOME_MEANINGS, OUTCOMES
 from sweep.reference import reference_run, teaching_loop
-from sweep.aggregate import aggregate, collapse, needs_aggregation
-from sweep.store import StoreError, atomic_path, read_config, read_results
+from sweep.store import CONFIG_FILE, StoreError, read_config, read_results
 
 #: The learning rates and initial weight of the classic teaching example.
 TEACHING_LRS = (0.4, 0.001, 10.0)
@@ -39,14 +39,18 @@ def loss_from_config(config: dict) -> Loss | None:
     return make_loss(spec["name"] if spec["name"] != "formula" else spec["formula"], spec["params"])
 
 
-def outcome_table(frame: pd.DataFrame) -> pd.DataFrame:
+def outcome_table(frame: pd.DataFrame, counts: dict | None = None) -> pd.DataFrame:
     """Runs per outcome, with their share and median n_iter, in the fixed outcome order.
 
-    An aggregated table (one row per figure cell, with ``runs`` and ``share_<outcome>``)
-    counts the runs behind its cells; its n_iter column is then the median of cell means.
+    Args:
+        frame: the runs (one row per run), or one row per figure cell (with ``runs``).
+        counts: for cells, the exact runs per outcome (``sweep.json``'s ``counts``); the
+            median n_iter is then the median of the cells' means, an approximation.
     """
     if "runs" in frame.columns:
-        counts = pd.Series({name: int(round((frame[f"share_{name}"] * frame["runs"]).sum())) for name in OUTCOMES})
+        if counts is None:
+            counts = {name: int(round((frame[f"share_{name}"] * frame["runs"]).sum())) for name in OUTCOMES}
+        counts = pd.Series({name: int(counts.get(name, 0)) for name in OUTCOMES})
     else:
         counts = frame["outcome"].value_counts().reindex(list(OUTCOMES), fill_value=0)
     medians = frame.groupby("outcome", observed=False)["n_iter"].median().reindex(list(OUTCOMES))
@@ -179,60 +183,100 @@ def choose_axes(config: dict, x: str | None, y: str | None) -> tuple[str, str, l
     return x, y, [name for name in swept if name not in (x, y)]
 
 
-def write_report(out: str | Path, x: str | None = None, y: str | None = None) -> Path:
+def report_names(config: dict, x: str, y: str) -> dict[str, str]:
+    """File names of a report: ``report.html``, ``outcomes.png``, ... for the sweep's own
+    axes; for other axes the names say which (``report-lr-w0.html``), so that redrawing a
+    folder over other axes never overwrites its main report."""
+    default = choose_axes(config, None, None)[:2]
+    suffix = "" if (x, y) == default else f"-{x}-{y}"
+    names = {name: f"{name}{suffix}.png" for name in ("outcomes", "iterations", "loss", "paths", "basins", "score")}
+    names["report"] = f"report{suffix}.html"
+    return names
+
+
+def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: str | None = None, source=None) -> dict[str, bytes]:
+    """Draw a sweep's figures and report page in memory.
+
+    Args:
+        frame: the runs table (all of it, in one piece), or None to read ``source``.
+        config: its configuration (``sweep.json``).
+        x, y: the maps' axes (see ``choose_axes``); other swept axes are aggregated per cell.
+        source: a verified results folder to read a batch at a time when ``frame`` is None
+            (for sweeps too large to draw cell by cell).
+
+    Returns:
+        File name -> bytes (``report_names``): the page and every PNG it embeds.
+
+    Raises:
+        StoreError: an axis the sweep does not have, or a loss that cannot be rebuilt.
+    """
+    x, y, folded = choose_axes(config, x, y)
+    runs = frame
+    if frame is None and needs_aggregation(config):
+        if (x, y) != ("lr", "w0") or folded:
+            raise StoreError(f"{str(source)!r} is too large to draw over other axes than lr and w0 alone")
+        from sweep.store import result_sources
+
+        cells = aggregate(result_sources(source)[0], config)
+    else:
+        runs = read_results(source)[0] if frame is None else frame
+        cells = collapse(runs, x, y) if folded else runs
+    try:
+        loss = loss_from_config(config)
+    except ValueError as error:
+        raise StoreError(f"the loss in {CONFIG_FILE} cannot be rebuilt: {error}") from None
+    theory = config["loss"].get("theory") or {}
+    maps = [("outcomes", figures.outcome_map), ("iterations", figures.iterations_map), ("loss", figures.loss_map)]
+    if "basin" in cells.columns:
+        maps.append(("basins", figures.basin_map))
+    if "r2" in cells.columns or "accuracy" in cells.columns:
+        maps.append(("score", figures.score_map))
+    pictures = {name: _heatmap_png(draw, cells, theory, x, y) for name, draw in maps}
+    if loss is not None and config.get("optimizer", "gd") == "gd" and "lr" in cells.columns and "w0" in cells.columns:
+        paths = teaching_paths(cells, loss, config)
+        pictures["paths"] = png_bytes(figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"]))
+    names = report_names(config, x, y)
+    page = render_html(cells, config, pictures, x, y, folded, runs=runs)
+    files = {names[name]: data for name, data in pictures.items()}
+    files[names["report"]] = page.encode()
+    return files
+
+
+def write_report(out: str | Path, x: str | None = None, y: str | None = None, into: str | Path | None = None, folder=None) -> Path:
     """Draw the figures and the HTML report of the sweep stored in ``out``.
 
-    Everything is drawn in memory first and written only when all of it succeeded, so a
-    failure leaves the folder as it was.
+    Everything is drawn in memory first and written only when all of it succeeded, all
+    files at once, so a failure (a full disk included) leaves the folder as it was.
 
     Args:
         out: a folder written by ``sweep run`` (``runs.parquet`` or ``runs/``, and ``sweep.json``).
         x, y: the maps' axes (see ``choose_axes``); other swept axes are aggregated per cell.
+        into: the folder to write the report into (default ``out``); claimed like any
+            output folder (``sweep.folder.claim``).
+        folder: a ``sweep.folder.Folder`` already claimed by the caller for ``into``.
 
     Returns:
-        Path of ``report.html``.
+        Path of the report page.
 
     Raises:
-        sweep.store.StoreError: if the folder holds no readable, complete results.
+        sweep.store.StoreError: if the folder holds no readable, complete, unchanged results,
+            or the report cannot be written.
     """
+    from sweep.folder import claim
+
     out = Path(out)
     config = read_config(out)
-    if config.get("status") == "running":
-        raise StoreError(f"{str(out)!r} holds an unfinished sweep: finish it with 'sweep run ... --resume {out}'")
-    x, y, folded = choose_axes(config, x, y)
-    if needs_aggregation(config):
-        if (x, y) != ("lr", "w0") or folded:
-            raise StoreError(f"{str(out)!r} is too large to draw over other axes than lr and w0 alone")
-        frame = aggregate(out, config)
-    else:
-        frame = read_results(out)[0]
-        if folded:
-            frame = collapse(frame, x, y)
-    try:
-        loss = loss_from_config(config)
-    except ValueError as error:
-        raise StoreError(f"the loss in {str(out / 'sweep.json')!r} cannot be rebuilt: {error}") from None
-    theory = config["loss"].get("theory") or {}
-    maps = [("outcomes", figures.outcome_map), ("iterations", figures.iterations_map), ("loss", figures.loss_map)]
-    if "basin" in frame.columns:
-        maps.append(("basins", figures.basin_map))
-    if "r2" in frame.columns or "accuracy" in frame.columns:
-        maps.append(("score", figures.score_map))
-    pictures = {name: _heatmap_png(draw, frame, theory, x, y) for name, draw in maps}
-    if loss is not None and config.get("optimizer", "gd") == "gd" and "lr" in frame.columns and "w0" in frame.columns:
-        paths = teaching_paths(frame, loss, config)
-        pictures["paths"] = png_bytes(figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"]))
-    page = render_html(frame, config, pictures, x, y, folded)
-    for name, data in pictures.items():
-        with atomic_path(out / f"{name}.png") as tmp:
-            tmp.write_bytes(data)
-    report = out / "report.html"
-    with atomic_path(report) as tmp:
-        tmp.write_text(page)
-    return report
+    files = render_report(None, config, x, y, source=out)
+    page = next(name for name in files if name.endswith(".html"))
+    if folder is not None:
+        folder.write(files)
+        return folder.path / page
+    with claim(into if into is not None else out, command="sweep report", option="--out" if into is not None else "DIR") as claimed:
+        claimed.write(files)
+    return claimed.path / page
 
 
-#: The style sheet of every report page (sweep runs and trainability pictures alike).
+#: The style sheet of the trainability pages, until they move to the templates too.
 PAGE_STYLE = """<style>
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #212529; }
 h1 { font-size: 1.5em; margin-bottom: .2em; } .lead { color: #495057; margin-top: 0; }
@@ -250,39 +294,6 @@ def img_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _edge_section(edges: pd.DataFrame, frame: pd.DataFrame, y: str) -> str:
-    if edges.empty:
-        return ""
-    table = edges.to_html(index=False, float_format=lambda v: f"{v:.6g}", na_rep="none")
-    return (
-        f"<h2>Where convergence starts and ends, per {html.escape(y)}</h2>\n"
-        f"<p>{len(edges)} of the sweep's {frame[y].nunique()} values of {html.escape(y)}, evenly picked.</p>\n{table}"
-    )
-
-
-def _cells_caption(frame: pd.DataFrame, x: str, y: str) -> str:
-    across = "learning rate" if x == "lr" else ("initial weight" if x == "w0" else html.escape(x))
-    up = "initial weight" if y == "w0" else ("learning rate" if y == "lr" else html.escape(y))
-    cells = "One cell per run" if "runs" not in frame.columns else "One cell per group of runs (see the note above)"
-    return f"{cells}: {across} across, {up} up."
-
-
-def _aggregation_note(frame: pd.DataFrame, folded: list[str] | None) -> str:
-    if "runs" not in frame.columns:
-        return ""
-    why = f"each cell holds every value of {', '.join(folded)}" if folded else "the grid is finer than a figure"
-    return (
-        f"<p><b>Aggregated:</b> {why}, so each cell stands for up to {int(frame['runs'].max()):,} "
-        "runs and shows their majority outcome, mean n_iter and mean finite loss.</p>"
-    )
-
-
-def _section(pictures: dict[str, bytes], name: str, title: str, caption: str) -> str:
-    if name not in pictures:
-        return ""
-    return f"<h2>{title}</h2>\n<p>{caption}</p>\n{img_tag(pictures[name], title)}"
-
-
 def _axis_text(values: list[float]) -> str:
     values = np.asarray(values)
     if values.size == 1:
@@ -290,90 +301,122 @@ def _axis_text(values: list[float]) -> str:
     return f"{values.size} values from {values.min():g} to {values.max():g}"
 
 
-def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x: str = "lr", y: str = "w0", folded: list[str] | None = None) -> str:
-    """The report page as one HTML string with the pictures embedded."""
+def _cells_caption(frame: pd.DataFrame, x: str, y: str) -> str:
+    names = {"lr": "learning rate", "w0": "initial weight"}
+    cells = "One cell per run" if "runs" not in frame.columns else "One cell per group of runs (see the note above)"
+    return f"{cells}: {names.get(x, x)} across, {names.get(y, y)} up."
+
+
+def _aggregation_note(frame: pd.DataFrame, folded: list[str] | None) -> str:
+    if "runs" not in frame.columns:
+        return ""
+    why = f"each cell holds every value of {', '.join(folded)}" if folded else "the grid is finer than a figure"
+    return f"{why}, so each cell stands for up to {int(frame['runs'].max()):,} runs and shows their majority outcome, mean n_iter and mean finite loss."
+
+
+def _theory_paragraphs(config: dict) -> list[str]:
     loss_cfg = config["loss"]
     theory = loss_cfg.get("theory") or {}
-    counts = outcome_table(frame)
+    optimizer = config.get("optimizer", "gd")
+    if "n_weights" in loss_cfg:
+        text = (
+            f"Full-batch gradient descent on {loss_cfg['n_samples']} samples of the {loss_cfg.get('dataset', '?')} data, "
+            f"{loss_cfg['n_weights']} weights (standardized features and an intercept), every weight starting at w0. "
+        )
+        if "stability_lr" in theory and optimizer == "gd":
+            text += f"The Hessian of the MSE is constant; its largest eigenvalue L gives the exact stability edge lr < 2/L = {theory['stability_lr']:.4g} (dotted line)."
+        else:
+            text += "The dotted line marks 2/L(w0), from the largest Hessian eigenvalue at each starting point: a local guide, since log loss flattens as the weights grow."
+        return [text]
+    if theory and optimizer != "gd":
+        return [
+            f"Optimizer: {optimizer}. On a quadratic with curvature L, the heavy ball converges iff 0 < lr L < 2 + 2 momentum "
+            "(Polyak 1964; Goh, Distill 2017), and Nesterov's method iff lr L < (2 + 2 momentum) / (1 + 2 momentum). The dotted line marks that edge."
+        ]
+    if "stability_lr" in theory and "one_step_lr" in theory:
+        return [
+            f"The loss is quadratic with curvature L = {2 / theory['stability_lr']:g}. Given enough iterations, gradient descent converges for "
+            f"0 < lr < 2/L = {theory['stability_lr']:g}; it reaches the minimum in one step at lr = 1/L = {theory['one_step_lr']:g} and oscillates "
+            "around it for lr between 1/L and 2/L. The dashed and dotted lines mark both. Within this sweep's "
+            f"max_iter = {config['max_iter']} and tol = {config['tol']:g}, small learning rates run out of iterations first, and with tol = 0 "
+            "some runs stall a rounding step short of the minimum: the table below shows where convergence really starts and ends."
+        ]
+    return []
+
+
+def _rows(table: pd.DataFrame, formats: dict | None = None) -> dict:
+    """A table as column names and rows of text, for the page template (which escapes)."""
+    formats = formats or {}
+
+    def text(column, value):
+        if isinstance(value, float) and np.isnan(value):
+            return "none"
+        if column in formats:
+            return formats[column](value)
+        return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+    return {"columns": list(table.columns), "rows": [[text(c, v) for c, v in zip(table.columns, row)] for row in table.itertuples(index=False)]}
+
+
+def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x: str = "lr", y: str = "w0", folded: list[str] | None = None, runs: pd.DataFrame | None = None) -> str:
+    """The report page as one HTML string with the pictures embedded.
+
+    Args:
+        frame: what the maps show: the runs, or one row per cell when axes were folded or
+            the sweep was binned (``sweep.aggregate``).
+        runs: the runs themselves when they are at hand: the tables count them (a folded
+            cell's mean is not a run); without them the counts come from ``sweep.json`` and
+            the medians from the cells, and the page says they are approximate.
+    """
+    from sweep.pages import render
+
+    loss_cfg = config["loss"]
+    theory = loss_cfg.get("theory") or {}
+    counts_note = ""
+    if runs is not None:
+        counts = outcome_table(runs)
+    else:
+        counts = outcome_table(frame, config.get("counts"))
+        counts_note = "Counts are exact; each median n_iter is the median over the figure's cells of their mean n_iter, an approximation for so large a sweep."
     lead = ", ".join(f"{share:.1%} {name}" if share < 0.01 else f"{share:.0%} {name}" for name, share in counts["share"].items())
     swept = [name for name, values in config["axes"].items() if len(values) > 1]
-    method = {"gd": "Gradient descent"}.get(config.get("optimizer", "gd"), html.escape(config.get("optimizer", "gd")).capitalize())
-    settings = pd.DataFrame(
-        {
-            "setting": ["optimizer", *[f"axis {name}" for name in config["axes"] if name not in ("lr", "w0")], "loss", "loss with its parameters", "gradient (symbolic)", "gradient with its parameters", "parameters", "lr", "w0", "max_iter", "tol", "divergence bound", "runs", "kernel time"],
-            "value": [
-                config.get("optimizer", "gd"),
-                *[_axis_text(values) for name, values in config["axes"].items() if name not in ("lr", "w0")],
-                loss_cfg["formula"],
-                loss_cfg["expression"],
-                loss_cfg.get("gradient", "written by hand in the model kernel"),
-                loss_cfg.get("gradient_expression", "-"),
-                ", ".join(f"{k} = {v:g}" for k, v in loss_cfg.get("params", {}).items()) or "none",
-                _axis_text(config["axes"]["lr"]),
-                _axis_text(config["axes"]["w0"]),
-                config["max_iter"],
-                f"{config['tol']:g}" + (" (stop only at a gradient of exactly 0)" if config["tol"] == 0 else ""),
-                f"|w| > {config['div_factor']:g} * max(1, |w0|)",
-                f"{config['n_runs']:,}",
-                f"{config.get('seconds', float('nan')):.3f} s (plus {config.get('compile_seconds', float('nan')):.2f} s compiling or loading the kernel)",
-            ],
-        }
+    optimizer = config.get("optimizer", "gd")
+    settings = [
+        ["optimizer", optimizer],
+        *[[f"axis {name}", _axis_text(values)] for name, values in config["axes"].items() if name not in ("lr", "w0")],
+        ["loss", loss_cfg["formula"]],
+        ["loss with its parameters", loss_cfg["expression"]],
+        ["gradient (symbolic)", loss_cfg.get("gradient", "written by hand in the model kernel")],
+        ["gradient with its parameters", loss_cfg.get("gradient_expression", "-")],
+        ["parameters", ", ".join(f"{k} = {v:g}" for k, v in loss_cfg.get("params", {}).items()) or "none"],
+        ["lr", _axis_text(config["axes"]["lr"])],
+        ["w0", _axis_text(config["axes"]["w0"])],
+        ["max_iter", str(config["max_iter"])],
+        ["tol", f"{config['tol']:g}" + (" (stop only at a gradient of exactly 0)" if config["tol"] == 0 else "")],
+        ["divergence bound", f"|w| > {config['div_factor']:g} * max(1, |w0|)"],
+        ["runs", f"{config['n_runs']:,}"],
+        ["kernel time", f"{config.get('seconds', float('nan')):.3f} s (plus {config.get('compile_seconds', float('nan')):.2f} s compiling or loading the kernel)"],
+    ]
+    edges = edge_table(runs if runs is not None else frame, theory, by=y) if x == "lr" else pd.DataFrame()
+    edge_context = None
+    if not edges.empty:
+        edge_context = {"by": y, "note": f"{len(edges)} of the sweep's {frame[y].nunique()} values of {y}, evenly picked.", **_rows(edges)}
+    table = counts.reset_index()
+    return render(
+        "report.html",
+        title=f"{'Gradient descent' if optimizer == 'gd' else optimizer} on {loss_cfg['expression']}",
+        method="Gradient descent" if optimizer == "gd" else optimizer.capitalize(),
+        expression=loss_cfg["expression"],
+        n_runs=config["n_runs"],
+        swept=", ".join(swept) or "one point",
+        lead=lead,
+        aggregation=_aggregation_note(frame, folded),
+        theory=_theory_paragraphs(config),
+        cells_caption=_cells_caption(frame, x, y),
+        pictures=pictures,
+        counts=_rows(table, {"share": "{:.1%}".format, "median n_iter": "{:g}".format, "runs": "{:,}".format}),
+        counts_note=counts_note,
+        edges=edge_context,
+        settings=settings,
+        meanings=list(OUTCOME_MEANINGS.items()),
     )
-    meanings = "".join(f"<dt>{html.escape(name)}</dt><dd>{html.escape(text)}</dd>" for name, text in OUTCOME_MEANINGS.items())
-    theory_text = ""
-    if "n_weights" in loss_cfg:
-        theory_text = (
-            f"<p>Full-batch gradient descent on {loss_cfg['n_samples']} samples of the {html.escape(str(loss_cfg['dataset']))} data, "
-            f"{loss_cfg['n_weights']} weights (standardized features and an intercept), every weight starting at w0. "
-            + (
-                f"The Hessian of the MSE is constant; its largest eigenvalue L gives the exact stability edge lr &lt; 2/L = {theory['stability_lr']:.4g} (dotted line)."
-                if "stability_lr" in theory and config.get("optimizer", "gd") == "gd"
-                else "The dotted line marks 2/L(w0), from the largest Hessian eigenvalue at each starting point: a local guide, since log loss flattens as the weights grow."
-            )
-            + "</p>"
-        )
-    elif theory and config.get("optimizer", "gd") != "gd":
-        theory_text = (
-            f"<p>Optimizer: {html.escape(config['optimizer'])}. On a quadratic with curvature L, the heavy ball converges "
-            "iff 0 &lt; lr L &lt; 2 + 2 momentum (Polyak 1964; Goh, Distill 2017), and Nesterov's method iff "
-            "lr L &lt; (2 + 2 momentum) / (1 + 2 momentum). The dotted line marks that edge.</p>"
-        )
-    elif theory:
-        theory_text = (
-            f"<p>The loss is quadratic with curvature L = {2 / theory['stability_lr']:g}. Given enough "
-            f"iterations, gradient descent converges for 0 &lt; lr &lt; 2/L = {theory['stability_lr']:g}; it "
-            f"reaches the minimum in one step at lr = 1/L = {theory['one_step_lr']:g} and oscillates around it "
-            "for lr between 1/L and 2/L. The dashed and dotted lines mark both. Within this sweep's "
-            f"max_iter = {config['max_iter']} and tol = {config['tol']:g}, small learning rates run out of "
-            "iterations first, and with tol = 0 some runs stall a rounding step short of the minimum: the "
-            "table below shows where convergence really starts and ends.</p>"
-        )
-    edges = edge_table(frame, theory, by=y) if x == "lr" else pd.DataFrame()
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sweep: {method} on {html.escape(loss_cfg['expression'])}</title>
-{PAGE_STYLE}</head><body>
-<h1>{method} on {html.escape(loss_cfg['expression'])}</h1>
-<p class="lead">{config['n_runs']:,} runs over {html.escape(', '.join(swept) or 'one point')}: {html.escape(lead)}.</p>
-{_aggregation_note(frame, folded)}
-{theory_text}
-<h2>How each run ended</h2>
-<p>{_cells_caption(frame, x, y)}</p>
-{img_tag(pictures['outcomes'], 'outcome map')}
-{_section(pictures, 'basins', 'Which minimum each run reached', 'The loss has several minima; each converged run is coloured by the one it ended in.')}
-{_section(pictures, 'score', 'How good the trained model is', 'R<sup>2</sup> for regression, accuracy for classification, at each run&#39;s final weights.')}
-{_section(pictures, 'paths', 'Paths on the loss curve', 'Three learning rates from the same start: the teaching example&#39;s figure.')}
-<h2>How long each run took</h2>
-<p>Updates applied before the run stopped; dark cells crawl to max_iter.</p>
-{img_tag(pictures['iterations'], 'iterations map')}
-<h2>How good the final loss is</h2>
-<p>Final loss above the best final loss in the sweep; gold cells reached it.</p>
-{img_tag(pictures['loss'], 'final loss map')}
-<h2>Runs per outcome</h2>
-{counts.reset_index().to_html(index=False, formatters={'share': '{:.1%}'.format, 'median n_iter': '{:g}'.format})}
-{_edge_section(edges, frame, y)}
-<h2>Settings</h2>
-{settings.to_html(index=False)}
-<h2>What the outcomes mean</h2>
-<dl>{meanings}</dl>
-</body></html>
-"""

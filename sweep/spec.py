@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sweep.errors import SpecError
+
 SPEC_HELP = (
     "a comma list of numbers (0.4,0.001,10), ranges START:STOP:NUM[:log] (1e-3:10:200:log), "
     "or seeded draws randint:LOW:HIGH:N:SEED / uniform:LOW:HIGH:N:SEED"
@@ -28,10 +30,6 @@ SPEC_HELP = (
 
 #: Upper bound on the values one SPEC item may produce, so a typo cannot ask for 10**12 values.
 MAX_AXIS_VALUES = 100_000_000
-
-
-class SpecError(ValueError):
-    """A SPEC string that cannot be read; the message names the bad part and the allowed forms."""
 
 
 def _number(text: str, item: str) -> float:

@@ -1,16 +1,16 @@
-"""Results on disk: ``DIR/runs.parquet`` (one row per run) and ``DIR/sweep.json`` (the config).
+"""Results on disk: ``DIR/runs.parquet`` or the parts ``DIR/runs/part-*.parquet`` (one row
+per run), and ``DIR/sweep.json`` (the configuration).
 
-Files appear whole or not at all: each is written under a temporary name in the same folder
-and renamed into place, so an interrupted or failed write leaves no partial file behind.
-The configuration is also kept in the Parquet file's metadata (key ``sweep.config``), so a
-runs file that travels alone still says what produced it.
+Every file is written through a claimed ``sweep.folder.Folder``: whole or not at all, and
+recorded with its size and SHA-256, so that a reader can tell a complete, unchanged result
+from a damaged one. The configuration is also kept in the Parquet file's metadata (key
+``sweep.config``), so a runs file that travels alone still says what produced it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,161 +19,186 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sweep.folder import PLANNED, Folder, StoreError, read_record, verify
+from sweep.schema import FORMAT, sweep_config_problem
+
 RUNS_FILE = "runs.parquet"
 RUNS_DIR = "runs"
 CONFIG_FILE = "sweep.json"
 CONFIG_KEY = b"sweep.config"
 
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-class StoreError(OSError):
-    """A results folder that cannot be written or read; the message names the path."""
-
-
-def prepare_out_dir(out: str | os.PathLike) -> Path:
-    """Make sure results can be written to ``out`` before any work is done.
-
-    Creates the folder (and parents) if needed and checks that a file can be created in it.
-
-    Returns:
-        The folder as a Path.
-
-    Raises:
-        StoreError: if ``out`` is a file, or cannot be created or written (the message names
-            the path and the reason).
-    """
-    path = Path(out)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise StoreError(f"cannot write results to --out {str(path)!r}: {error.strerror or error}") from None
-    return path
-
-
-@contextmanager
-def results_dir(out: str | os.PathLike):
-    """``prepare_out_dir`` for the body; if the body fails, a folder this call created is
-    removed again when still empty, so a failed command leaves nothing behind."""
-    path = Path(out)
-    existed = path.exists()
-    prepared = prepare_out_dir(path)
-    try:
-        yield prepared
-    except BaseException:
-        if not existed and prepared.is_dir() and not any(prepared.iterdir()):
-            prepared.rmdir()
-        raise
+__all__ = ["CONFIG_FILE", "RUNS_DIR", "RUNS_FILE", "StoreError", "atomic_path", "config_bytes", "part_name", "read_config", "read_results", "runs_bytes", "write_results"]
 
 
 @contextmanager
 def atomic_path(target: Path):
-    """Yield a temporary path beside ``target``; rename it onto ``target`` if the body succeeds.
+    """Yield a temporary path beside ``target``; rename it onto ``target`` if the body
+    succeeds (for files outside a results folder, such as the benchmark's tables).
 
     On any exception (KeyboardInterrupt included) the temporary file is removed and
     ``target`` is left as it was.
     """
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".sweep-tmp-{target.name}-")
     os.close(fd)
     try:
         yield Path(tmp)
-        # mkstemp makes the file private; give it the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as indented JSON to ``path``, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
+def part_name(index: int) -> str:
+    """The path of chunk ``index``'s part, relative to the results folder."""
+    return f"{RUNS_DIR}/part-{index:06d}.parquet"
 
 
-def write_results(frame: pd.DataFrame, out: Path, config: dict) -> tuple[Path, Path]:
-    """Write the runs table and the configuration into the folder ``out``.
+def config_bytes(config: dict) -> bytes:
+    """``sweep.json``'s text: the configuration as indented JSON."""
+    return (json.dumps(config, indent=2, allow_nan=True) + "\n").encode()
 
-    Args:
-        frame: the table from ``run_sweep`` (any columns; written without its index).
-        out: a folder already checked by ``prepare_out_dir``.
-        config: JSON-ready configuration, written to ``sweep.json`` and into the Parquet metadata.
+
+def runs_bytes(frame: pd.DataFrame, config: dict | None = None):
+    """A writer (callable taking a path) of the runs table as Parquet, the configuration in
+    its metadata; for ``Folder.write``."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if config is not None:
+        metadata = dict(table.schema.metadata or {})
+        metadata[CONFIG_KEY] = json.dumps(config).encode()
+        table = table.replace_schema_metadata(metadata)
+    return lambda path: pq.write_table(table, path)
+
+
+def write_results(folder: Folder, frame: pd.DataFrame, config: dict, extra: dict[str, bytes] | None = None) -> tuple[Path, Path]:
+    """Write a one-piece sweep's table, configuration and report files (``extra``) into a
+    claimed folder, all or nothing; what an earlier result left there and this one does not
+    rewrite is removed (only files the folder's record lists).
 
     Returns:
         Paths of the runs file and the config file.
+
+    Raises:
+        StoreError: when the files cannot be written (nothing has changed then).
     """
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    metadata = dict(table.schema.metadata or {})
-    metadata[CONFIG_KEY] = json.dumps(config).encode()
-    table = table.replace_schema_metadata(metadata)
-    runs_path, config_path = out / RUNS_FILE, out / CONFIG_FILE
-    with atomic_path(runs_path) as tmp:
-        pq.write_table(table, tmp)
-    write_json(config_path, config)
-    remove_stale(out, keep_runs_file=True)
-    return runs_path, config_path
+    files = {RUNS_FILE: runs_bytes(frame, config), CONFIG_FILE: config_bytes(config), **(extra or {})}
+    folder.write(files)
+    folder.keep_only(files)
+    return folder.path / RUNS_FILE, folder.path / CONFIG_FILE
 
 
-#: Files a report writes: a new sweep's data makes an old folder's copies wrong.
-REPORT_FILES = ("report.html", "outcomes.png", "iterations.png", "loss.png", "paths.png", "basins.png", "score.png")
+def read_config(out: str | os.PathLike) -> dict:
+    """The ``sweep.json`` of a results folder, checked (``sweep.schema``).
+
+    Raises:
+        StoreError: if it is missing, not JSON, or not a sweep configuration (the message
+            names the field and what is allowed).
+    """
+    path = Path(out) / CONFIG_FILE
+    if not path.is_file():
+        raise StoreError(f"{str(Path(out))!r} holds no sweep results: {CONFIG_FILE} is missing (run 'sweep run --out {Path(out)}')")
+    try:
+        if path.stat().st_size > 256 << 20:
+            raise StoreError(f"{str(path)!r} is larger than 256 MB: it is not a sweep configuration")
+        config = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as error:
+        if isinstance(error, StoreError):
+            raise
+        raise StoreError(f"cannot read {str(path)!r}: {getattr(error, 'strerror', None) or str(error)[:100]}") from None
+    problem = sweep_config_problem(config)
+    if problem:
+        raise StoreError(f"{str(path)!r} is not a sweep configuration: {problem}")
+    return config
 
 
-def remove_stale(out: Path, keep_runs_file: bool) -> None:
-    """Delete what an earlier sweep left in ``out`` and the new one will not rewrite: its
-    report files, and its runs in the other layout (a single file or a folder of parts)."""
-    for name in REPORT_FILES:
-        (out / name).unlink(missing_ok=True)
-    if keep_runs_file:
-        for part in (out / RUNS_DIR).glob("part-*.parquet") if (out / RUNS_DIR).is_dir() else ():
-            part.unlink()
-    else:
-        (out / RUNS_FILE).unlink(missing_ok=True)
+def check_format(out: Path, config: dict, action: str) -> None:
+    """Refuse a folder written in another file format than this version's.
+
+    Raises:
+        StoreError: naming the version that wrote it.
+    """
+    if config.get("format") != FORMAT:
+        wrote = config.get("versions", {}).get("sweep", "an older version")
+        raise StoreError(f"{str(out)!r} was written by sweep {wrote} in file format {config.get('format', 1)}, not this version's format {FORMAT}: {action}")
+
+
+def expected_parts(config: dict) -> dict[str, tuple[int, int]]:
+    """Each part of a streamed sweep and the rows ``[start, stop)`` it holds."""
+    size, n_runs = int(config["chunk_size"]), int(config["n_runs"])
+    return {part_name(i): (start, min(start + size, n_runs)) for i, start in enumerate(range(0, n_runs, size))}
+
+
+def damaged_parts(out: Path, config: dict) -> list[str]:
+    """Parts of a streamed sweep that are missing, unfinished, or differ from the record
+    (size, SHA-256 or row range): what a resume recomputes and a report refuses."""
+    record = read_record(out)
+    parts = expected_parts(config)
+    bad = set(verify(out, parts, record))
+    bad |= {name for name, rows in parts.items() if name in record and record[name].rows != rows}
+    return sorted(bad)
 
 
 def read_results(out: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
-    """Read what ``write_results`` wrote.
+    """Read a complete sweep back, verified against its record.
 
     Returns:
         ``(frame, config)``.
 
     Raises:
-        StoreError: if the folder lacks either file or they cannot be read.
+        StoreError: if the folder holds no complete, unchanged result (the message names the
+            missing or damaged files).
     """
     path = Path(out)
     config = read_config(path)
-    parts = sorted((path / RUNS_DIR).glob("part-*.parquet")) if (path / RUNS_DIR).is_dir() else []
-    if not (path / RUNS_FILE).is_file() and not parts:
-        raise StoreError(f"{str(path)!r} holds no sweep results: {RUNS_FILE} is missing (run 'sweep run --out {path}')")
-    if parts and len(parts) != config.get("n_chunks"):
-        raise StoreError(f"{str(path)!r} holds {len(parts)} of {config.get('n_chunks')} chunks: finish it with 'sweep run ... --resume {path}'")
+    files = _result_files(path, config)
     try:
-        files = [path / RUNS_FILE] if not parts else parts
-        frame = pa.concat_tables([pq.read_table(file) for file in files]).to_pandas()
+        frame = pa.concat_tables([pq.read_table(path / name) for name in files]).to_pandas()
     except (OSError, ValueError, pa.ArrowException) as error:
-        raise StoreError(f"cannot read sweep results in {str(path)!r}: {error}") from None
-    _check_runs(frame, path)
+        raise StoreError(f"cannot read sweep results in {str(path)!r}: {str(error).splitlines()[0][:200]}") from None
+    _check_runs(frame, path, config)
     return frame, config
 
 
-def _check_runs(frame: pd.DataFrame, path: Path) -> None:
-    """Refuse a runs table that sweep did not write: missing columns, no rows, bad values."""
+def _result_files(path: Path, config: dict) -> list[str]:
+    """The runs files of a complete result, verified; refuses what is missing or damaged."""
+    check_format(path, config, "read it with that version, or run the sweep again")
+    if config.get("status") == "running":
+        raise StoreError(f"{str(path)!r} holds an unfinished sweep: finish it with 'sweep run ... --resume {path}'")
+    if "n_chunks" in config:
+        bad = damaged_parts(path, config)
+        if bad:
+            shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            raise StoreError(f"{str(path)!r} has {len(bad)} missing or damaged part{'s' if len(bad) != 1 else ''} ({shown}): recompute them with 'sweep run ... --resume {path}'")
+        return list(expected_parts(config))
+    bad = verify(path, [RUNS_FILE])
+    if bad:
+        raise StoreError(f"{str(path)!r}: {RUNS_FILE} is missing or differs from what sweep wrote: run the sweep again")
+    return [RUNS_FILE]
+
+
+def result_sources(out: str | os.PathLike) -> tuple[list[Path], dict]:
+    """The verified runs files of a complete result and its configuration, for readers
+    that go through them a batch at a time (``sweep.aggregate``)."""
+    path = Path(out)
+    config = read_config(path)
+    return [path / name for name in _result_files(path, config)], config
+
+
+def _check_runs(frame: pd.DataFrame, path: Path, config: dict) -> None:
+    """Refuse a runs table that does not fit its configuration: missing columns, another
+    row count, bad values."""
     from sweep.outcomes import OUTCOMES
 
     missing = [name for name in ("lr", "w0", "n_iter", "loss", "outcome") if name not in frame.columns]
     problem = None
     if missing:
         problem = f"it lacks the column {missing[0]!r}"
-    elif frame.empty:
-        problem = "it has no rows"
+    elif len(frame) != config["n_runs"]:
+        problem = f"it has {len(frame):,} rows, but sweep.json says {config['n_runs']:,} runs"
     elif not set(frame["outcome"].astype(str).unique()) <= set(OUTCOMES):
         problem = f"its outcomes are not among {', '.join(OUTCOMES)}"
     elif not (np.isfinite(frame["lr"].to_numpy(float)).all() and np.isfinite(frame["w0"].to_numpy(float)).all()):
@@ -182,38 +207,5 @@ def _check_runs(frame: pd.DataFrame, path: Path) -> None:
         raise StoreError(f"the runs in {str(path)!r} are not a sweep's: {problem}")
 
 
-def read_config(out: str | os.PathLike) -> dict:
-    """The ``sweep.json`` of a results folder.
-
-    Raises:
-        StoreError: if it is missing or not valid JSON.
-    """
-    path = Path(out) / CONFIG_FILE
-    if not path.is_file():
-        raise StoreError(f"{str(Path(out))!r} holds no sweep results: {CONFIG_FILE} is missing (run 'sweep run --out {Path(out)}')")
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise StoreError(f"cannot read {str(path)!r}: {error}") from None
-    problem = _config_problem(config)
-    if problem:
-        raise StoreError(f"{str(path)!r} is not a sweep configuration: {problem}")
-    return config
-
-
-def _config_problem(config) -> str | None:
-    """What is wrong with a sweep.json's structure, or None."""
-    number = (int, float)
-    if not isinstance(config, dict):
-        return "it is not a JSON object"
-    loss, axes = config.get("loss"), config.get("axes")
-    if not isinstance(loss, dict) or not all(isinstance(loss.get(key), str) for key in ("name", "formula", "expression")):
-        return "'loss' must hold name, formula and expression"
-    if not isinstance(loss.get("params", {}), dict) or not all(isinstance(v, number) and not isinstance(v, bool) for v in loss.get("params", {}).values()):
-        return "'loss.params' must map names to numbers"
-    if not isinstance(axes, dict) or not all(isinstance(axes.get(key), list) and axes[key] and all(isinstance(v, number) for v in axes[key]) for key in ("lr", "w0")):
-        return "'axes' must hold non-empty lists lr and w0"
-    for key, kind in (("max_iter", int), ("tol", number), ("div_factor", number), ("n_runs", int)):
-        if not isinstance(config.get(key), kind) or isinstance(config.get(key), bool):
-            return f"{key!r} is missing or not a number"
-    return None
+#: Re-exported for callers that check a planned part.
+__all__ += ["PLANNED", "check_format", "damaged_parts", "expected_parts", "result_sources"]

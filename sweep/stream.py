@@ -2,31 +2,38 @@
 
 The grid's runs are numbered lr-major; chunk i holds runs ``i*chunk_size`` up to the next
 chunk, and is written whole (temporary name, then rename) to ``DIR/runs/part-<i>.parquet``.
-``DIR/sweep.json`` is written first, with the configuration and the chunk size, so that a
-resumed command can check it is asked for the same sweep, then skip the parts that exist.
-Every chunk depends on the plan and its range only, so a chunk made by a Dask worker on
-another machine is the same, row for row, as one made here.
+``DIR/sweep.json`` is written first, with the configuration and the chunk size, and the
+folder's record lists every part before it is written; as each part is finished, its size,
+SHA-256 and row range are recorded. A resumed command checks it is asked for the same sweep
+in the same file format, verifies every finished part against the record, and recomputes
+what is missing or damaged. Every chunk depends on the plan and its range only, so a chunk
+made by a Dask worker on another machine is the same, row for row, as one made here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sweep.api import SweepError, SweepPlan, compile_kernel, run_range, sweep_config, threads, versions
+from sweep.folder import TEMP_PREFIX, Folder, StoreError, disk_errors, file_digest
 from sweep.models import Model
 from sweep.outcomes import OUTCOMES
-from sweep.store import CONFIG_FILE, RUNS_DIR, atomic_path, remove_stale, write_json
+from sweep.schema import FORMAT
+from sweep.store import CONFIG_FILE, check_format, config_bytes, damaged_parts, expected_parts, part_name, read_config, runs_bytes
+
 #: Bytes per run a chunk holds while it runs: inputs, kernel outputs, the table, its encoding.
 BYTES_PER_RUN = 320
+#: Parquet bytes per run, with room to spare (the teaching grid's file holds 23).
+DISK_BYTES_PER_RUN = 40
 #: Settings that must match for ``--resume`` to continue a sweep.
 RESUME_KEYS = ("optimizer", "loss", "axes", "max_iter", "tol", "div_factor", "chunk_size")
 
@@ -54,24 +61,43 @@ def chunk_bounds(n_runs: int, chunk_size: int) -> list[tuple[int, int]]:
 
 def part_path(out: Path, index: int) -> Path:
     """Where chunk ``index`` lives."""
-    return out / RUNS_DIR / f"part-{index:06d}.parquet"
+    return Path(out) / part_name(index)
 
 
 def write_chunk(plan: SweepPlan, out: str, index: int, start: int, stop: int, n_threads: int | None = None) -> dict:
-    """Run one chunk and write its part file atomically; returns its outcome counts and time.
+    """Run one chunk and write its part file atomically: the task a Dask worker runs, with
+    everything it needs in the arguments.
 
-    The task a Dask worker runs: everything it needs travels in the arguments.
+    Returns:
+        ``name`` (the part's path in the folder), ``rows``, ``size`` and ``sha256`` of the
+        file (for the folder's record), outcome ``counts``, ``seconds`` in the kernel and
+        ``compile_seconds`` (compiling or loading the kernel in this process; 0 once done).
     """
-    started = time.perf_counter()
     with threads(n_threads):
+        compile_seconds = compile_kernel(plan)
+        started = time.perf_counter()
         frame = run_range(plan, start, stop)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+        seconds = time.perf_counter() - started
     target = part_path(Path(out), index)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        pq.write_table(table, tmp)
+    tmp = target.parent / f"{TEMP_PREFIX}{target.name}-{os.getpid()}"
+    try:
+        with disk_errors(target):
+            runs_bytes(frame)(tmp)
+            size, digest = file_digest(tmp)
+            os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     counts = frame["outcome"].value_counts()
-    return {"index": index, "runs": stop - start, "seconds": time.perf_counter() - started, "counts": {name: int(counts.get(name, 0)) for name in OUTCOMES}}
+    return {
+        "name": part_name(index),
+        "rows": (start, stop),
+        "size": size,
+        "sha256": digest,
+        "seconds": seconds,
+        "compile_seconds": compile_seconds,
+        "counts": {name: int(counts.get(name, 0)) for name in OUTCOMES},
+    }
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -80,7 +106,7 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 def stream_sweep(
     plan: SweepPlan,
-    out: Path,
+    folder: Folder | str | os.PathLike,
     *,
     chunk_size: int,
     resume: bool = False,
@@ -89,15 +115,17 @@ def stream_sweep(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Run a sweep chunk by chunk into ``out/runs/`` (see the module docstring).
+    """Run a sweep chunk by chunk into ``folder/runs/`` (see the module docstring).
 
     Args:
-        plan: the validated sweep. out: a folder checked by ``prepare_out_dir``.
+        plan: the validated sweep.
+        folder: a folder claimed with ``sweep.folder.claim``, or a path to claim here.
         chunk_size: runs per chunk (>= 1); memory is bounded by it, not by the grid.
-        resume: continue the sweep already in ``out``: check its configuration, skip the
-            chunks whose part file exists.
+        resume: continue the sweep already in the folder: check its configuration and
+            format, verify the finished parts, recompute the missing or damaged ones.
         scheduler: None to run here; ``"dask"`` for a local Dask cluster (two processes);
-            ``"tcp://HOST:PORT"`` for an existing Dask scheduler.
+            ``"tcp://HOST:PORT"`` for an existing Dask scheduler, whose workers must see the
+            folder at the same absolute path.
         extra_config: more JSON-ready settings for ``sweep.json`` (the command line's specs).
         progress: show a progress bar (only when stderr is a terminal).
         log: where one-line messages go.
@@ -106,88 +134,142 @@ def stream_sweep(
         The configuration written to ``sweep.json`` at the end (with outcome ``counts``).
 
     Raises:
-        SweepError: resume asked but ``out`` holds no chunked sweep, or holds a different one
-            (the message names the settings that differ); a bad chunk size or scheduler.
+        SweepError: resume asked but the folder holds no chunked sweep, or a different one
+            (the message names the settings that differ); a bad chunk size or scheduler; the
+            Dask cluster was lost (the finished chunks are kept).
+        StoreError: the folder's files are of another format, or cannot be written (a full
+            disk: the finished chunks are kept).
     """
+    if not isinstance(folder, Folder):
+        from sweep.folder import claim
+
+        with claim(folder, command="sweep.stream.stream_sweep") as claimed:
+            return stream_sweep(plan, claimed, chunk_size=chunk_size, resume=resume, scheduler=scheduler, extra_config=extra_config, progress=progress, log=log)
+    out = folder.path
     config = sweep_config(plan)
     config.update(extra_config or {})
     bounds = chunk_bounds(plan.n_runs, chunk_size)
-    config.update(chunk_size=chunk_size, n_chunks=len(bounds), layout=f"{RUNS_DIR}/", status="running", versions=versions())
-    config_path = out / CONFIG_FILE
-    # Reach the cluster before touching the folder: an unreachable one must change nothing.
+    config.update(format=FORMAT, chunk_size=chunk_size, n_chunks=len(bounds), status="running", versions=versions())
+    todo_names = _todo(plan, folder, config, resume)
+    if resume:
+        log(f"resuming: {len(bounds) - len(todo_names)} of {len(bounds)} chunks already done")
+    if resume:
+        check_disk(sum(stop - start for i, (start, stop) in enumerate(bounds) if part_name(i) in todo_names), out, "still to write ")
+    # Reach the cluster before writing: an unreachable one must change nothing.
     connection = _connect(scheduler) if scheduler is not None else None
     try:
-        _prepare_folder(out, config, resume)
-    except BaseException:
+        folder.write({CONFIG_FILE: config_bytes(config)})
+        todo = [(i, start, stop) for i, (start, stop) in enumerate(bounds) if part_name(i) in todo_names]
+        folder.plan({part_name(i): (start, stop) for i, start, stop in todo})
+        (out / "runs").mkdir(exist_ok=True)
+        started = time.perf_counter()
+        results = _run_chunks(plan, folder, todo, connection, progress and sys.stderr.isatty())
+    finally:
         _disconnect(connection)
-        raise
-    todo = [(i, start, stop) for i, (start, stop) in enumerate(bounds) if not part_path(out, i).is_file()]
-    if resume:
-        log(f"resuming: {len(bounds) - len(todo)} of {len(bounds)} chunks already done")
-    started = time.perf_counter()
-    results = _run_chunks(plan, out, todo, connection, progress and sys.stderr.isatty())
     counts = {name: 0 for name in OUTCOMES}
-    for index in range(len(bounds)):
+    for name in expected_parts(config):
         # Counts come from the files, so a resumed sweep reports all of them.
-        table = pq.read_table(part_path(out, index), columns=["outcome"])
-        for name, count in table.column("outcome").to_pandas().value_counts().items():
-            counts[str(name)] += int(count)
-    config.update(status="complete", counts=counts, wall_seconds=time.perf_counter() - started, seconds=sum(r["seconds"] for r in results))
-    write_json(config_path, config)
+        table = pq.read_table(out / name, columns=["outcome"])
+        for outcome, count in table.column("outcome").to_pandas().value_counts().items():
+            counts[str(outcome)] += int(count)
+    config.update(
+        status="complete",
+        counts=counts,
+        wall_seconds=time.perf_counter() - started,
+        seconds=sum(r["seconds"] for r in results),
+        compile_seconds=sum(r["compile_seconds"] for r in results),
+    )
+    folder.write({CONFIG_FILE: config_bytes(config)})
     return config
 
 
-def _prepare_folder(out: Path, config: dict, resume: bool) -> None:
-    """Check a resumed sweep's folder against the command, or clear a reused one; then
-    write the configuration (status "running")."""
-    config_path = out / CONFIG_FILE
-    if resume:
-        if not config_path.is_file():
-            raise SweepError(f"--resume {str(out)!r}: no {CONFIG_FILE} there, so nothing to resume")
-        old = json.loads(config_path.read_text())
-        if "n_chunks" not in old:
-            raise SweepError(f"--resume {str(out)!r}: the sweep there ran in one piece and is complete; nothing to resume")
-        differ = _differences(old, config)
-        if differ:
-            raise SweepError(f"--resume {str(out)!r}: the sweep there differs from this command in {', '.join(differ)}; run the same command, or a new --out")
-    else:
-        # A fresh sweep into an old folder: stale parts of another sweep must not mix in.
-        for stale in (out / RUNS_DIR).glob("part-*.parquet") if (out / RUNS_DIR).is_dir() else ():
-            stale.unlink()
-        remove_stale(out, keep_runs_file=False)
-    write_json(config_path, config)
+def _todo(plan: SweepPlan, folder: Folder, config: dict, resume: bool) -> set[str]:
+    """The parts still to compute: all of them for a new sweep (after removing what an
+    earlier result left in the folder), the missing or damaged ones for a resumed one."""
+    out = folder.path
+    parts = expected_parts(config)
+    if not resume:
+        folder.keep_only([])
+        return set(parts)
+    if not (out / CONFIG_FILE).is_file():
+        raise SweepError(f"--resume {str(out)!r}: no {CONFIG_FILE} there, so nothing to resume")
+    old = read_config(out)
+    check_format(out, old, "finish it with that version, or start a new --out")
+    if "n_chunks" not in old:
+        raise SweepError(f"--resume {str(out)!r}: the sweep there ran in one piece and is complete; nothing to resume")
+    differ = _differences(old, config)
+    if differ:
+        raise SweepError(f"--resume {str(out)!r}: the sweep there differs from this command in {', '.join(differ)}; run the same command, or a new --out")
+    bad = set(damaged_parts(out, config))
+    expected = _part_schema(plan)
+    for name in sorted(set(parts) - bad):
+        if pq.read_schema(out / name).remove_metadata() != expected:
+            raise StoreError(f"--resume {str(out)!r}: {name} has other columns than this version writes; start a new --out")
+    return bad
+
+
+def _part_schema(plan: SweepPlan):
+    """The schema of a part as this version writes it (through Parquet and back, as a reader
+    sees it)."""
+    import io
+
+    import pyarrow as pa
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(run_range(plan, 0, 1), preserve_index=False), buffer)
+    buffer.seek(0)
+    return pq.read_schema(buffer).remove_metadata()
+
+
+def check_disk(n_runs: int, out: Path, still: str = "") -> None:
+    """Refuse runs whose files would not fit on the disk of ``out`` (or of its nearest
+    existing parent): for a resumed sweep, only the parts still to write count."""
+    place = Path(out)
+    while not place.exists():
+        place = place.parent
+    free = shutil.disk_usage(place).free
+    need = n_runs * DISK_BYTES_PER_RUN
+    if need > free:
+        raise SweepError(
+            f"{n_runs:,} runs {still}need about {need / 1e9:,.1f} GB in {str(out)!r}, more than the "
+            f"{free / 1e9:,.1f} GB free there; free some space, narrow the axes, or point --out at a larger disk"
+        )
 
 
 def _disconnect(connection) -> None:
     if connection is not None:
         client, cluster = connection
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        try:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        except Exception:  # noqa: BLE001 (a lost cluster cannot be closed cleanly; nothing is left to do)
+            pass
 
 
-def _run_chunks(plan, out, todo, connection, show_progress) -> list[dict]:
+def _run_chunks(plan, folder: Folder, todo, connection, show_progress) -> list[dict]:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
     total = sum(stop - start for _, start, stop in todo)
     results = []
-    with Progress(*columns, disable=not show_progress, transient=False) as bar:
+    # Progress goes to stderr (the terminal), never into a redirected stdout.
+    with Progress(*columns, console=Console(stderr=True), disable=not show_progress, transient=False) as bar:
         task = bar.add_task("sweep", total=total, rate="")
         began = time.perf_counter()
 
         def done(result):
+            folder.note(result["name"], result["size"], result["sha256"], tuple(result["rows"]))
             results.append(result)
-            finished = sum(r["runs"] for r in results)
+            finished = sum(r["rows"][1] - r["rows"][0] for r in results)
             bar.update(task, completed=finished, rate=f"{finished / max(time.perf_counter() - began, 1e-9):,.0f} runs/s")
 
         if connection is None:
-            with threads(plan.n_threads):
-                compile_kernel(plan)
-                for index, start, stop in todo:
-                    done(write_chunk(plan, str(out), index, start, stop))
+            for index, start, stop in todo:
+                done(write_chunk(plan, os.fspath(folder.path), index, start, stop, plan.n_threads))
         else:
-            for result in _dask_chunks(plan, out, todo, connection):
+            for result in _dask_chunks(plan, folder.path, todo, connection):
                 done(result)
     return results
 
@@ -198,6 +280,11 @@ def _connect(scheduler: str):
         from distributed import Client, LocalCluster
     except ImportError:
         raise SweepError("--scheduler needs Dask: pip install 'sweep[dask]'") from None
+    import logging
+
+    # A lost connection is reported in one line below; Dask's own log would add tracebacks.
+    for name in ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     if scheduler == "dask":
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), cluster
@@ -209,19 +296,28 @@ def _connect(scheduler: str):
     raise SweepError(f"--scheduler {scheduler!r} is not allowed: use 'dask' (a local cluster) or tcp://HOST:PORT")
 
 
-def _dask_chunks(plan, out, todo, connection):
+def _dask_chunks(plan, out: Path, todo, connection):
+    from concurrent.futures import CancelledError
+
     from distributed import as_completed
+    from distributed.comm.core import CommClosedError
 
     client, cluster = connection
+    # Each worker uses its own cores' threads: one task per worker thread, Numba inside it.
+    per_worker = 1 if cluster is not None else None
     try:
-        # Each worker uses its own cores' threads: one task per worker thread, Numba inside it.
-        per_worker = 1 if cluster is not None else None
         plan_on_cluster = client.scatter(plan, broadcast=True)
         futures = [client.submit(write_chunk, plan_on_cluster, os.fspath(out), index, start, stop, per_worker, key=f"sweep-chunk-{index}", pure=False) for index, start, stop in todo]
         for future in as_completed(futures):
             yield future.result()
-    finally:
-        _disconnect(connection)
+    except (SweepError, StoreError):
+        raise
+    except (OSError, TimeoutError, CancelledError, CommClosedError) as error:
+        reason = (str(error).splitlines() or [""])[0][:80]
+        raise SweepError(
+            f"lost the Dask cluster ({type(error).__name__}: {reason}); the finished chunks are kept in {str(out)!r}: "
+            f"finish with the same command and --resume {out} (here, or on a cluster)"
+        ) from None
 
 
 __all__ = ["chunk_bounds", "default_chunk_size", "part_path", "stream_sweep", "write_chunk"]

@@ -21,11 +21,16 @@ from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, STALLED
 # Measured on 2 cores (case (a) of the benchmark): 8 lanes 0.9e9, 32 lanes 4.4e9,
 # 64 lanes 4.6e9, 128 lanes 4.9e9 steps/s.
 BLOCK = 128
+DBL_MAX = 1.7976931348623157e308
 
 
 @njit(cache=True, error_model="numpy")
-def _classify(g, wn, wi, saved, bound, tol, at_max_iter):
-    """Outcome of one run at one iteration, in the order the teaching loop checks it."""
+def _classify(v, g, wn, wi, saved, bound, tol, at_max_iter):
+    """Outcome of one run at one iteration, in the order the teaching loop checks it, after
+    the one test it lacks: a loss undefined at the iterate (NaN) ends the run whatever the
+    gradient says (sqrt(w)'s gradient can be finite where the loss is not)."""
+    if v != v:
+        return NAN
     if abs(g) <= tol:
         return CONVERGED
     if g != g:
@@ -56,6 +61,7 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
     bound = np.empty(BLOCK)
     saved = np.empty(BLOCK)
     g_buf = np.zeros(BLOCK)  # also the previous step's gradient, for the oscillation test
+    v_buf = np.empty(BLOCK)
     wn_buf = np.empty(BLOCK)
     event = np.empty(BLOCK, np.bool_)
     active = np.empty(BLOCK, np.bool_)
@@ -66,7 +72,8 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
         run = start + (lane if lane < m else 0)  # padding lanes copy a real run and stay masked
         w[lane] = w0[run]
         lrs[lane] = lr[run]
-        bound[lane] = div_factor * max(1.0, abs(w0[run]))
+        # Capped at the largest double, so that an infinite iterate is always past it.
+        bound[lane] = min(div_factor * max(1.0, abs(w0[run])), DBL_MAX)
         active[lane] = lane < m
     n_active = m
     k = 0
@@ -81,13 +88,15 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
             for lane in range(BLOCK):
                 wi = w[lane]
                 g = loss_grad(wi, p)  # noqa: F821 (defined by the generated header)
+                v = loss_value(wi, p)  # noqa: F821
                 wn = wi - lrs[lane] * g
                 # One comparison per test: "not (|g| > tol)" also holds for a NaN gradient and
                 # "not (|wn| <= bound)" for a NaN or infinite iterate; _classify tells them apart.
-                ev = (not (abs(g) > tol)) | (not (abs(wn) <= bound[lane])) | (wn == wi) | (wn == saved[lane])
+                ev = (not (abs(g) > tol)) | (not (abs(wn) <= bound[lane])) | (wn == wi) | (wn == saved[lane]) | (v != v)
                 ev = ev & active[lane]
                 swing[lane] = min(swing[lane], g * g_buf[lane])
                 g_buf[lane] = g
+                v_buf[lane] = v
                 wn_buf[lane] = wn
                 event[lane] = ev
                 w[lane] = wi if ev else wn
@@ -98,13 +107,14 @@ def _descend_block(start, stop, lr, w0, p, max_iter, tol, div_factor, n_iter, w_
                 g = loss_grad(w[lane], p)  # noqa: F821
                 swing[lane] = min(swing[lane], g * g_buf[lane])
                 g_buf[lane] = g
+                v_buf[lane] = loss_value(w[lane], p)  # noqa: F821
                 event[lane] = True
             any_event = True
         if any_event:
             for lane in range(m):
                 if not (active[lane] and event[lane]):
                     continue
-                status = _classify(g_buf[lane], wn_buf[lane], w[lane], saved[lane], bound[lane], tol, k == max_iter)
+                status = _classify(v_buf[lane], g_buf[lane], wn_buf[lane], w[lane], saved[lane], bound[lane], tol, k == max_iter)
                 if status == -1:
                     continue
                 run = start + lane

@@ -22,7 +22,7 @@ def _descend_one(kind, lr, w0, h0, h1, h2, state0, H, b, X, y, max_iter, tol, di
         w[j] = w0
         for q in range(4):
             s[q, j] = state0[q]
-    bound = div_factor * max(1.0, abs(w0))
+    bound = min(div_factor * max(1.0, abs(w0)), 1.7976931348623157e308)
     crossed = False
     g_prev = np.zeros(d)
     k = 0

@@ -18,11 +18,14 @@ from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, STALLED
 
 # Lanes per block, as in gd_template.py (fewer: each lane carries four state values).
 BLOCK = 64
+DBL_MAX = 1.7976931348623157e308
 
 
 @njit(cache=True, error_model="numpy")
-def _classify(g, d, wn, wi, same_state, repeats, bound, tol, at_max_iter):
-    """Outcome of one run at one iteration, in the order gd checks it."""
+def _classify(v, g, d, wn, wi, same_state, repeats, bound, tol, at_max_iter):
+    """Outcome of one run at one iteration, in the order gd checks it (a NaN loss first)."""
+    if v != v:
+        return NAN
     if abs(g) <= tol and abs(d) <= tol:
         return CONVERGED
     if g != g:
@@ -53,6 +56,7 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
     new = np.empty((4, BLOCK))  # state after this iteration's step
     g_buf = np.zeros(BLOCK)  # also the previous step's gradient, for the oscillation test
     d_buf = np.empty(BLOCK)
+    v_buf = np.empty(BLOCK)
     wn_buf = np.empty(BLOCK)
     event = np.empty(BLOCK, np.bool_)
     active = np.empty(BLOCK, np.bool_)
@@ -64,7 +68,7 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
         hp0[lane] = h0[run]
         hp1[lane] = h1[run]
         hp2[lane] = h2[run]
-        bound[lane] = div_factor * max(1.0, abs(w0[run]))
+        bound[lane] = min(div_factor * max(1.0, abs(w0[run])), DBL_MAX)
         for j in range(4):
             s[j, lane] = state0[j]
         active[lane] = lane < m
@@ -81,17 +85,19 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
         for lane in range(BLOCK):
             wi = w[lane]
             g = loss_grad(wi, p)  # noqa: F821 (defined by the generated header)
+            v = loss_value(wi, p)  # noqa: F821
             wn, d, n0, n1, n2, n3 = opt_step(wi, g, s[0, lane], s[1, lane], s[2, lane], s[3, lane], lrs[lane], hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
             # Compare the state as the next step sees it (opt_effective), not the raw state.
             c0, c1, c2, c3 = opt_effective(s[0, lane], s[1, lane], s[2, lane], s[3, lane], hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
             e0, e1, e2, e3 = opt_effective(n0, n1, n2, n3, hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
             same = (e0 == c0) & (e1 == c1) & (e2 == c2) & (e3 == c3)
             repeats = (wn == saved[0, lane]) & (e0 == saved[1, lane]) & (e1 == saved[2, lane]) & (e2 == saved[3, lane]) & (e3 == saved[4, lane])
-            ev = at_max_iter | (not (abs(g) > tol)) | (not (abs(wn) <= bound[lane])) | ((wn == wi) & same) | repeats
+            ev = at_max_iter | (not (abs(g) > tol)) | (not (abs(wn) <= bound[lane])) | ((wn == wi) & same) | repeats | (v != v)
             ev = ev & active[lane]
             swing[lane] = min(swing[lane], g * g_buf[lane])
             g_buf[lane] = g
             d_buf[lane] = d
+            v_buf[lane] = v
             wn_buf[lane] = wn
             new[0, lane] = n0
             new[1, lane] = n1
@@ -113,7 +119,7 @@ def _descend_block(start, stop, lr, w0, h0, h1, h2, p, state0, max_iter, tol, di
                 e0, e1, e2, e3 = opt_effective(new[0, lane], new[1, lane], new[2, lane], new[3, lane], hp0[lane], hp1[lane], hp2[lane])  # noqa: F821
                 same = e0 == c0 and e1 == c1 and e2 == c2 and e3 == c3
                 repeats = wn_buf[lane] == saved[0, lane] and e0 == saved[1, lane] and e1 == saved[2, lane] and e2 == saved[3, lane] and e3 == saved[4, lane]
-                status = _classify(g_buf[lane], d_buf[lane], wn_buf[lane], w[lane], same, repeats, bound[lane], tol, at_max_iter)
+                status = _classify(v_buf[lane], g_buf[lane], d_buf[lane], wn_buf[lane], w[lane], same, repeats, bound[lane], tol, at_max_iter)
                 if status == -1:
                     # |g| <= tol but still moving: take the step the vector pass held back.
                     w[lane] = wn_buf[lane]
