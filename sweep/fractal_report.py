@@ -1,9 +1,14 @@
 """Figures and the HTML report of trainability pictures and zoom sequences.
 
-Images are drawn as Sohl-Dickstein's notebook draws them: each class rank-equalized
-(``sweep.boundary.rank_equalize``) on the Spectral colour map, blue where training
-converged, red where it diverged, the deepest colours on the slowest runs, next to the
-boundary. Log axes are labelled in plain numbers.
+Each class has its own colour map, blue where training converged and red where it diverged,
+and within its class each run is coloured by its rank by speed (``sweep.boundary.class_ranks``,
+the notebook's rank equalization): pale for the fastest runs, deep for the slowest, which lie
+next to the boundary. Two colour bars say so on every picture. Log axes are labelled in plain
+numbers at round values, as few as fit without overlapping.
+
+What to draw is computed by pure functions that tests check without rendering
+(``trainability_rgba``, ``axis_ticks``, ``frame_title``); the ``draw_*`` and ``*_figure``
+functions only draw it.
 """
 
 from __future__ import annotations
@@ -13,15 +18,57 @@ import io
 import math
 
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator
 
-from sweep.boundary import Dimension, rank_equalize
+from sweep.boundary import FLOOR, Dimension, class_ranks
 from sweep.figures import plt
-from sweep.report import PAGE_STYLE, img_tag, png_bytes
 from sweep.fractal import Axis, Picture
+from sweep.report import PAGE_STYLE, img_tag, png_bytes
 
 AXIS_LABELS = {"lr_in": "input-layer learning rate", "lr_out": "output-layer learning rate", "lr": "learning rate"}
+
+
+def _part_of(name: str, lo: float, hi: float) -> ListedColormap:
+    """The part lo..hi of a matplotlib colour map, as a map of its own."""
+    return ListedColormap(plt.get_cmap(name)(np.linspace(lo, hi, 256)), name=f"{name}[{lo}:{hi}]")
+
+
+#: One sequential map per class. The palest 30% are cut off so that the fastest runs are
+#: still plainly blue or red (the blue channel is the largest on every converged cell, the red
+#: on every diverged one), the darkest 5% so that the two classes' slowest runs, side by side
+#: at the boundary, are still told apart.
+CONVERGED_CMAP = _part_of("Blues", 0.3, 0.95)
+DIVERGED_CMAP = _part_of("Reds", 0.3, 0.95)
+
+
+def class_names(picture: Picture) -> tuple[str, str]:
+    """What the two classes are called: (converged, diverged) for the network, (stayed
+    bounded, escaped) for a loss, whose runs may cycle or still move at the last step."""
+    return ("converged", "diverged") if picture.experiment.is_network else ("stayed bounded", "escaped")
+
+
+def trainability_rgba(measure: np.ndarray, converged: np.ndarray) -> np.ndarray:
+    """The image to draw: converged cells on ``CONVERGED_CMAP``, diverged ones on
+    ``DIVERGED_CMAP``, each by its rank by speed within its class (0: fastest, palest; 1:
+    slowest, deepest; ``sweep.boundary.class_ranks``).
+
+    Args:
+        measure: (...) float64, the picture's signed speed (``Picture.measure``).
+        converged: (...) bool, same shape.
+
+    Returns:
+        (..., 4) float64 RGBA in [0, 1].
+    """
+    converged = np.asarray(converged, dtype=bool)
+    return _paint(class_ranks(measure, converged), converged)
+
+
+def _paint(ranks: np.ndarray, converged: np.ndarray) -> np.ndarray:
+    """RGBA of cells with these ranks in their classes (see ``trainability_rgba``)."""
+    return np.where(converged[..., None], CONVERGED_CMAP(ranks), DIVERGED_CMAP(ranks))
 
 
 def _label(axis: Axis) -> str:
@@ -32,42 +79,161 @@ def _position(axis: Axis, value: float) -> float:
     return math.log10(value) if axis.log else value
 
 
-def _format_axis(ax_axis, axis: Axis) -> None:
-    """Ticks in the axis' own numbers (10**p printed as 0.001, 31.6, 12000, 1e+06), with
-    enough digits to tell a zoomed window's ticks apart."""
-    span = math.log10(axis.hi) - math.log10(axis.lo) if axis.log else (axis.hi - axis.lo) / max(abs(axis.lo), abs(axis.hi))
-    ax_axis.set_major_locator(MaxNLocator(6 if span >= 2 else 4, integer=axis.log and span >= 2))  # whole decades when wide
-    digits = 3 if span >= 1 else min(10, 3 + math.ceil(-math.log10(span)))
+#: Width of a digit and height of a line of tick labels, in font sizes (DejaVu Sans, which
+#: matplotlib uses by default, has digits 0.64 em wide), and the space kept between labels.
+DIGIT_WIDTH = 0.64
+LINE_HEIGHT = 1.2
+LABEL_GAP = 1.0
+
+
+def axis_ticks(axis: Axis, length: float, fontsize: float = 10.0, across: bool = True) -> tuple[list[float], list[str]]:
+    """Tick positions (on the drawn scale: log10 of the value on a log axis) and labels for
+    an image axis: as many round values as fit along ``length`` inches without their labels
+    touching.
+
+    A log axis spanning two decades or more gets whole decades (every second, third, ...
+    when they do not all fit), labelled 0.001 .. 1000, or 10^k when any is outside that;
+    half a decade or more, the values 1, 2 and 5 (or 1 and 3) times a power of ten when
+    three or more of them fit; a narrower one, and a linear axis, evenly spaced round
+    values with the digits that tell them apart (a zoomed window 14100..14800, 2.6 inches
+    wide, gets 14200, 14400, 14600, 14800).
+
+    Args:
+        axis: the Axis drawn.
+        length: the axis' length on the figure, inches.
+        fontsize: the labels' font size, points.
+        across: True for a horizontal axis (labels side by side), False for a vertical one.
+
+    Returns:
+        (positions, labels), ascending, at least two ticks.
+    """
+    em = fontsize / 72.0  # inches
+    inches = length / (_position(axis, axis.hi) - _position(axis, axis.lo))  # per drawn unit
+
+    def fits(positions: list[float], labels: list[str]) -> bool:
+        # Neighbours' centres must be half of each label apart, and a gap more; on a log
+        # axis evenly spaced values crowd toward its top, so every pair is checked.
+        sizes = [_label_ems(t) if across else LINE_HEIGHT for t in labels]
+        pairs = zip(positions, positions[1:], sizes, sizes[1:])
+        return all((b - a) * inches >= ((wa + wb) / 2 + LABEL_GAP) * em for a, b, wa, wb in pairs)
+
+    for ticks in range(8, 1, -1):
+        values, labels = _round_values(axis, ticks)
+        positions = [_position(axis, v) for v in values]
+        if fits(positions, labels) or ticks == 2:
+            return positions, labels
+    raise AssertionError("unreachable")
+
+
+def _label_ems(label: str) -> float:
+    """Width of a tick label in font sizes: digits, and a mathtext power's exponent at 70%."""
+    if label.startswith("$10^{"):
+        return DIGIT_WIDTH * (2 + 0.7 * len(label[5:-2]))
+    return DIGIT_WIDTH * len(label)
+
+
+def _round_values(axis: Axis, most: int) -> tuple[list[float], list[str]]:
+    """At most ``most`` (>= 2) round values inside the axis, and their labels."""
+    lo, hi = axis.lo, axis.hi
     if axis.log:
-        ax_axis.set_major_formatter(FuncFormatter(lambda p, _: _number(10.0**p, digits)))
+        first, last = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
+        if last - first >= 2:
+            step = -(-(last - first + 1) // most)
+            decades = [d for d in range(first, last + 1) if d % step == 0]
+            decades = decades if len(decades) >= 2 else [first, last]
+            plain = all(-3 <= d <= 3 for d in decades)
+            return [10.0**d for d in decades], [_number(10.0**d, 1) if plain else f"$10^{{{d}}}$" for d in decades]
+        if math.log10(hi / lo) >= 0.5:
+            for mantissas in ((1, 2, 5), (1, 3), (1,)):
+                values = [m * 10.0**d for d in range(first - 1, last + 1) for m in mantissas if lo * (1 - 1e-12) <= m * 10.0**d <= hi * (1 + 1e-12)]
+                if 3 <= len(values) <= most:  # two would say less than even spacing
+                    return values, [_number(v, 1) for v in values]
+    values = MaxNLocator(nbins=most - 1, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    values = [float(v) for v in values if lo - 1e-9 * (hi - lo) <= v <= hi + 1e-9 * (hi - lo)]
+    if len(values) < 2:
+        values = [lo, hi]
+    values = [0.0 if abs(v) < 1e-9 * (hi - lo) else v for v in values]
+    # The digits the step needs (a step of 2.5 one more), none beyond: as decimals between
+    # 1e-3 and 1e6, as significant digits in scientific notation outside.
+    step = values[1] - values[0]
+    place = math.floor(math.log10(step) + 1e-9)
+    extra = 1 if round(step / 10.0**place, 6) == 2.5 else 0
+    top = max(abs(v) for v in values)
+    if 1e-3 <= top < 1e6:
+        return values, [f"{v:.{max(0, extra - place)}f}" for v in values]
+    digits = math.floor(math.log10(top)) - place + 1 + extra
+    return values, [f"{v:.{max(1, digits)}g}" for v in values]
 
 
 def _number(value: float, digits: int) -> str:
-    """``value`` to ``digits`` significant digits, in plain digits between 1e-3 and 1e5."""
-    if 1e-3 <= abs(value) < 1e5:
+    """``value`` to ``digits`` significant digits, in plain digits between 1e-3 and 1e6."""
+    if 1e-3 <= abs(value) < 1e6:
         return np.format_float_positional(value, precision=digits, unique=True, fractional=False, trim="-")
     return f"{value:.{digits}g}"
 
 
-def draw_image(ax, picture: Picture, window=None) -> None:
-    """Draw a picture on ``ax``; ``window`` (an (x Axis, y Axis) pair) is outlined on it."""
+def frame_title(k: int, dim: Dimension, last: int | None = None) -> str:
+    """``frame 2: dimension 1.47 ± 0.05`` (``frame 2 of 4: ...`` given the last frame's
+    number), or ``frame 2: no dimension (too little boundary)`` without an estimate."""
+    frame = f"frame {k}" if last is None else f"frame {k} of {last}"
+    if not math.isfinite(dim.value):
+        return f"{frame}: no dimension (too little boundary)"
+    return f"{frame}: dimension {dim.value:.2f} ± {dim.stderr:.2f}"
+
+
+def _axes_inches(ax) -> tuple[float, float]:
+    box = ax.get_position()
+    width, height = ax.figure.get_size_inches()
+    return box.width * width, box.height * height
+
+
+def _set_ticks(ax_axis, axis: Axis, length: float, fontsize: float, across: bool) -> None:
+    positions, labels = axis_ticks(axis, length, fontsize, across)
+    ax_axis.set_major_locator(FixedLocator(positions))
+    ax_axis.set_major_formatter(FixedFormatter(labels))
+    ax_axis.set_minor_locator(FixedLocator([]))
+
+
+def draw_image(ax, picture: Picture, window=None, fontsize: float = 10.0) -> None:
+    """Draw a picture on ``ax`` (``trainability_rgba``); ``window`` (an (x Axis, y Axis)
+    pair) is outlined on it. Ticks are chosen for the axes' size, so size the figure first."""
     e = picture.experiment
-    colours = rank_equalize(picture.measure, picture.converged)
     extent = [_position(e.x, e.x.lo), _position(e.x, e.x.hi), _position(e.y, e.y.lo), _position(e.y, e.y.hi)]
-    ax.imshow(colours, origin="lower", extent=extent, aspect="auto", cmap="Spectral", vmin=-1, vmax=1, interpolation="nearest")
-    _format_axis(ax.xaxis, e.x)
-    _format_axis(ax.yaxis, e.y)
-    ax.set_xlabel(_label(e.x))
-    ax.set_ylabel(_label(e.y))
+    ax.imshow(trainability_rgba(picture.measure, picture.converged), origin="lower", extent=extent, aspect="auto", interpolation="nearest")
+    width, height = _axes_inches(ax)
+    _set_ticks(ax.xaxis, e.x, width, fontsize, True)
+    _set_ticks(ax.yaxis, e.y, height, fontsize, False)
+    ax.tick_params(labelsize=fontsize)
+    ax.set_xlabel(_label(e.x), fontsize=fontsize)
+    ax.set_ylabel(_label(e.y), fontsize=fontsize)
     if window is not None:
         x, y = window
-        x0, x1, y0, y1 = _position(x, x.lo), _position(x, x.hi), _position(y, y.lo), _position(y, y.hi)
-        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="black", linewidth=1.2))
+        _outline(ax, _position(x, x.lo), _position(x, x.hi), _position(y, y.lo), _position(y, y.hi))
+
+
+def _outline(ax, x0: float, x1: float, y0: float, y1: float) -> None:
+    """The next frame's window: black on a white halo, seen on pale and deep colours alike."""
+    for colour, width in (("white", 2.6), ("black", 1.2)):
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=colour, linewidth=width))
+
+
+def add_colour_bars(fig, axes, picture: Picture, fontsize: float = 9.0) -> None:
+    """Two colour bars beside ``axes`` (an Axes or a list of them): each class's map, from
+    its fastest run (pale) to its slowest (deep)."""
+    # Each bar goes between the axes and the bars before it: the diverged one first, so
+    # that the converged (blue) bar comes next to the picture.
+    for name, cmap in reversed(list(zip(class_names(picture), (CONVERGED_CMAP, DIVERGED_CMAP)))):
+        bar = fig.colorbar(ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap), ax=axes, fraction=0.035, pad=0.02, aspect=25)
+        bar.set_ticks([0.0, 1.0], labels=["fastest", "slowest"])
+        bar.ax.tick_params(labelsize=fontsize - 1, length=2)
+        bar.set_label(f"{name}: rank of speed", fontsize=fontsize)
 
 
 def image_figure(picture: Picture, title: str | None = None, window=None):
-    """The picture as a figure (see ``draw_image``)."""
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    """The picture as a figure (see ``draw_image``), with the two colour bars."""
+    fig, ax = plt.subplots(figsize=(7.4, 5.6), layout="constrained")
+    add_colour_bars(fig, ax, picture)
+    fig.get_layout_engine().execute(fig)  # the axes' size beside the bars, for the ticks
     draw_image(ax, picture, window)
     ax.set_title(title or describe(picture), fontsize=10)
     return fig
@@ -79,7 +245,7 @@ def describe(picture: Picture) -> str:
     if e.is_network:
         return f"Trainability of a width-{e.width} {e.nonlinearity} network, {e.steps} steps (blue: converged, red: diverged)"
     what = f"{e.problem} from w0 = {e.w0:g}, {e.steps} steps"
-    return f"Trainability of gradient descent on {what} (blue: stays bounded, red: diverges)"
+    return f"Trainability of gradient descent on {what} (blue: stayed bounded, red: escaped)"
 
 
 #: Columns of a line's picture at most: a finer line is shown by every k-th sample (the
@@ -88,31 +254,38 @@ LINE_COLUMNS = 1 << 16
 
 
 def _line_colours(picture: Picture) -> np.ndarray:
+    """(1, columns, 4) RGBA of a line picture: ``trainability_rgba`` of every k-th sample,
+    ranked among all samples."""
     step = -(-picture.converged.size // LINE_COLUMNS)
-    return rank_equalize(picture.measure, picture.converged)[None, ::step]
+    ranks = class_ranks(picture.measure, picture.converged)
+    return _paint(ranks[::step], picture.converged[::step])[None]
 
 
-def draw_line(ax, picture: Picture, window: Axis | None = None) -> None:
+def draw_line(ax, picture: Picture, window: Axis | None = None, fontsize: float = 10.0) -> None:
     """Draw a line picture on ``ax`` as a strip; ``window`` (an lr Axis) is outlined on it."""
     e = picture.experiment
-    ax.imshow(_line_colours(picture), extent=[e.x.lo, e.x.hi, 0, 1], aspect="auto", cmap="Spectral", vmin=-1, vmax=1, interpolation="nearest")
+    ax.imshow(_line_colours(picture), extent=[e.x.lo, e.x.hi, 0, 1], aspect="auto", interpolation="nearest")
+    _set_ticks(ax.xaxis, e.x, _axes_inches(ax)[0], fontsize, True)
+    ax.tick_params(labelsize=fontsize)
     ax.set_yticks([])
     if window is not None:
-        ax.add_patch(Rectangle((window.lo, 0.02), window.hi - window.lo, 0.96, fill=False, edgecolor="black", linewidth=1.2))
+        _outline(ax, window.lo, window.hi, 0.03, 0.97)
 
 
-def line_figure(picture: Picture, window: Axis | None = None):
+def line_figure(picture: Picture, window: Axis | None = None, title: str | None = None):
     """A line of learning rates: the classes along it, with the zoom window if any."""
-    fig, ax = plt.subplots(figsize=(7.5, 1.9))
+    fig, ax = plt.subplots(figsize=(8.4, 2.9), layout="constrained")  # tall enough for the bars' labels
+    add_colour_bars(fig, ax, picture, fontsize=8)
+    fig.get_layout_engine().execute(fig)
     draw_line(ax, picture, window)
     ax.set_xlabel(_label(picture.experiment.x))
-    ax.set_title(describe(picture), fontsize=9)
+    ax.set_title(title or describe(picture), fontsize=9)
     return fig
 
 
 def dimension_figure(dim: Dimension, line: bool = False):
     """log-log plot of the box counts (or, for a line, boundary points per resolution) with
-    the fitted slope over its fit range."""
+    the fitted slope over its fit range, and the slopes of its uncertainty's ends."""
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     sizes, counts = np.array(dim.sizes, dtype=float), np.array(dim.counts, dtype=float)
     shown = counts > 0
@@ -120,42 +293,59 @@ def dimension_figure(dim: Dimension, line: bool = False):
     if math.isfinite(dim.value):
         lo, hi = dim.fit
         inside = (sizes >= lo) & (sizes <= hi) & shown
-        slope = dim.value if line else -dim.value
-        ref = np.exp(np.mean(np.log(counts[inside]) - slope * np.log(sizes[inside])))
-        fitted = ref * sizes[inside] ** slope
-        ax.loglog(sizes[inside], fitted, "-", color="#d62728", label=f"fit: dimension {dim.value:.3f} ± {dim.stderr:.3f}")
+        sign = 1.0 if line else -1.0
+        # Lines through the centre of the fitted points: the fit, and the range's ends.
+        centre_x, centre_y = np.mean(np.log(sizes[inside])), np.mean(np.log(counts[inside]))
+        for slope, style, label in (
+            (dim.value, "-", f"fit: dimension {dim.value:.3f} ± {dim.stderr:.3f}"),
+            (dim.low, ":", f"slopes of all fit windows: {dim.low:.3f}..{dim.high:.3f}"),
+            (dim.high, ":", None),
+        ):
+            if math.isfinite(slope):
+                ax.loglog(sizes[inside], np.exp(centre_y + sign * slope * (np.log(sizes[inside]) - centre_x)), style, color="#d62728", label=label)
     if line:
         ax.set_xlabel("resolution (learning rates sampled, 2**k)")
         ax.set_ylabel("boundary points seen")
     else:
         ax.set_xlabel("box side (cells)")
-        ax.set_ylabel("boxes holding boundary")
-    ax.legend(frameon=False, fontsize=9)
+        ax.set_ylabel("boxes holding boundary (mean)")
+    ax.legend(frameon=False, fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
     return fig
 
 
 def zoom_strip(pictures: list[Picture]):
-    """The frames of a zoom side by side, each outlining the window of the next."""
+    """The frames of a zoom side by side, each outlining the window of the next, titled with
+    its dimension, with the two colour bars."""
     line = pictures[0].experiment.y is None
     if line:
-        fig, axes = plt.subplots(len(pictures), 1, figsize=(7.5, 1.3 * len(pictures)), squeeze=False)
+        fig, axes = plt.subplots(len(pictures), 1, figsize=(8.4, 1.0 + 1.1 * len(pictures)), squeeze=False, layout="constrained")
+        add_colour_bars(fig, list(axes[:, 0]), pictures[0], fontsize=8)
+        fig.get_layout_engine().execute(fig)
         for k, (ax, picture) in enumerate(zip(axes[:, 0], pictures)):
-            draw_line(ax, picture, pictures[k + 1].experiment.x if k + 1 < len(pictures) else None)
-            ax.set_ylabel(f"frame {k}", rotation=0, ha="right", va="center", fontsize=8)
-        axes[-1, 0].set_xlabel(_label(pictures[-1].experiment.x))
-        fig.tight_layout()
+            draw_line(ax, picture, pictures[k + 1].experiment.x if k + 1 < len(pictures) else None, fontsize=8)
+            ax.set_title(frame_title(k, picture.dimension), fontsize=8, loc="left")
+        axes[-1, 0].set_xlabel(_label(pictures[-1].experiment.x), fontsize=8)
         return fig
-    fig, axes = plt.subplots(1, len(pictures), figsize=(3.3 * len(pictures), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(pictures), figsize=(3.4 * len(pictures) + 1.2, 3.6), squeeze=False, layout="constrained")
+    add_colour_bars(fig, list(axes[0]), pictures[0], fontsize=8)
+    fig.get_layout_engine().execute(fig)
     for k, (ax, picture) in enumerate(zip(axes[0], pictures)):
         nxt = pictures[k + 1].experiment if k + 1 < len(pictures) else None
-        draw_image(ax, picture, (nxt.x, nxt.y) if nxt else None)
-        ax.set_title(f"frame {k}: {picture.dimension.value:.2f}" if math.isfinite(picture.dimension.value) else f"frame {k}", fontsize=9)
-        ax.xaxis.label.set_fontsize(8)
-        ax.yaxis.label.set_fontsize(8)
-        ax.tick_params(labelsize=7)
-    fig.tight_layout()
+        draw_image(ax, picture, (nxt.x, nxt.y) if nxt else None, fontsize=7.5)
+        ax.set_title(frame_title(k, picture.dimension), fontsize=9)
     return fig
+
+
+def _fixed_png(fig, dpi: int) -> bytes:
+    """The figure as PNG at its own size (no tight crop, so every frame of a GIF has the
+    same size); the figure is closed."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
 
 
 def gif_bytes(pictures: list[Picture], seconds_per_frame: float = 1.2) -> bytes:
@@ -166,11 +356,12 @@ def gif_bytes(pictures: list[Picture], seconds_per_frame: float = 1.2) -> bytes:
     frames = []
     for k, picture in enumerate(pictures):
         nxt = pictures[k + 1].experiment if k + 1 < len(pictures) else None
+        title = frame_title(k, picture.dimension, len(pictures) - 1)
         if picture.experiment.y is None:
-            fig = line_figure(picture, nxt.x if nxt else None)
+            fig = line_figure(picture, nxt.x if nxt else None, title)
         else:
-            fig = image_figure(picture, f"frame {k} of {len(pictures) - 1}", (nxt.x, nxt.y) if nxt else None)
-        frames.append(Image.open(io.BytesIO(png_bytes(fig, dpi=80))).convert("RGB"))
+            fig = image_figure(picture, title, (nxt.x, nxt.y) if nxt else None)
+        frames.append(Image.open(io.BytesIO(_fixed_png(fig, dpi=80))).convert("RGB"))
     size = frames[0].size
     frames = [frame.resize(size) for frame in frames]
     buffer = io.BytesIO()
@@ -202,6 +393,36 @@ def _setup_text(picture: Picture) -> str:
     )
 
 
+def _colour_text(picture: Picture) -> str:
+    """What the colours of a picture mean, for the caption under it."""
+    yes, no = class_names(picture)
+    slow = "next to the boundary (and, among converging runs, at the smallest learning rates)" if picture.experiment.is_network else "next to the boundary"
+    if picture.experiment.is_network:
+        speed = "the <code>measure</code> column: the sum of a converged run's normalized losses, of the reciprocals of a diverged one's"
+    else:
+        speed = "the steps a run took to converge or to escape, the <code>measure</code> column"
+    return (
+        f"Blue cells {yes}, red ones {no}. Within each class the shade is the run's rank by speed ({speed}): "
+        f"the palest are the fastest runs of their class, the deepest the slowest, which lie {slow}. "
+        "Each class is ranked on its own, so every picture and every zoom frame uses each colour bar from end to end."
+    )
+
+
+def _dimension_text(dim: Dimension, line: bool) -> str:
+    """How the dimension's uncertainty was found, for the text under its figure."""
+    scales = "resolutions" if line else "box sides"
+    if not math.isfinite(dim.value):
+        return f"Too few {scales} see the boundary to fit a slope."
+    return (
+        f"The value is the least-squares slope over all {scales} fitted; the ± holds the slope of every window of "
+        f"three or more consecutive {scales} (each widened by its standard error, at least {FLOOR}) and, where the "
+        f"slopes still rise toward the finest scale, their extrapolation beyond it: from {dim.low:.3f} to {dim.high:.3f}. "
+        "Which scales a fractal's power law holds over is not known, and the fitted slope depends on the choice "
+        f"far more than the regression's standard error says. {'' if line else 'Counts are averaged over 16 placements of the grid of boxes. '}"
+        "See <code>sweep.boundary.box_dimension</code>."
+    )
+
+
 def picture_report(picture: Picture, pictures: dict[str, bytes], command: str) -> str:
     """The report page of one picture, with its PNGs embedded."""
     e = picture.experiment
@@ -217,9 +438,11 @@ def picture_report(picture: Picture, pictures: dict[str, bytes], command: str) -
 <p>{_setup_text(picture)}</p>
 <p>Axes: {html.escape(axes)}.</p>
 {img_tag(pictures['image'], 'trainability image')}
+<p>{_colour_text(picture)}</p>
 <h2>Fractal dimension of the boundary</h2>
 <p>Box counting on the {what}: <b>{html.escape(dim.text())}</b>. A smooth boundary has dimension {0 if line else 1}; a larger value means structure at every scale.</p>
 {img_tag(pictures['dimension'], 'box counts')}
+<p>{_dimension_text(dim, line)}</p>
 </body></html>
 """
 
@@ -236,15 +459,18 @@ def zoom_report(frames: list[Picture], strip: bytes, dims: bytes, command: str) 
     values = [p.dimension.value for p in frames]
     finite = [v for v in values if math.isfinite(v)]
     overall = f"median over the frames: <b>{np.median(finite):.3f}</b>" if finite else "no frame had enough boundary to measure"
+    line = frames[0].experiment.y is None
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sweep: zoom into {html.escape(describe(frames[0]))}</title>
 {PAGE_STYLE}</head><body>
 <h1>Zooming into the boundary</h1>
 <p class="lead">{html.escape(describe(frames[0]))}. {len(frames)} frames, each recomputed at the same resolution inside the outlined window of the one before. Made by <code>{html.escape(command)}</code>.</p>
 {img_tag(strip, 'zoom frames')}
+<p>{_colour_text(frames[0])} Each frame is titled with its boundary's dimension.</p>
 <p><img alt="zoom animation" src="zoom.gif"></p>
 <h2>Fractal dimension at every depth</h2>
-<p>Box-counting dimension of each frame's boundary; {overall}. A fractal keeps its dimension as one zooms in.</p>
+<p>Box-counting dimension of each frame's boundary; {overall}. A fractal keeps its dimension as one zooms in.
+The ± of each frame holds the slopes of all its fit windows of three or more {'resolutions' if line else 'box sides'}; see <code>sweep.boundary.box_dimension</code>.</p>
 {img_tag(dims, 'box counts per frame')}
 <table><tr><th>frame</th><th>window</th><th>converged</th><th>dimension</th></tr>
 {''.join(rows)}
@@ -261,10 +487,9 @@ def zoom_dimension_figure(frames: list[Picture]):
         dim = picture.dimension
         sizes, counts = np.array(dim.sizes, float), np.array(dim.counts, float)
         shown = counts > 0
-        label = f"frame {k}: {dim.value:.3f}" if math.isfinite(dim.value) else f"frame {k}"
-        ax.loglog(sizes[shown], counts[shown], "o-", markersize=3, label=label)
+        ax.loglog(sizes[shown], counts[shown], "o-", markersize=3, label=frame_title(k, dim))
     ax.set_xlabel("resolution (2**k)" if line else "box side (cells)")
-    ax.set_ylabel("boundary points seen" if line else "boxes holding boundary")
+    ax.set_ylabel("boundary points seen" if line else "boxes holding boundary (mean)")
     ax.legend(frameon=False, fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
     return fig

@@ -193,7 +193,7 @@ def test_reused_folders_never_mix_a_picture_and_a_zoom(tmp_path, capsys):
     deeper = read_picture(tmp_path / "deeper" / "frames" / "frame-00.parquet").experiment
     assert first == deeper
     assert run_cli(["zoom", str(out), "--x-range", "1:10", "--out", str(zoom), "--quiet"], capsys)[0] == 0
-    assert sorted(p.name for p in zoom.iterdir()) == ["boundary.png", "dimension.png", "fractal.json", "image.parquet", "report.html"]
+    assert sorted(p.name for p in zoom.iterdir() if p.name not in (".sweep.lock", "sweep-files.jsonl")) == ["boundary.png", "dimension.png", "fractal.json", "image.parquet", "report.html"]
     assert run_cli(["zoom", str(out), "--auto", "1", "--out", str(zoom), "--quiet"], capsys)[0] == 0
     assert "image.parquet" not in {p.name for p in zoom.iterdir()} and (zoom / "zoom.gif").is_file()
 
@@ -267,3 +267,137 @@ def test_auto_zoom_into_an_unwritable_folder_fails_before_the_frames(tmp_path, c
     (tmp_path / "afile").write_text("x")
     code, stdout, stderr = run_cli(["zoom", str(out), "--auto", "2", "--out", str(tmp_path / "afile" / "z")], capsys)
     assert code != 0 and "cannot write results" in stderr and "frame 1" not in stdout
+
+
+# Figures: what to draw is checked without rendering, then a figure is drawn and its tick
+# labels are checked not to overlap.
+
+from sweep.boundary import box_dimension  # noqa: E402
+from sweep.figures import plt  # noqa: E402
+from sweep.fractal import Picture  # noqa: E402
+from sweep.fractal_report import (  # noqa: E402
+    CONVERGED_CMAP,
+    DIVERGED_CMAP,
+    axis_ticks,
+    frame_title,
+    image_figure,
+    line_figure,
+    render_picture_report,
+    trainability_rgba,
+    zoom_strip,
+)
+
+
+def synthetic_picture(x_range=(1e-3, 1e6), y_range=(1e-3, 1e6), n=64, seed=0) -> Picture:
+    """A network picture with a ragged boundary and made-up speeds, without training."""
+    e = network_experiment(width=2, steps=5, resolution=n, x_range=x_range, y_range=y_range)
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:n, 0:n] / n
+    converged = y + 0.15 * np.sin(40 * x) + 0.1 * rng.random((n, n)) < 0.55
+    distance = np.abs(y - 0.55) + 0.01
+    measure = np.where(converged, -1.0 / distance, 1.0 / distance)  # slowest at the boundary
+    return Picture(e, converged, measure, 0.1)
+
+
+def test_every_converged_cell_is_blue_and_every_diverged_cell_red():
+    picture = synthetic_picture()
+    rgba = trainability_rgba(picture.measure, picture.converged)
+    assert rgba.shape == (64, 64, 4) and np.all(rgba[..., 3] == 1.0)
+    rgb = rgba[..., :3]
+    assert np.all(rgb[picture.converged].argmax(axis=1) == 2)
+    assert np.all(rgb[~picture.converged].argmax(axis=1) == 0)
+    # ... whatever the rank: every colour of each map has its channel the largest.
+    samples = np.linspace(0, 1, 101)
+    assert np.all(CONVERGED_CMAP(samples)[:, :3].argmax(axis=1) == 2) and np.all(DIVERGED_CMAP(samples)[:, :3].argmax(axis=1) == 0)
+    # Deepest (darkest) colour on each class's slowest run, palest on its fastest.
+    brightness = rgb.sum(axis=-1)
+    for cls in (picture.converged, ~picture.converged):
+        slow = np.abs(picture.measure) == np.abs(picture.measure[cls]).max()
+        fast = np.abs(picture.measure) == np.abs(picture.measure[cls]).min()
+        assert brightness[cls & slow].max() < brightness[cls].min() + 1e-12
+        assert brightness[cls & fast].min() > brightness[cls].max() - 1e-12
+
+
+@pytest.mark.parametrize(
+    "axis,length",
+    [
+        (Axis("lr_in", 1e-3, 1e6, 512, True), 2.6),  # the paper's view, a frame of a zoom strip
+        (Axis("lr_in", 1e-3, 1e6, 512, True), 5.0),
+        (Axis("lr_in", 1000.0, 1.6e5, 512, True), 2.6),
+        (Axis("lr_in", 3950.0, 13100.0, 512, True), 2.6),  # half a decade: crowds at its top
+        (Axis("lr_in", 14100.0, 14800.0, 512, True), 2.6),
+        (Axis("lr_out", 0.063096, 0.068129, 512, True), 2.6),
+        (Axis("lr", 0.0, 1.5, 65537, False), 6.0),
+        (Axis("lr", 0.27341, 0.27462, 65537, False), 6.0),
+        (Axis("delta", 0.123456, 0.123457, 512, False), 2.6),
+    ],
+)
+def test_axis_ticks_are_round_distinct_and_spaced(axis, length):
+    for across in (True, False):
+        positions, labels = axis_ticks(axis, length, fontsize=7.5, across=across)
+        assert 2 <= len(labels) <= 8 and len(set(labels)) == len(labels)
+        assert positions == sorted(positions)
+        lo, hi = (math.log10(axis.lo), math.log10(axis.hi)) if axis.log else (axis.lo, axis.hi)
+        assert all(lo - 1e-9 * (hi - lo) <= p <= hi + 1e-9 * (hi - lo) for p in positions)
+        for p, label in zip(positions, labels):
+            value = 10.0**p if axis.log else p
+            shown = 10.0 ** float(label[5:-2]) if label.startswith("$10^{") else float(label)
+            assert shown == pytest.approx(value, rel=1e-9, abs=1e-12), (label, value)  # the label is the tick's value
+    across = axis_ticks(axis, length, fontsize=7.5)[1]
+    assert max(len(t) for t in across) <= 9
+
+
+def test_frame_titles_say_what_the_number_is():
+    dim = synthetic_picture().dimension
+    assert frame_title(2, dim) == f"frame 2: dimension {dim.value:.2f} ± {dim.stderr:.2f}"
+    assert frame_title(2, dim, 4).startswith("frame 2 of 4: dimension ")
+    assert frame_title(0, box_dimension(np.zeros((8, 8), bool))) == "frame 0: no dimension (too little boundary)"
+
+
+def _tick_boxes(fig, ax_axis):
+    renderer = fig.canvas.get_renderer()
+    return [label.get_window_extent(renderer) for label in ax_axis.get_ticklabels() if label.get_visible() and label.get_text()]
+
+
+def _no_overlaps(boxes):
+    return all(not a.overlaps(b) for k, a in enumerate(boxes) for b in boxes[k + 1 :])
+
+
+def test_drawn_figures_have_legends_titles_and_readable_ticks():
+    frames = [
+        synthetic_picture(),
+        synthetic_picture((1000.0, 1.6e5), (1e-3, 0.16), seed=1),
+        synthetic_picture((14100.0, 14800.0), (0.063096, 0.068129), seed=2),
+    ]
+    for fig in (zoom_strip(frames), image_figure(frames[2])):
+        fig.canvas.draw()
+        labels = [ax.get_ylabel() for ax in fig.axes]
+        assert "converged: rank of speed" in labels and "diverged: rank of speed" in labels
+        bars = [ax for ax in fig.axes if ax.get_ylabel().endswith("rank of speed")]
+        assert all([t.get_text() for t in bar.get_yticklabels()] == ["fastest", "slowest"] for bar in bars)
+        images = [ax for ax in fig.axes if ax not in bars]
+        for ax in images:
+            for ax_axis in (ax.xaxis, ax.yaxis):
+                boxes = _tick_boxes(fig, ax_axis)
+                assert len(boxes) >= 2 and _no_overlaps(boxes), [t.get_text() for t in ax_axis.get_ticklabels()]
+        plt.close(fig)
+    fig = zoom_strip(frames)
+    assert [ax.get_title() for ax in fig.axes[:3]] == [frame_title(k, p.dimension) for k, p in enumerate(frames)]
+    assert fig.axes[0].get_title().startswith("frame 0: dimension ")
+    plt.close(fig)
+
+
+def test_line_figure_and_report_files():
+    e = loss_experiment("cosine-mult", None, steps=5, resolution=1024, x_range=(0.27341, 0.27462))
+    rng = np.random.default_rng(0)
+    converged = rng.random(e.x.n) < 0.4
+    line = Picture(e, converged, np.where(converged, -1.0, 1.0) * rng.integers(1, 5, e.x.n), 0.1)
+    fig = line_figure(line)
+    fig.canvas.draw()
+    assert _no_overlaps(_tick_boxes(fig, fig.axes[0].xaxis)) and len(_tick_boxes(fig, fig.axes[0].xaxis)) >= 3
+    assert {"stayed bounded: rank of speed", "escaped: rank of speed"} <= {ax.get_ylabel() for ax in fig.axes}
+    plt.close(fig)
+    files = render_picture_report(synthetic_picture(), "sweep fractal (test)")
+    assert files["boundary.png"][:8] == b"\x89PNG\r\n\x1a\n" and files["dimension.png"][:8] == b"\x89PNG\r\n\x1a\n"
+    page = files["report.html"].decode()
+    assert "rank by speed" in page and "the ± holds the slope of every window" in page
