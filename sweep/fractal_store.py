@@ -54,6 +54,8 @@ def summary(picture: Picture) -> dict:
         "dimension": {
             "value": dim.value if math.isfinite(dim.value) else None,
             "stderr": dim.stderr if math.isfinite(dim.stderr) else None,
+            "low": dim.low if math.isfinite(dim.low) else None,
+            "high": dim.high if math.isfinite(dim.high) else None,
             "fit": list(dim.fit),
             "sizes": list(dim.sizes),
             "counts": list(dim.counts),
