@@ -184,7 +184,7 @@ def _run(plan, out_path, chunk_size, resume, scheduler, extra, quiet, no_report)
 
     size = chunk_size or default_chunk_size(plan)
     streamed = resume or scheduler is not None or plan.n_runs > size
-    axes = " x ".join(f"{name} {axis.size}" for name, axis in plan.axes.items() if axis.size > 1) or "one point"
+    axes = " x ".join(f"{axis.name} {axis.values.size}" for axis in plan.axes if axis.swept) or "one point"
     n = plan.n_runs
     say(
         f"{n:,} run{'s' if n != 1 else ''} ({axes}), at most {n * max(plan.max_iter, 1):.2g} steps; "
@@ -243,7 +243,7 @@ def _one_piece(plan, folder, extra, no_report):
     runs_path, config_path = write_results(folder, frame, config, files)
     n_runs = len(frame)
     say(
-        f"{n_runs:,} run{'s' if n_runs != 1 else ''} of {'gradient descent' if plan.optimizer == 'gd' else plan.optimizer} on {config['loss']['expression']}: "
+        f"{n_runs:,} run{'s' if n_runs != 1 else ''} of {'gradient descent' if plan.optimizer.name == 'gd' else plan.optimizer.name} on {config['loss']['expression']}: "
         f"{config['seconds']:.3f} s in the kernel ({n_runs / max(config['seconds'], 1e-9):,.0f} runs/s), "
         f"{config['compile_seconds']:.2f} s compiling or loading it"
     )

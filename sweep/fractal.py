@@ -337,7 +337,7 @@ def worst_case_seconds(experiment: Experiment, budget: float = 0.05) -> float:
     a sample of runs (growing until it takes about ``budget`` seconds) is timed and scaled to
     every run taking all its steps, with ``sweep.api.TIME_MARGIN``. Call ``warm_up`` first,
     so that compiling is not timed."""
-    from sweep.api import TIME_MARGIN, lane_steps
+    from sweep.api import TIME_MARGIN
 
     e = experiment
     runs = math.prod(e.shape)
@@ -354,7 +354,7 @@ def worst_case_seconds(experiment: Experiment, budget: float = 0.05) -> float:
             params = dict(e.params) if e.y is None else {**e.params, e.y.name: e.y.lo}
             loss = problem_loss(e.problem, params)
             result = descend_runs(lr, np.full(lr.size, e.w0), loss, steps, LOSS_TOL, LOSS_DIV_FACTOR)
-            work = lane_steps(result["n_iter"], 128) / (steps + 1) * steps
+            work = float((result["n_iter"] + 1).sum())
         seconds = time.perf_counter() - started
         if seconds >= budget or n >= 1 << 16 or (not e.is_network and n >= e.x.n and steps >= e.steps):
             break

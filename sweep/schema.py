@@ -23,6 +23,8 @@ SWEEP_SCHEMA = {
     "properties": {
         "format": {"type": "integer", "minimum": 1},
         "optimizer": {"type": "string", "maxLength": 40},
+        "schedule": {"type": "string", "maxLength": 40},
+        "dynamics": {"type": "boolean"},
         "loss": {
             "type": "object",
             "required": ["name", "formula", "expression"],
@@ -111,12 +113,17 @@ def sweep_config_problem(config) -> str | None:
     problem = schema_problem(config)
     if problem:
         return problem
-    from sweep.optimizers import OPTIMIZERS
+    from sweep.optim.optimizers import OPTIMIZERS
+
+    from sweep.optim.schedules import SCHEDULES
 
     optimizer = config.get("optimizer", "gd")
     if optimizer not in OPTIMIZERS:
         return f"optimizer = {optimizer[:40]!r}: must be one of {', '.join(OPTIMIZERS)}"
-    allowed = ["lr", "w0", *(h.name for h in OPTIMIZERS[optimizer].hyperparameters)]
+    schedule = config.get("schedule", "constant")
+    if schedule not in SCHEDULES:
+        return f"schedule = {schedule[:40]!r}: must be one of {', '.join(SCHEDULES)}"
+    allowed = ["lr", "w0", *(h.name for h in OPTIMIZERS[optimizer].hyperparameters), *(p.name for p in SCHEDULES[schedule].params), *config["loss"].get("params", {})]
     unknown = [name for name in config["axes"] if name not in allowed]
     if unknown:
         return f"axes.{unknown[0][:40]} is not an axis of a {optimizer} sweep (its axes are {', '.join(allowed)})"
@@ -127,9 +134,10 @@ def sweep_config_problem(config) -> str | None:
             return f"axes.{name} is not sorted without duplicates"
     if min(config["axes"]["lr"]) <= 0:
         return "axes.lr holds a learning rate <= 0"
-    for key in ("tol", "div_factor"):
-        if not math.isfinite(config[key]):
-            return f"{key} = {config[key]!r}: must be finite"
+    if not math.isfinite(config["tol"]):
+        return f"tol = {config['tol']!r}: must be finite"
+    if not config["div_factor"] >= 1:
+        return f"div_factor = {config['div_factor']!r}: must be >= 1"
     n_runs = math.prod(len(values) for values in config["axes"].values())
     if config["n_runs"] != n_runs:
         return f"n_runs = {config['n_runs']}: the axes hold {n_runs:,} runs"

@@ -48,7 +48,7 @@ def default_chunk_size(plan: SweepPlan, available: int | None = None) -> int:
     import psutil
 
     free = psutil.virtual_memory().available if available is None else available
-    per_run = BYTES_PER_RUN + (16 * plan.loss.n_weights if isinstance(plan.loss, Model) else 0)
+    per_run = BYTES_PER_RUN + (16 * plan.problem.n_weights if isinstance(plan.problem, Model) else 0)
     return int(np.clip(free // 8 // per_run, 2**16, 2**22))
 
 

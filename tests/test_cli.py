@@ -155,7 +155,7 @@ def test_sweeps_too_big_for_disk_or_memory_are_refused(tmp_path, capsys, monkeyp
         ({"n_threads": True}, "n_threads=True"),
         ({"loss": ["w"]}, "loss=['w']"),
         ({"loss": None}, "loss=None"),
-        ({"params": {"a": "2"}}, "params="),
+        ({"params": {"a": "2"}}, "params['a'] must be real numbers"),
         ({"params": [1, 2]}, "params="),
         ({"params": {"a": 10**400}}, "too large"),
     ],

@@ -273,6 +273,14 @@ def _raw(out, old, new):
     (out / "sweep.json").write_text(text.replace(old, new, 1))
 
 
+def _deep_formula(out):
+    config = json.loads((out / "sweep.json").read_text())
+    config["loss"].update(name="formula", params={}, formula="cos(" * 99 + "w" + ")" * 99)
+    for name in ("a", "b", "c"):
+        config["axes"].pop(name)
+    (out / "sweep.json").write_text(json.dumps(config))
+
+
 EDITS = [
     (lambda out: _edit(out, chunk_size="x"), "chunk_size = 'x': must be of type integer"),
     (lambda out: _edit(out, chunk_size=1.5), "chunk_size = 1.5: must be of type integer"),
@@ -292,7 +300,7 @@ EDITS = [
     (lambda out: _edit(out, loss__params={"a": "x"}), "loss.params.a = 'x': must be of type number"),
     (lambda out: _edit(out, loss__formula=3), "loss.formula = 3: must be of type string"),
     (lambda out: _edit(out, loss__name="formula", loss__formula="__import__('os').system('true')"), "is not allowed in the loss formula"),
-    (lambda out: _edit(out, loss__name="formula", loss__params={}, loss__formula="cos(" * 99 + "w" + ")" * 99), "nests"),
+    (lambda out: _deep_formula(out), "nests"),
     (lambda out: (out / "sweep.json").write_text(json.dumps({"loss": []})), "the field 'axes' is missing"),
 ]
 

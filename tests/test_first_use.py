@@ -91,10 +91,23 @@ def test_compiling_is_its_own_step_and_the_estimate_comes_after(tmp_path, capsys
     assert code == 0 and lines[1].startswith("compiled the kernel in") and lines[2].startswith("at most about")
 
 
-def test_the_time_bound_counts_each_block_as_long_as_its_slowest_run():
-    from sweep.api import lane_steps
+def test_the_time_bound_assumes_every_run_takes_all_its_steps(monkeypatch):
+    import sweep.run.estimate as estimate
+    from sweep.run.plan import plan_sweep
 
-    assert lane_steps(np.array([3, 0, 0, 9, 1]), 2) == 2 * (4 + 10 + 2)
+    plan = plan_sweep(np.geomspace(0.01, 1, 50), np.linspace(-1, 2, 40), max_iter=500, tol=1e-10)
+    seen = {}
+    clock = iter(range(1000))
+
+    def fake_descend(probe, values):
+        seen["max_iter"], seen["runs"] = probe.max_iter, next(iter(values.values())).size
+        return {"n_iter": np.full(seen["runs"], 9)}  # every sampled run takes 9 steps
+
+    monkeypatch.setattr("sweep.run.executor.descend", fake_descend)
+    monkeypatch.setattr(estimate.time, "perf_counter", lambda: float(next(clock)))  # each probe takes 1 s
+    bound = estimate.worst_case_seconds(plan)
+    # 10 evaluated iterates per sampled run in 1 s, scaled to 2000 runs x 501 iterates, with the margin
+    assert seen["max_iter"] == 64 and bound == pytest.approx(2000 * 501 / (10 * seen["runs"]) * estimate.TIME_MARGIN)
 
 
 def test_bench_quick_says_the_requirements_are_not_checked():
@@ -140,24 +153,26 @@ def test_custom_losses_with_the_same_name_get_their_own_kernels():
 def test_the_kernel_cache_key_covers_every_source_it_inlines(monkeypatch):
     from pathlib import Path
 
-    from sweep import codegen
+    from sweep.kernels import cache
+    from sweep.run.executor import kernel_of
+    from sweep.run.plan import plan_sweep
 
-    before = codegen.sources_digest()
+    before = cache.sources_digest()
     real = Path.read_bytes
 
     def changed(self):
         data = real(self)
         return data + b"\n# changed" if self.name == "trig.py" else data
 
-    codegen.sources_digest.cache_clear()
+    cache.sources_digest.cache_clear()
     monkeypatch.setattr(Path, "read_bytes", changed)
     try:
-        after = codegen.sources_digest()
+        after = cache.sources_digest()
     finally:
         monkeypatch.undo()
-        codegen.sources_digest.cache_clear()
-    assert after != before and codegen.sources_digest() == before
-    module = codegen.kernel_module(run_sweep.__globals__["make_loss"]("quadratic"))
+        cache.sources_digest.cache_clear()
+    assert after != before and cache.sources_digest() == before
+    module = kernel_of(plan_sweep([0.1], [1.0]))
     assert Path(module.__file__).read_text().startswith(f"# sweep sources {before}\n")
 
 

@@ -153,5 +153,8 @@ def test_table_dtypes_are_compact():
     frame = run_sweep(np.geomspace(1e-3, 1, 40), np.linspace(-2, 3, 50))
     assert frame["n_iter"].dtype == np.int32
     assert list(frame["outcome"].cat.categories) == list(OUTCOMES)
-    assert frame.memory_usage(index=False, deep=True).sum() / len(frame) <= 64
-    assert list(frame.columns) == ["lr", "w0", "n_iter", "w", "loss", "grad", "outcome", "oscillated", "regime"]
+    # 47 bytes for the end state and outcome, 28 for the dynamics (two float64, three int32)
+    assert frame.memory_usage(index=False, deep=True).sum() / len(frame) <= 76
+    assert frame["n_increase"].dtype == frame["first_increase"].dtype == frame["eos_step"].dtype == np.int32
+    dynamics = ["loss_max", "n_increase", "first_increase", "sharpness_max", "eos_step"]
+    assert list(frame.columns) == ["lr", "w0", "n_iter", "w", "loss", "grad", "outcome", "oscillated", "regime", *dynamics]

@@ -1,0 +1,31 @@
+"""Bit-level tests on float64 step counters that vectorize in the lane loop.
+
+The kernels count steps in float64 (exact below 2**53): integer counters beside float
+state cost AVX2 extra instructions to convert every comparison mask. Brent's cycle test
+saves the state at k = 0, 1, 2, 4, 8, ...; for a float k >= 0 that is "the mantissa bits are
+all zero", a test on the bits of k with no state of its own.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+_MANTISSA = (1 << 52) - 1
+
+
+@intrinsic
+def _bits(typingctx, value):
+    """The IEEE 754 bits of a float64, as a uint64 (a register move, no memory)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.uint64(types.float64), codegen
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def save_point(k):
+    """Whether the float step count k (0, 1, 2, ...) is 0 or a power of two."""
+    return (_bits(k) & _MANTISSA) == 0

@@ -1,0 +1,993 @@
+"""One generator writes every lockstep kernel, from parts.
+
+A kernel is stitched from five parts, each a contract that knows nothing of the loop:
+
+- the **problem** (``sweep.problems``): D weights; per run its parameters; code that computes
+  the loss ``v``, its gradient ``g_j`` and, for the dynamics, the Hessian's entries;
+- the **optimizer** (``sweep.optim.optimizers``): hyperparameters, state slots per weight,
+  counters per run, and an update from ``g`` to a direction ``d``;
+- the **schedule** (``sweep.optim.schedules``): lr_k from lr and the step count;
+- the **noise** (``sweep.optim.noise``): a perturbation of each gradient component, from a
+  counter-based generator keyed by (seed, run, step, component);
+- the **recorder** (this module): the outcome tests, the per-run dynamics (loss_max,
+  n_increase, first_increase, sharpness_max, eos_step, oscillated) and, in the traced
+  variant, one row per iterate.
+
+The loop is this module's alone. Each thread takes blocks of ``lanes`` runs round-robin and
+keeps ``lanes`` runs in flight, each at its own step k: a lane whose run stops is refilled at
+once with the thread's next run, so no lane idles while a slow run finishes. The vector pass
+advances every lane ``substeps`` steps with its state in registers (the steps are unrolled
+into straight-line code inside the lane loop, which LLVM vectorizes); a lane in which a test
+fires is frozen where it stands, and a scalar pass, rare, recomputes that step with the same
+functions (so the same bits) and classifies it in the order of the teaching loop. Each run's
+arithmetic depends on that run alone, so the results do not depend on the thread count, the
+chunking or the machine the chunk runs on.
+
+The generated text is the cache key (``sweep.kernels.cache``): the same parts give the same
+module, and its compiled code is found again by every later process.
+"""
+
+from __future__ import annotations
+
+import io
+import keyword
+import tokenize
+from dataclasses import dataclass, field
+
+from sweep.optim.optimizers import Optimizer
+from sweep.optim.schedules import Schedule
+from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, STALLED
+
+#: Float outputs of a run, after its final weights (rows D.. of F): the final loss and
+#: gradient (its value for one weight, its 2-norm for several), then the dynamics.
+FLOAT_OUTPUTS = ("loss", "grad", "loss_max", "sharpness_max", "loss_tail")
+#: Integer outputs (rows of I).
+INT_OUTPUTS = ("n_iter", "outcome", "n_increase", "first_increase", "eos_step", "oscillated", "reached")
+#: Status of a frozen lane that turns out not to stop (|g| <= tol, but still moving).
+CONTINUE = -1
+
+
+@dataclass(frozen=True)
+class LaneProblem:
+    """A problem whose loss, gradient and Hessian are code of one run's weights: formulas in
+    one or several weights, the built-in losses, a user's jitted functions.
+
+    Attributes:
+        weights: the weights' names, in kernel order (D = len(weights)).
+        params: the parameters' names, in kernel order; each a per-run value.
+        value: code of the loss, in ``w_0 .. w_{D-1}`` and ``p_0 ..``.
+        grads: code of each gradient component.
+        hessian: code of the Hessian's entries, row-major upper triangle (i <= j), or None
+            when there is none (a user's jitted functions): the sharpness is then NaN.
+        imports: extra module lines (imports of helper functions the code calls).
+        user_functions: ``(name, object)`` pairs put into the module as globals (a user's
+            jitted functions): such a kernel is compiled in memory, never cached.
+        description: one line for the module's header.
+        hessian_constant: the Hessian does not depend on the weights (a quadratic): the
+            sharpness is then computed once per run, not at every step.
+    """
+
+    weights: tuple[str, ...]
+    params: tuple[str, ...]
+    value: str
+    grads: tuple[str, ...]
+    hessian: tuple[str, ...] | None
+    imports: tuple[str, ...] = ()
+    user_functions: tuple = field(default=(), compare=False)
+    description: str = ""
+    hessian_constant: bool = False
+
+    @property
+    def d(self) -> int:
+        return len(self.weights)
+
+
+@dataclass(frozen=True)
+class BlockProblem:
+    """A problem whose gradient is matrix-shaped over a block of runs: models on data. The
+    block's weights are ``W[j, lane]``; the problem's code fills the block's losses
+    ``V[lane]`` and gradients ``G[j, lane]`` for every lane at once (loops with the lane
+    innermost, which LLVM vectorizes), so each step costs a few passes over the data.
+
+    Attributes:
+        d: number of weights (fixed at compile time).
+        kind: ``"mse"`` or ``"logloss"`` (the scalar loss used for a run's last iterate).
+        gradient_code: statements filling V and G from W (data: ``DX`` (n, d), ``DY`` (n,),
+            ``DH`` (d, d), ``DB`` (d,), ``DC`` (scalars); scratch ``Z``, ``R`` (B,), ``SC``
+            (n, B)).
+        hvp_code: statements filling ``HX[j, lane]`` with the Hessian at the current weights
+            times ``PX[j, lane]`` (after the gradient code ran), for the sharpness.
+        hessian_constant: the Hessian does not depend on the weights (MSE): with gd and a
+            constant schedule the sharpness is lr * DC[0], computed once per run.
+        description: one line for the module's header.
+    """
+
+    d: int
+    kind: str
+    gradient_code: str
+    hvp_code: str
+    hessian_constant: bool = False
+    description: str = ""
+    weights: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    user_functions: tuple = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """Everything the generator needs: the parts, and the loop's shape.
+
+    Attributes:
+        problem: a LaneProblem.
+        optimizer, schedule: the parts (see the module docstring).
+        noisy: gradients carry noise (``sweep.optim.noise``): only divergence, NaN and max_iter
+            stop a run, and the exact-gradient tests are compiled out.
+        dynamics: compute the sharpness (the other dynamics are cheap and always on).
+        lanes: runs in flight per thread.
+        substeps: steps per vector pass.
+    """
+
+    problem: LaneProblem | BlockProblem
+    optimizer: Optimizer
+    schedule: Schedule
+    noisy: bool = False
+    dynamics: bool = True
+    lanes: int = 128
+    substeps: int = 2
+
+    @property
+    def exact_tests(self) -> bool:
+        """Whether the stall and cycle tests apply: only under a constant schedule and
+        exact gradients is an update that repeats a state a fixed point or a cycle."""
+        return self.schedule.constant and not self.noisy
+
+    def rows(self) -> list[str]:
+        """The rows of the kernel's per-run input array X, in order."""
+        rows = ["lr", *(f"w0:{name}" for name in self.problem.weights)]
+        rows += [f"hyper:{h.name}" for h in self.optimizer.hyperparameters]
+        rows += [f"schedule:{p.name}" for p in self.schedule.params]
+        rows += ["noise:grad_noise"] if self.noisy else []
+        rows += [f"param:{name}" for name in self.problem.params]
+        return rows
+
+
+def rename(code: str, names: dict[str, str]) -> str:
+    """``code`` with every NAME token in ``names`` replaced (strings and attributes of other
+    names untouched: ``math.sqrt`` stays, a variable ``m`` becomes ``m_0``)."""
+    tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+    out = []
+    for i, token in enumerate(tokens):
+        after_dot = i > 0 and tokens[i - 1].type == tokenize.OP and tokens[i - 1].string == "."
+        if token.type == tokenize.NAME and token.string in names and not after_dot:
+            out.append((token.type, names[token.string]))
+        else:
+            out.append((token.type, token.string))
+    return tokenize.untokenize(out).strip()
+
+
+def _names_in(code: str) -> set[str]:
+    return {t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.NAME and not keyword.iskeyword(t.string)}
+
+
+_BUILTINS = {"math", "min", "max", "abs", "float", "int", "vcos", "vsin", "np"}
+
+
+def _lines(text: str, indent: int) -> str:
+    pad = " " * indent
+    return "\n".join(pad + line if line.strip() else "" for line in text.strip("\n").splitlines())
+
+
+class _Parts:
+    """The names and code pieces of one spec, shared by the passes."""
+
+    def __init__(self, spec: KernelSpec):
+        self.spec = spec
+        o, s, pr = spec.optimizer, spec.schedule, spec.problem
+        self.D = pr.d
+        self.slots = [name for name, _ in o.slots]
+        self.counters = [name for name, _ in o.counters]
+        self.hypers = [h.name for h in o.hyperparameters]
+        self.sparams = [p.name for p in s.params]
+        self.w = [f"w_{j}" for j in range(self.D)]
+        self.g = [f"g_{j}" for j in range(self.D)]
+        self.d = [f"d_{j}" for j in range(self.D)]
+        self.wn = [f"wn_{j}" for j in range(self.D)]
+        self.s = [f"{slot}_{j}" for slot in self.slots for j in range(self.D)]
+        self.s_new = [f"{slot}_new_{j}" for slot in self.slots for j in range(self.D)]
+        self.c = [f"k_{name}" for name in self.counters]
+        self.c_new = [f"k_{name}_new" for name in self.counters]
+        self.h = [f"h_{name}" for name in self.hypers]
+        self.q = [f"q_{name}" for name in self.sparams]
+        self.p = [f"p_{i}" for i in range(len(pr.params))]
+        self.n_hess = 0 if pr.hessian is None else len(pr.hessian)
+        self.hess = [f"hess_{i}" for i in range(self.n_hess)]
+        self.pre = [f"pre_{j}" for j in range(self.D)] if o.preconditioner else []
+        rows = spec.rows()
+        self.row = {name: i for i, name in enumerate(rows)}
+        self.n_rows = len(rows)
+
+    # -- generated functions ------------------------------------------------------------------
+
+    def evaluate(self, exact: bool) -> str:
+        """``_evaluate`` (the vector pass: sin and cos on their fast range, NaN beyond, which
+        stops the lane) or ``_evaluate_exact`` (the scalar pass: exact for every argument)."""
+        pr = self.spec.problem
+        outs = ["v", *self.g, *self.hess]
+        body = [f"v = {pr.value}", *(f"g_{j} = {code}" for j, code in enumerate(pr.grads))]
+        body += [f"hess_{i} = {code}" for i, code in enumerate(pr.hessian or ())]
+        text = "\n".join(body)
+        if not exact:
+            text = rename(text, {"vsin": "vsin_fast", "vcos": "vcos_fast"}) if "vsin" in text or "vcos" in text else text
+        args = ", ".join([*self.w, *self.p]) or "_"
+        return (
+            '@njit(cache=True, error_model="numpy")\n'
+            f"def _evaluate{'_exact' if exact else ''}({args}):\n"
+            f'    """The problem: loss, gradient and Hessian entries at one iterate ({pr.description})."""\n'
+            + _lines(text, 4)
+            + f"\n    return {', '.join(outs)},\n"
+        )
+
+    def learning_rate(self) -> str:
+        return (
+            '@njit(cache=True, error_model="numpy")\n'
+            f"def _lr(lr, t, max_iter{''.join(', ' + q for q in self.q)}):\n"
+            f'    """The schedule ({self.spec.schedule.name}): lr_k at step t."""\n'
+            + _lines("\n".join(f"{name} = {q}" for name, q in zip(self.sparams, self.q)), 4)
+            + ("\n" if self.q else "")
+            + f"    return {self.spec.schedule.code}\n"
+        )
+
+    def update(self) -> str:
+        o = self.spec.optimizer
+        shared = {name: f"h_{name}" for name in self.hypers}
+        shared.update({name: f"k_{name}" for name in self.counters})
+        shared.update({f"{name}_new": f"k_{name}_new" for name in self.counters})
+        body = [rename(o.count_code, shared)] if o.count_code.strip() else []
+        for j in range(self.D):
+            local = {name: f"{name}_{j}" for name in _names_in(o.update_code) if name not in shared and name not in _BUILTINS}
+            local.update(shared)
+            body.append(rename(o.update_code, local))
+            if o.preconditioner:
+                body.append(f"pre_{j} = " + rename(o.preconditioner, local))
+        args = ", ".join([*self.g, *self.w, *self.s, *self.c, *self.h])
+        outs = [*self.d, *self.s_new, *self.c_new, *self.pre]
+        return (
+            '@njit(cache=True, error_model="numpy")\n'
+            f"def _update({args}):\n"
+            f'    """The optimizer ({o.name}: {o.reference}): the direction of every weight and the new state; lr is not here."""\n'
+            + _lines("\n".join(body), 4)
+            + f"\n    return {', '.join(outs)},\n"
+        )
+
+    def effective(self, suffix: str = "") -> list[str]:
+        """The state as the next step sees it: each slot's ``effective`` expression, then the
+        counters; ``suffix`` "_new" gives the state after the update."""
+        o = self.spec.optimizer
+        out = []
+        for slot, expression in zip(self.slots, o.effective):
+            for j in range(self.D):
+                names = {slot: f"{slot}{suffix}_{j}"} | {name: f"h_{name}" for name in self.hypers}
+                out.append(rename(expression, names))
+        out += [f"k_{name}{suffix}" for name in self.counters]
+        return out
+
+    def threshold(self) -> str:
+        o = self.spec.optimizer
+        args = ", ".join(self.h) or "_"
+        return (
+            '@njit(cache=True, error_model="numpy")\n'
+            f"def _threshold({args}):\n"
+            '    """The sharpness above which this optimizer is unstable on a quadratic."""\n'
+            f"    return {rename(o.eos_threshold, {name: f'h_{name}' for name in self.hypers})}\n"
+        )
+
+    def sharpness(self) -> str:
+        """lr_k times the top eigenvalue of the (preconditioned) Hessian: f'' for one weight,
+        the closed form for two, a shifted power iteration (30 steps) beyond."""
+        D = self.D
+        args = ", ".join(["lr_k", *self.hess, *self.pre])
+        head = '@njit(cache=True, error_model="numpy")\n' f"def _sharpness({args}):\n" '    """lr_k * lambda_max(P**-1 H) (Cohen et al. 2021, 2022)."""\n'
+        if self.n_hess == 0 or not self.spec.dynamics:
+            return head + "    return math.nan\n"
+
+        def entry(i, j):
+            i, j = min(i, j), max(i, j)
+            index = i * D - i * (i - 1) // 2 + (j - i)
+            h = f"hess_{index}"
+            if self.pre:
+                return f"({h} / math.sqrt(pre_{i} * pre_{j}))" if i != j else f"({h} / pre_{i})"
+            return h
+
+        if D == 1:
+            return head + f"    return lr_k * {entry(0, 0)}\n"
+        if D == 2:
+            a, b, c = entry(0, 0), entry(0, 1), entry(1, 1)
+            return head + f"    a = {a}\n    b = {b}\n    c = {c}\n    return lr_k * (0.5 * (a + c) + math.sqrt(0.25 * (a - c) * (a - c) + b * b))\n"
+        lines = [f"m_{i}_{j} = {entry(i, j)}" for i in range(D) for j in range(D)]
+        # Shift by a Gershgorin bound: H + sI is positive semi-definite, so power iteration
+        # finds its largest eigenvalue, lambda_max + s (Golub and Van Loan, sec. 7.3).
+        lines.append("shift = " + " + ".join(f"abs(m_{i}_{j})" for i in range(D) for j in range(D)))
+        lines += [f"x_{i} = 1.0" for i in range(D)]
+        lines.append("top = 0.0")
+        lines.append("for _ in range(30):")
+        lines += [f"    y_{i} = shift * x_{i} + " + " + ".join(f"m_{i}_{j} * x_{j}" for j in range(D)) for i in range(D)]
+        lines.append("    top = math.sqrt(" + " + ".join(f"y_{i} * y_{i}" for i in range(D)) + ")")
+        lines.append("    if not top > 0.0:")
+        lines.append("        break")
+        lines += [f"    x_{i} = y_{i} / top" for i in range(D)]
+        lines.append("return lr_k * (top - shift)")
+        return head + _lines("\n".join(lines), 4) + "\n"
+
+    # -- pieces of the passes -----------------------------------------------------------------
+
+    def step(self, indent: int, scalar: bool) -> str:
+        """One step at the lane's current state: evaluate, perturb, schedule, update."""
+        lines = [f"{', '.join(['v', *self.g, *self.hess])}, = _evaluate{'_exact' if scalar else ''}({', '.join([*self.w, *self.p]) or '0.0'})"]
+        if self.spec.noisy:
+            lines += [f"g_{j} = g_{j} + sigma_ * _normal(seed, run_, int(kk), {j})" for j in range(self.D)]
+        lines.append(f"lr_k = _lr(lr_, kk, max_iter{''.join(', ' + q for q in self.q)})")
+        outs = [*self.d, *self.s_new, *self.c_new, *self.pre]
+        lines.append(f"{', '.join(outs)}, = _update({', '.join([*self.g, *self.w, *self.s, *self.c, *self.h])})")
+        lines += [f"wn_{j} = w_{j} - lr_k * d_{j}" for j in range(self.D)]
+        return _lines("\n".join(lines), indent)
+
+    def tests(self) -> dict[str, str]:
+        """The outcome tests as expressions of the step's values."""
+        D = self.D
+        small = " & ".join(f"(abs(g_{j}) <= tol)" for j in range(D))
+        resting = " & ".join(f"(abs(d_{j}) <= tol)" for j in range(D))
+        nan_g = " | ".join(f"(g_{j} != g_{j})" for j in range(D))
+        # "not (|wn| <= bound)" also holds for a NaN or infinite iterate, with or without fastmath.
+        outside = " | ".join(f"(not (abs(wn_{j}) <= bound_))" for j in range(D))
+        same = " & ".join(f"(wn_{j} == w_{j})" for j in range(D))
+        repeat = " & ".join(f"(wn_{j} == sw_{j})" for j in range(D))
+        now, new = self.effective(), self.effective("_new")
+        same_state = " & ".join(f"({b} == {a})" for a, b in zip(now, new)) or "True"
+        repeat_state = " & ".join(f"({b} == ss_{i})" for i, b in enumerate(new)) or "True"
+        return {"small": small, "resting": resting, "nan_g": nan_g, "outside": outside, "same": f"({same}) & ({same_state})", "repeat": f"({repeat}) & ({repeat_state})"}
+
+    def event(self) -> str:
+        """Whether some test may fire at this step: a cheap superset of the stops, which the
+        scalar pass sorts out (one comparison per test: "not (|g| > tol)" also holds for a
+        NaN gradient, "not (|wn| <= bound)" for a NaN or infinite iterate)."""
+        t = self.tests()
+        # (max_iter is tested once per pass, in the vector body: "this pass reaches it".)
+        if self.D == 1 and not self.spec.noisy:
+            parts = ["(v != v)", "(not (abs(g_0) > tol))", f"({t['outside']})"]
+        else:
+            parts = ["(v != v)", f"({t['nan_g']})", f"({t['outside']})"]
+            if not self.spec.noisy:
+                parts.insert(1, f"({t['small']})")
+        if self.spec.exact_tests:
+            parts += [f"({t['same']})", f"({t['repeat']})"]
+        return " | ".join(parts)
+
+    def classify(self) -> str:
+        """The scalar pass's verdict, in the order the teaching loop checks (a NaN loss first)."""
+        t = self.tests()
+        lines = ["if v != v:", f"    status = {NAN}"]
+        if not self.spec.noisy:
+            lines += [f"elif ({t['small']}) & ({t['resting']}):", f"    status = {CONVERGED}"]
+        lines += [f"elif {t['nan_g']}:", f"    status = {NAN}", "elif kk == max_iter:", f"    status = {MAX_ITER}", f"elif {t['outside']}:", f"    status = {DIVERGED}"]
+        if self.spec.exact_tests:
+            lines += [f"elif {t['same']}:", f"    status = {STALLED}", f"elif {t['repeat']}:", f"    status = {CYCLING}"]
+        lines += ["else:", f"    status = {CONTINUE}"]
+        return "\n".join(lines)
+
+    @property
+    def sharpness_once(self) -> bool:
+        """The sharpness is the same at every iterate (a constant Hessian, a constant learning
+        rate, no preconditioner): computed once when the run is loaded."""
+        return self.spec.problem.hessian_constant and self.spec.schedule.constant and not self.pre
+
+    def dynamics(self, traced: bool = False) -> str:
+        """Per visited iterate: loss_max, n_increase (v_{k+1} > v_k, starting v_{-1} = +inf),
+        first_increase, the sharpness and eos_step, the oscillation test; under noise the
+        loss tail and the first step within the target. (In the vector pass these run on
+        speculative steps; a pass in which a test fired is discarded and replayed.)"""
+        lines = [
+            "inc = v > vprev_",
+            "ninc_ = ninc_ + 1.0 if inc else ninc_",
+            # First steps are kept as minima (inf: none yet), one comparison each.
+            "first = kk - 1.0 if inc else math.inf",
+            "finc_ = first if first < finc_ else finc_",
+            "lmax_ = v if v > lmax_ else lmax_",
+        ]
+        if not self.sharpness_once or traced:
+            lines.append(f"sh = _sharpness({', '.join(['lr_k', *self.hess, *self.pre])})")
+        if not self.sharpness_once:
+            lines += ["smax_ = sh if sh > smax_ else smax_", "first = kk if sh > thr_ else math.inf", "eos_ = first if first < eos_ else eos_"]
+        if self.spec.noisy:
+            lines += ["tail_ = tail_ + v if kk >= tail_from else tail_", "first = kk if v <= target else math.inf", "reach_ = first if first < reach_ else reach_"]
+        for j in range(self.D):
+            lines += [f"osc = g_{j} * gprev_{j}", "swing_ = osc if osc < swing_ else swing_", f"gprev_{j} = g_{j}"]
+        lines.append("vprev_ = v")
+        return "\n".join(lines)
+
+    def lane_values(self) -> list[tuple[str, str]]:
+        """(local, accessor) of every per-lane value. Floats are rows of one array L and
+        integers rows of one array K, with constant row offsets: LLVM then sees that no two
+        rows overlap and vectorizes the lane loop without a runtime check per row."""
+        floats = ["lr_", "bound_", *self.w, *self.s, *self.c, *self.h, *self.q, *self.p]
+        floats += [f"sw_{j}" for j in range(self.D)] + [f"ss_{i}" for i in range(len(self.effective()))]
+        floats += [f"gprev_{j}" for j in range(self.D)] + ["vprev_", "lmax_", "smax_", "swing_", "thr_", "tail_"]
+        floats += ["sigma_"] if self.spec.noisy else []
+        # Counters are floats too (exact up to 2**53): a select between integers on a mask
+        # from a float comparison costs AVX2 four extra instructions to convert the mask.
+        floats += ["kk", "live_", "event_", "ninc_", "finc_", "eos_", "reach_"]
+        ints = ["run_"]
+        return [(name, f"L[{i}, lane]") for i, name in enumerate(floats)] + [(name, f"K[{i}, lane]") for i, name in enumerate(ints)]
+
+    def access(self) -> dict[str, str]:
+        return dict(self.lane_values())
+
+    def sizes(self) -> tuple[int, int]:
+        values = self.lane_values()
+        return sum(1 for _, a in values if a.startswith("L")), sum(1 for _, a in values if a.startswith("K"))
+
+
+_OUTCOME_NAMES = {NAN: "NAN", CONVERGED: "CONVERGED", MAX_ITER: "MAX_ITER", DIVERGED: "DIVERGED", STALLED: "STALLED", CYCLING: "CYCLING"}
+
+
+def kernel_source(spec: KernelSpec) -> str:
+    """The text of the kernel module for ``spec``: its parts' functions, then the workers
+    ``_worker`` and ``_worker_traced``.
+
+    Worker arguments: ``worker`` and ``n_workers`` (this worker takes blocks worker,
+    worker + n_workers, ...); ``X`` (rows x n) float64 per-run inputs in the order of
+    ``spec.rows()``; ``max_iter``, ``tol``, ``div_factor``, ``seed``, ``tail_from`` (first step
+    of the loss tail), ``target``; outputs ``F`` (D + len(FLOAT_OUTPUTS), n) float64 and ``I``
+    (len(INT_OUTPUTS), n) int64. ``_worker_traced`` also fills ``T`` (n, max_iter + 2, fields)
+    with one row per iterate and ``T_len`` (n,) with each run's row count. The workers hold no
+    lock (nogil): one per thread, each run's result depends on that run alone.
+    """
+    if isinstance(spec.problem, BlockProblem):
+        return _block_source(spec)
+    parts = _Parts(spec)
+    header = _header(spec, parts)
+    functions = [parts.evaluate(exact=False), parts.evaluate(exact=True), parts.learning_rate(), parts.update(), parts.threshold(), parts.sharpness()]
+    if spec.noisy:
+        from sweep.optim.noise import NORMAL_SOURCE
+
+        functions.append(NORMAL_SOURCE)
+    worker = _worker(spec, parts, traced=False) + _worker(spec, parts, traced=True)
+    return header + "\n\n".join(functions) + "\n\n" + worker + _DRIVERS
+
+
+def trace_fields(spec: KernelSpec) -> list[str]:
+    """Columns of a traced run's rows: step, the weights, loss, grad (the value for one
+    weight, the 2-norm for several), lr (lr_k), sharpness, then the optimizer's state."""
+    parts = _Parts(spec)
+    names = list(spec.problem.weights) if parts.D > 1 else ["w"]
+    state = [f"{slot}" if parts.D == 1 else f"{slot}_{name}" for slot in parts.slots for name in spec.problem.weights]
+    return ["step", *names, "loss", "grad", "lr", "sharpness", *state, *parts.counters]
+
+
+def _header(spec: KernelSpec, parts: _Parts) -> str:
+    pr = spec.problem
+    lines = [
+        f"# Generated by sweep; do not edit. Problem: {pr.description}; optimizer {spec.optimizer.name}; schedule {spec.schedule.name}{'; noisy gradients' if spec.noisy else ''}.",
+        "import math",
+        "",
+        "import numpy as np",
+        "from numba import njit, prange",
+        "",
+        "from sweep.kernels.bits import save_point",
+        "from sweep.kernels.trig import vcos, vcos_fast, vsin, vsin_fast",
+        *pr.imports,
+        "",
+        f"B = {spec.lanes}",
+        f"D = {parts.D}",
+        "DBL_MAX = 1.7976931348623157e308",
+        *(f"{name} = {code}" for code, name in _OUTCOME_NAMES.items()),
+        f"CONTINUE = {CONTINUE}",
+        f"N_FLOAT = {parts.D + len(FLOAT_OUTPUTS)}",
+        f"N_INT = {len(INT_OUTPUTS)}",
+        f"N_TRACE = {len(trace_fields(spec))}",
+        "",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _load(spec: KernelSpec, parts: _Parts) -> str:
+    """Code that puts run r into lane ``lane`` (scalar, at a refill)."""
+    o = spec.optimizer
+    a = parts.access()
+    lines = [f"{a['run_']} = r", f"{a['kk']} = 0.0", f"{a['lr_']} = X[0, r]"]
+    lines += [f"{a[f'w_{j}']} = X[{1 + j}, r]" for j in range(parts.D)]
+    scale = ", ".join(f"abs(X[{1 + j}, r])" for j in range(parts.D))
+    # Capped at the largest double, so that an infinite iterate is always past it.
+    lines.append(f"{a['bound_']} = min(div_factor * max(1.0, {scale}), DBL_MAX)")
+    for slot, initial in o.slots:
+        lines += [f"{a[f'{slot}_{j}']} = {float(initial)!r}" for j in range(parts.D)]
+    lines += [f"{a[f'k_{name}']} = {float(initial)!r}" for name, initial in o.counters]
+    lines += [f"{a[f'h_{h}']} = X[{parts.row['hyper:' + h]}, r]" for h in parts.hypers]
+    lines += [f"{a[f'q_{q}']} = X[{parts.row['schedule:' + q]}, r]" for q in parts.sparams]
+    lines += [f"{a[f'p_{i}']} = X[{parts.row['param:' + name]}, r]" for i, name in enumerate(spec.problem.params)]
+    if spec.noisy:
+        lines.append(f"{a['sigma_']} = X[{parts.row['noise:grad_noise']}, r]")
+    lines += [f"{a[f'gprev_{j}']} = 0.0" for j in range(parts.D)]
+    lines += [f"{a['vprev_']} = math.inf", f"{a['lmax_']} = -math.inf", f"{a['smax_']} = -math.inf", f"{a['swing_']} = 0.0", f"{a['tail_']} = 0.0"]
+    lines += [f"{a['ninc_']} = 0.0", f"{a['finc_']} = math.inf", f"{a['eos_']} = math.inf", f"{a['reach_']} = math.inf"]
+    lines.append(f"{a['thr_']} = _threshold(" + (", ".join(a[f"h_{h}"] for h in parts.hypers) or "0.0") + ")")
+    if parts.sharpness_once:
+        hess = ", ".join(f"_h{i}" for i in range(parts.n_hess))
+        args = ", ".join([*(a[f"w_{j}"] for j in range(parts.D)), *(a[f"p_{i}"] for i in range(len(spec.problem.params)))])
+        lines.append(f"_v, {', '.join(f'_g{j}' for j in range(parts.D))}, {hess}, = _evaluate_exact({args})")
+        lines.append(f"_sh = _sharpness({a['lr_']}, {hess})")
+        lines.append(f"{a['smax_']} = _sh")
+        lines.append(f"{a['eos_']} = 0.0 if _sh > {a['thr_']} else math.inf")
+    lines += [f"{a['live_']} = 1.0", f"{a['event_']} = 0.0", "n_live += 1"]
+    return "\n".join(lines)
+
+
+def _trace_row(parts: _Parts, spec: KernelSpec, step: str, w: list[str], loss: str, grads: list[str], state: list[str], counters: list[str], lr_k: str, sharp: str) -> str:
+    grad = grads[0] if parts.D == 1 else "math.sqrt(" + " + ".join(f"{g} * {g}" for g in grads) + ")"
+    values = [step, *w, loss, grad, lr_k, sharp, *state, *counters]
+    return "\n".join(f"T[run_, int({step}), {i}] = {value}" for i, value in enumerate(values))
+
+
+def _worker(spec: KernelSpec, parts: _Parts, traced: bool) -> str:
+    """The worker: a vector pass that advances every lane ``substeps`` steps speculatively,
+    and a scalar pass that replays, exactly and step by step, the lanes in which a test fired.
+
+    The vector pass has no masks: each lane runs its steps with its state in registers and
+    only notes whether any test fired; it writes its state back only if none did. A lane
+    with an event keeps its state from the start of the pass, and the scalar pass replays
+    those steps with the same functions (so the same bits) and the exact sin and cos,
+    classifying each in the teaching loop's order.
+    """
+    name = "_worker_traced" if traced else "_worker"
+    values = parts.lane_values()
+    n_float, n_int = parts.sizes()
+    a = parts.access()
+    fixed = ("run_", "lr_", "bound_", "thr_", "sigma_", "live_", "event_")
+    state = [(local, access) for local, access in values if local not in fixed and not local.startswith(("h_", "q_", "p_"))]
+    load_all = "\n".join(f"{local} = {access}" for local, access in values if local not in ("live_", "event_"))
+    store_all = "\n".join(f"{access} = {local}" for local, access in state)
+    save = ["save = save_point(kk)"]
+    save += [f"sw_{j} = w_{j} if save else sw_{j}" for j in range(parts.D)]
+    save += [f"ss_{i} = {e} if save else ss_{i}" for i, e in enumerate(parts.effective())]
+    advance = [f"w_{j} = wn_{j}" for j in range(parts.D)]
+    advance += [f"{x} = {y}" for x, y in zip(parts.s + parts.c, parts.s_new + parts.c_new)]
+    advance.append("kk = kk + 1.0")
+    row = _trace_row(parts, spec, "kk", parts.w, "v", parts.g, parts.s, parts.c, "lr_k", "sh") if traced else ""
+    substep = "\n".join(
+        [
+            *save,
+            parts.step(0, scalar=False),
+            f"ev = ev | ({parts.event()})",
+            parts.dynamics(traced),
+            ("if live & (kk <= max_iter + 1.0):\n" + _lines(row, 4)) if traced else "",
+            *advance,
+        ]
+    )
+    # The vector pass loads only what its steps read and writes back only what they change.
+    used = _names_in(substep)
+    assigned = {line.split(" = ")[0].strip() for line in substep.splitlines() if " = " in line}
+    vector_load = "\n".join(f"{local} = {access}" for local, access in values if local in used and local not in ("live_", "event_"))
+    vector_store = "\n".join(f"{access} = {local} if ok else {access}" for local, access in state if local in assigned)
+    vector_body = "\n".join(
+        [
+            f"live = {a['live_']} == 1.0",
+            vector_load,
+            # A pass that reaches max_iter is replayed: the test runs once per pass, not per step.
+            f"ev = kk > max_iter - {spec.substeps}.0",
+            # A constant trip count: LLVM unrolls it fully, keeping the lane's state in registers.
+            f"for _sub in range({spec.substeps}):",
+            _lines(substep, 4),
+            "ok = live & (not ev)",
+            vector_store,
+            f"{a['event_']} = 1.0 if live & ev else 0.0",
+            "any_event = any_event | (live & ev)",
+        ]
+    )
+    moved_trace = ""
+    if traced:
+        moved_lr = f"_lr(lr_, kk + 1.0, max_iter{''.join(', ' + q for q in parts.q)})"
+        moved_trace = _trace_row(parts, spec, "kk + 1.0", parts.wn, "v2", [f"g2_{j}" for j in range(parts.D)], parts.s_new, parts.c_new, moved_lr, "math.nan") + "\nT_len[run_] = int(kk) + 2"
+    final_grad = parts.g[0] if parts.D == 1 else "math.sqrt(" + " + ".join(f"{g} * {g}" for g in parts.g) + ")"
+    final_grad2 = "g2_0" if parts.D == 1 else "math.sqrt(" + " + ".join(f"g2_{j} * g2_{j}" for j in range(parts.D)) + ")"
+    hess2 = [f"_h2_{i}" for i in range(parts.n_hess)]
+    finish = f"""
+if status == DIVERGED or status == CYCLING:
+    # The run ends at the iterate the update reached: its loss is part of the run.
+    {', '.join(['v2', *(f'g2_{j}' for j in range(parts.D)), *hess2])}, = _evaluate_exact({', '.join([*parts.wn, *parts.p]) or '0.0'})
+    if v2 > vprev_:
+        ninc_ += 1.0
+        finc_ = min(finc_, kk)
+    lmax_ = v2 if v2 > lmax_ else lmax_
+{_lines(moved_trace, 4)}
+{_lines(chr(10).join(f'F[{j}, run_] = wn_{j}' for j in range(parts.D)), 4)}
+    F[D, run_] = v2
+    F[D + 1, run_] = {final_grad2}
+    I[0, run_] = int(kk) + 1
+else:
+{_lines(('T_len[run_] = int(kk) + 1' + chr(10)) if traced else '', 4)}
+{_lines(chr(10).join(f'F[{j}, run_] = w_{j}' for j in range(parts.D)), 4)}
+    F[D, run_] = v
+    F[D + 1, run_] = {final_grad}
+    I[0, run_] = int(kk)
+F[D + 2, run_] = lmax_
+F[D + 3, run_] = smax_ if smax_ > -math.inf else math.nan
+F[D + 4, run_] = tail_ / (max_iter + 1.0 - tail_from) if kk >= max_iter and max_iter + 1.0 > tail_from else math.nan
+I[1, run_] = status
+I[2, run_] = int(ninc_)
+I[3, run_] = int(finc_) if finc_ < math.inf else -1
+I[4, run_] = int(eos_) if eos_ < math.inf else -1
+I[5, run_] = 1 if swing_ < 0.0 else 0
+I[6, run_] = int(reach_) if reach_ < math.inf else -1
+{a['live_']} = 0.0
+n_live -= 1
+stopped = True
+r = _next_run(worker, n_workers, cursor, n)
+if r >= 0:
+{_lines(_load(spec, parts), 4)}
+"""
+    replay = f"""
+{a['event_']} = 0.0
+{load_all}
+stopped = False
+for _ in range({spec.substeps}):
+{_lines(chr(10).join(save), 4)}
+{_lines(parts.step(0, scalar=True), 4)}
+{_lines(parts.dynamics(traced), 4)}
+{_lines(row, 4)}
+{_lines(parts.classify(), 4)}
+    if status == CONTINUE:
+{_lines(chr(10).join(advance), 8)}
+        continue
+{_lines(finish, 4)}
+    break
+if not stopped:
+{_lines(store_all, 4)}
+"""
+    trace_args = ", T, T_len" if traced else ""
+    return (
+        # nogil: the executor runs one worker per Python thread (sweep.run.executor.run_workers).
+        f'@njit(cache=True, nogil=True, error_model="numpy")\n'
+        f"def {name}(worker, n_workers, X, max_iter_, tol, div_factor, seed, tail_from_, target, F, I{trace_args}):\n"
+        '    """Run the worker\'s share of the runs (blocks worker, worker + n_workers, ...) to their\n'
+        '    stops, B lanes in flight, each refilled as its run ends."""\n'
+        "    n = X.shape[1]\n"
+        f"    L = np.zeros(({n_float}, B))\n"
+        f"    K = np.zeros(({n_int}, B), np.int64)\n"
+        "    cursor = np.zeros(2, np.int64)\n"
+        "    cursor[0] = worker\n"
+        "    max_iter = float(max_iter_)\n"
+        "    tail_from = float(tail_from_)\n"
+        "    n_live = 0\n"
+        "    for lane in range(B):\n"
+        "        r = _next_run(worker, n_workers, cursor, n)\n"
+        "        if r < 0:\n"
+        "            break\n"
+        f"{_lines(_load(spec, parts), 8)}\n"
+        "    while n_live > 0:\n"
+        "        any_event = False\n"
+        "        for lane in range(B):\n"
+        f"{_lines(vector_body, 12)}\n"
+        "        if not any_event:\n"
+        "            continue\n"
+        "        for lane in range(B):\n"
+        f"            if {a['event_']} == 0.0:\n"
+        "                continue\n"
+        f"{_lines(replay, 12)}\n\n\n"
+    )
+
+
+def _block_source(spec: KernelSpec) -> str:
+    """The kernel module of a block problem (a model on data): one step at a time for a
+    block of lanes, the gradient matrix-shaped over the block, the update and the tests
+    vectorized over lanes with a loop over the weights, the verdict as value selects (no
+    scalar pass: every value is already exact), and lanes refilled as their runs end."""
+    pr, o = spec.problem, spec.optimizer
+    D = pr.d
+    hypers = [h.name for h in o.hyperparameters]
+    counters = [name for name, _ in o.counters]
+    slots = [name for name, _ in o.slots]
+    sparams = [p.name for p in spec.schedule.params]
+    rows = {name: i for i, name in enumerate(spec.rows())}
+    # Per-lane floats: rows of L.
+    floats = ["lr_", "bound_", "kk", "live_", "vprev_", "lmax_", "smax_", "swing_", "thr_", "tail_", "ninc_", "finc_", "eos_", "reach_", "lrk_", "sigma_"]
+    floats += [f"h_{h}" for h in hypers] + [f"q_{q}" for q in sparams] + [f"k_{c}" for c in counters] + [f"k_{c}_new" for c in counters] + [f"sk_{c}" for c in counters]
+    at = {name: i for i, name in enumerate(floats)}
+
+    def lane(name):
+        return f"L[{at[name]}, lane]"
+
+    shared = {h: f"h_{h}" for h in hypers} | {c: f"k_{c}" for c in counters} | {f"{c}_new": f"k_{c}_new" for c in counters}
+    local = {name: name for name in _names_in(o.update_code) if name not in shared and name not in _BUILTINS}
+    update = rename(o.update_code, local | shared)
+    pre = rename(o.preconditioner, local | shared) if o.preconditioner else "1.0"
+    eff = [rename(e, {s_: s_} | {h: f"h_{h}" for h in hypers}) for s_, e in zip(slots, o.effective)]
+    eff_new = [rename(e, {s_: f"{s_}_new"} | {h: f"h_{h}" for h in hypers}) for s_, e in zip(slots, o.effective)]
+    load_hyper = "\n".join(f"h_{h} = {lane('h_' + h)}" for h in hypers)
+    load_counters = "\n".join(f"k_{c} = {lane('k_' + c)}\nk_{c}_new = {lane('k_' + c + '_new')}" for c in counters)
+    load_slots = "\n".join(f"{s_} = S[{i}, j, lane]" for i, s_ in enumerate(slots))
+    store_slots = "\n".join(f"SN[{i}, j, lane] = {s_}_new" for i, s_ in enumerate(slots))
+    same_state = " & ".join(f"({b} == {a})" for a, b in zip(eff, eff_new)) or "True"
+    repeat_state = " & ".join(f"({b} == SS[{i}, j, lane])" for i, b in enumerate(eff_new)) or "True"
+    save_state = "\n".join(f"SS[{i}, j, lane] = {e} if save else SS[{i}, j, lane]" for i, e in enumerate(eff))
+    counters_same = " & ".join(f"({lane('k_' + c + '_new')} == {lane('k_' + c)})" for c in counters) or "True"
+    counters_repeat = " & ".join(f"({lane('k_' + c + '_new')} == {lane('sk_' + c)})" for c in counters) or "True"
+    count_code = rename(o.count_code, shared) if o.count_code.strip() else ""
+    once = pr.hessian_constant and spec.schedule.constant and not o.preconditioner
+    sharp = ""
+    if spec.dynamics and not once:
+        # Warm-started power iteration, one Hessian-vector product a step: PX tracks the top
+        # eigenvector of P**-1/2 H P**-1/2 as the weights move (Golub and Van Loan, sec. 7.3).
+        sharp = f"""
+for j in range(D):
+    for lane in range(B):
+        PX[j, lane] = PV[j, lane] / math.sqrt(PP[j, lane])
+{pr.hvp_code}
+for lane in range(B):
+    NR[lane] = 0.0
+    RQ[lane] = 0.0
+for j in range(D):
+    for lane in range(B):
+        y = HX[j, lane] / math.sqrt(PP[j, lane])
+        RQ[lane] += PV[j, lane] * y
+        NR[lane] += y * y
+        HX[j, lane] = y
+for j in range(D):
+    for lane in range(B):
+        norm = math.sqrt(NR[lane])
+        PV[j, lane] = HX[j, lane] / norm if norm > 0.0 else PV[j, lane]
+for lane in range(B):
+    sh = {lane('lrk_')} * RQ[lane]
+    {lane('smax_')} = sh if sh > {lane('smax_')} else {lane('smax_')}
+    first = {lane('kk')} if sh > {lane('thr_')} else math.inf
+    {lane('eos_')} = first if first < {lane('eos_')} else {lane('eos_')}
+"""
+    noisy_grad = f"g = g + {lane('sigma_')} * _normal(seed, K[0, lane], int({lane('kk')}), j)\n" if spec.noisy else ""
+    tests_exact = spec.exact_tests
+    verdict = [f"status = {NAN} if v != v else {CONTINUE}"]
+    if not spec.noisy:
+        verdict.append(f"status = {CONVERGED} if (status == {CONTINUE}) & SM[lane] & RS[lane] else status")
+    verdict += [
+        f"status = {NAN} if (status == {CONTINUE}) & NG[lane] else status",
+        f"status = {MAX_ITER} if (status == {CONTINUE}) & ({lane('kk')} == max_iter) else status",
+        f"status = {DIVERGED} if (status == {CONTINUE}) & OU[lane] else status",
+    ]
+    if tests_exact:
+        verdict += [
+            f"status = {STALLED} if (status == {CONTINUE}) & SA[lane] & ({counters_same}) else status",
+            f"status = {CYCLING} if (status == {CONTINUE}) & RP[lane] & ({counters_repeat}) else status",
+        ]
+    load_run = "\n".join(
+        [
+            "K[0, lane] = r",
+            f"{lane('kk')} = 0.0",
+            f"{lane('live_')} = 1.0",
+            f"{lane('lr_')} = X[0, r]",
+            f"{lane('bound_')} = min(div_factor * max(1.0, abs(X[1, r])), DBL_MAX)",
+            *(f"{lane('h_' + h)} = X[{rows['hyper:' + h]}, r]" for h in hypers),
+            *(f"{lane('q_' + q)} = X[{rows['schedule:' + q]}, r]" for q in sparams),
+            *(f"{lane('k_' + c)} = {float(v)!r}" for c, v in o.counters),
+            (f"{lane('sigma_')} = X[{rows['noise:grad_noise']}, r]" if spec.noisy else ""),
+            f"{lane('vprev_')} = math.inf",
+            f"{lane('lmax_')} = -math.inf",
+            f"{lane('smax_')} = -math.inf",
+            f"{lane('swing_')} = 0.0",
+            f"{lane('tail_')} = 0.0",
+            f"{lane('ninc_')} = 0.0",
+            f"{lane('finc_')} = math.inf",
+            f"{lane('eos_')} = math.inf",
+            f"{lane('reach_')} = math.inf",
+            f"{lane('thr_')} = _threshold(" + (", ".join(lane("h_" + h) for h in hypers) or "0.0") + ")",
+            "for j in range(D):",
+            "    W[j, lane] = X[1 + j, r]",
+            "    GP[j, lane] = 0.0",
+            "    PV[j, lane] = 1.0 / math.sqrt(D)",
+            *(f"    S[{i}, j, lane] = {float(v)!r}" for i, (_, v) in enumerate(o.slots)),
+            (f"{lane('smax_')} = {lane('lr_')} * DC[0]\n{lane('eos_')} = 0.0 if {lane('smax_')} > {lane('thr_')} else math.inf" if once and spec.dynamics else ""),
+            "n_live += 1",
+        ]
+    )
+    lines = f'''@njit(cache=True, nogil=True, error_model="numpy")
+def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor, seed, tail_from_, target, F, I):
+    """The worker's share of the runs, B lanes in flight, each refilled as its run ends."""
+    n = X.shape[1]
+    n_samples = DX.shape[0]
+    L = np.zeros(({len(floats)}, B))
+    K = np.zeros((1, B), np.int64)
+    W = np.zeros((D, B))
+    WN = np.zeros((D, B))
+    SW = np.zeros((D, B))
+    G = np.zeros((D, B))
+    GP = np.zeros((D, B))
+    S = np.zeros(({max(len(slots), 1)}, D, B))
+    SN = np.zeros(({max(len(slots), 1)}, D, B))
+    SS = np.zeros(({max(len(slots), 1)}, D, B))
+    PV = np.zeros((D, B))
+    PX = np.zeros((D, B))
+    PP = np.ones((D, B))
+    HX = np.zeros((D, B))
+    V = np.zeros(B)
+    Z = np.zeros(B)
+    R = np.zeros(B)
+    NR = np.zeros(B)
+    RQ = np.zeros(B)
+    SC = np.zeros((n_samples, B))
+    ZB = np.zeros((n_samples, B))
+    SM = np.zeros(B, np.bool_)
+    RS = np.zeros(B, np.bool_)
+    NG = np.zeros(B, np.bool_)
+    OU = np.zeros(B, np.bool_)
+    SA = np.zeros(B, np.bool_)
+    RP = np.zeros(B, np.bool_)
+    OS = np.zeros(B)
+    ST = np.zeros(B, np.int64)
+    cursor = np.zeros(2, np.int64)
+    cursor[0] = worker
+    max_iter = float(max_iter_)
+    tail_from = float(tail_from_)
+    n_live = 0
+    for lane in range(B):
+        r = _next_run(worker, n_workers, cursor, n)
+        if r < 0:
+            break
+{_lines(load_run, 8)}
+    while n_live > 0:
+        # Brent: keep the state at k = 0, 1, 2, 4, 8, ...
+        for j in range(D):
+            for lane in range(B):
+                save = save_point({lane("kk")})
+                SW[j, lane] = W[j, lane] if save else SW[j, lane]
+{_lines(chr(10).join(f"{s_} = S[{i}, j, lane]" for i, s_ in enumerate(slots)), 16)}
+{_lines(save_state, 16)}
+        for lane in range(B):
+            save = save_point({lane("kk")})
+{_lines(chr(10).join(f"{lane('sk_' + c)} = {lane('k_' + c)} if save else {lane('sk_' + c)}" for c in counters), 12)}
+{_lines(pr.gradient_code, 8)}
+        for lane in range(B):
+{_lines(load_hyper, 12)}
+{_lines(chr(10).join(f"k_{c} = {lane('k_' + c)}" for c in counters), 12)}
+{_lines(count_code, 12)}
+{_lines(chr(10).join(f"{lane('k_' + c + '_new')} = k_{c}_new" for c in counters), 12)}
+            {lane('lrk_')} = _lr({lane('lr_')}, {lane('kk')}, max_iter{"".join(", " + lane("q_" + q) for q in sparams)})
+            SM[lane] = True
+            RS[lane] = True
+            NG[lane] = False
+            OU[lane] = False
+            SA[lane] = True
+            RP[lane] = True
+            OS[lane] = 0.0
+        for j in range(D):
+            for lane in range(B):
+{_lines(load_hyper, 16)}
+{_lines(load_counters, 16)}
+                g = G[j, lane]
+{_lines(noisy_grad, 16)}
+                w = W[j, lane]
+{_lines(load_slots, 16)}
+{_lines(update, 16)}
+                PP[j, lane] = {pre}
+                wn = w - {lane('lrk_')} * d
+                WN[j, lane] = wn
+{_lines(store_slots, 16)}
+                SM[lane] = SM[lane] & (abs(g) <= tol)
+                RS[lane] = RS[lane] & (abs(d) <= tol)
+                NG[lane] = NG[lane] | (g != g)
+                OU[lane] = OU[lane] | (not (abs(wn) <= {lane('bound_')}))
+                SA[lane] = SA[lane] & (wn == w) & ({same_state})
+                RP[lane] = RP[lane] & (wn == SW[j, lane]) & ({repeat_state})
+                osc = g * GP[j, lane]
+                OS[lane] = osc if osc < OS[lane] else OS[lane]
+                GP[j, lane] = g
+{_lines(sharp, 8)}
+        any_stop = False
+        for lane in range(B):
+            v = V[lane]
+            inc = v > {lane('vprev_')}
+            {lane('ninc_')} = {lane('ninc_')} + 1.0 if inc else {lane('ninc_')}
+            first = {lane('kk')} - 1.0 if inc else math.inf
+            {lane('finc_')} = first if first < {lane('finc_')} else {lane('finc_')}
+            {lane('lmax_')} = v if v > {lane('lmax_')} else {lane('lmax_')}
+            {lane('swing_')} = OS[lane] if OS[lane] < {lane('swing_')} else {lane('swing_')}
+{_lines(f"{lane('tail_')} = {lane('tail_')} + v if {lane('kk')} >= tail_from else {lane('tail_')}" + chr(10) + f"first = {lane('kk')} if v <= target else math.inf" + chr(10) + f"{lane('reach_')} = first if first < {lane('reach_')} else {lane('reach_')}" if spec.noisy else "", 12)}
+            {lane('vprev_')} = v
+{_lines(chr(10).join(verdict), 12)}
+            status = status if {lane('live_')} == 1.0 else {CONTINUE}
+            ST[lane] = status
+            any_stop = any_stop | (status != {CONTINUE})
+            go = status == {CONTINUE}
+            {lane('kk')} = {lane('kk')} + 1.0 if go else {lane('kk')}
+{_lines(chr(10).join(f"{lane('k_' + c)} = {lane('k_' + c + '_new')} if go else {lane('k_' + c)}" for c in counters), 12)}
+        for j in range(D):
+            for lane in range(B):
+                go = ST[lane] == {CONTINUE}
+                W[j, lane] = WN[j, lane] if go else W[j, lane]
+{_lines(chr(10).join(f"S[{i}, j, lane] = SN[{i}, j, lane] if go else S[{i}, j, lane]" for i in range(len(slots))), 16)}
+        if not any_stop:
+            continue
+        for lane in range(B):
+            status = ST[lane]
+            if status == {CONTINUE}:
+                continue
+            run_ = K[0, lane]
+            kk = {lane('kk')}
+            moved = (status == {DIVERGED}) | (status == {CYCLING})
+            for j in range(D):
+                F[j, run_] = WN[j, lane] if moved else W[j, lane]
+            if moved:
+                # The run ends at the iterate the update reached: its loss is part of the run.
+                v2 = model_loss({0 if pr.kind == "mse" else 1}, WN[:, lane].copy(), DX, DY)
+                if v2 > {lane('vprev_')}:
+                    {lane('ninc_')} += 1.0
+                    {lane('finc_')} = min({lane('finc_')}, kk)
+                {lane('lmax_')} = v2 if v2 > {lane('lmax_')} else {lane('lmax_')}
+            F[D, run_] = math.nan
+            F[D + 1, run_] = math.nan
+            F[D + 2, run_] = {lane('lmax_')}
+            F[D + 3, run_] = {lane('smax_')} if {lane('smax_')} > -math.inf else math.nan
+            F[D + 4, run_] = {lane('tail_')} / (max_iter + 1.0 - tail_from) if kk >= max_iter and max_iter + 1.0 > tail_from else math.nan
+            I[0, run_] = int(kk) + 1 if moved else int(kk)
+            I[1, run_] = status
+            I[2, run_] = int({lane('ninc_')})
+            I[3, run_] = int({lane('finc_')}) if {lane('finc_')} < math.inf else -1
+            I[4, run_] = int({lane('eos_')}) if {lane('eos_')} < math.inf else -1
+            I[5, run_] = 1 if {lane('swing_')} < 0.0 else 0
+            I[6, run_] = int({lane('reach_')}) if {lane('reach_')} < math.inf else -1
+            {lane('live_')} = 0.0
+            n_live -= 1
+            r = _next_run(worker, n_workers, cursor, n)
+            if r >= 0:
+{_lines(load_run, 16)}
+
+
+'''
+    functions = [_Parts.learning_rate(_BlockNames(spec)), _Parts.threshold(_BlockNames(spec))]
+    if spec.noisy:
+        from sweep.optim.noise import NORMAL_SOURCE
+
+        functions.append(NORMAL_SOURCE)
+    header = "\n".join(
+        [
+            f"# Generated by sweep; do not edit. Problem: {pr.description}; optimizer {o.name}; schedule {spec.schedule.name}{'; noisy gradients' if spec.noisy else ''}.",
+            "import math",
+            "",
+            "import numpy as np",
+            "from numba import njit",
+            "",
+            "from sweep.kernels.bits import save_point",
+            "from sweep.kernels.blas import matmul, matmul_tn",
+            "from sweep.kernels.expfun import vlogistic_pair",
+            "from sweep.kernels.models import model_loss",
+            "from sweep.kernels.trig import vcos",
+            "",
+            f"B = {spec.lanes}",
+            f"D = {D}",
+            "DBL_MAX = 1.7976931348623157e308",
+            "",
+            "",
+        ]
+    )
+    return header + "\n\n".join(functions) + "\n\n" + lines + _DRIVERS
+
+
+class _BlockNames:
+    """The names ``_Parts.learning_rate`` and ``_Parts.threshold`` read, for a block problem."""
+
+    def __init__(self, spec: KernelSpec):
+        self.spec = spec
+        self.hypers = [h.name for h in spec.optimizer.hyperparameters]
+        self.sparams = [p.name for p in spec.schedule.params]
+        self.h = [f"h_{name}" for name in self.hypers]
+        self.q = [f"q_{name}" for name in self.sparams]
+
+
+_DRIVERS = '''@njit(cache=True, error_model="numpy")
+def _next_run(worker, n_workers, cursor, n):
+    """The worker's next run, or -1: cursor holds (block, offset in the block)."""
+    run = cursor[0] * B + cursor[1]
+    if run >= n:
+        return -1
+    cursor[1] += 1
+    if cursor[1] == B:
+        cursor[1] = 0
+        cursor[0] += n_workers
+    return run
+'''

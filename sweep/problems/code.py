@@ -1,0 +1,170 @@
+"""A problem's code for the kernel generator: sympy expressions printed as Numba-ready Python.
+
+Weights are renamed ``w_0, w_1, ...`` and parameters ``p_0, p_1, ...`` in the printed code, so
+that a formula may name them anything it allows without clashing with the kernel's names.
+sin and cos print as sweep's branch-free versions (``sweep.kernels.trig``), which vectorize;
+everything else as the math module's functions.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from sweep.kernels.generator import BlockProblem, LaneProblem
+
+PRINTER_SETTINGS = {"fully_qualified_modules": True, "strict": True, "user_functions": {"sin": "vsin", "cos": "vcos"}}
+
+
+def machine_numbers(expr: sp.Expr) -> sp.Expr:
+    """Exact numbers too wide for an int64 literal become float64 constants, which Numba
+    compiles (``1e30*w`` is the integer 10**30 to sympy)."""
+    wide = {number: sp.Float(number, 17) for number in expr.atoms(sp.Rational) if abs(number.p) > 2**53 or abs(number.q) > 2**53}
+    return expr.xreplace(wide) if wide else expr
+
+
+class _KernelPrinter(PythonCodePrinter):
+    """sympy's Python printer, with x**-k (k a whole number) printed as 1.0/x**k: Numba
+    computes a negative integer power in a helper that raises ZeroDivisionError at x = 0,
+    where the kernel needs inf (its error model is NumPy's)."""
+
+    def _print_Pow(self, expr, rational=False):
+        exponent = expr.exp
+        if exponent.is_Integer and exponent < 0:
+            base = self.parenthesize(expr.base, 100)
+            power = base if exponent == -1 else f"{base}**{-exponent}"
+            return f"(1.0/{power})"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def print_code(expr: sp.Expr, renames: dict) -> str:
+    """``expr`` as one line of Python for the kernel, symbols renamed."""
+    return _KernelPrinter(PRINTER_SETTINGS).doprint(machine_numbers(expr.xreplace(renames)))
+
+
+def lane_problem(
+    expr: sp.Expr,
+    weights: tuple[sp.Symbol, ...],
+    params: tuple[str, ...],
+    *,
+    grad_codes: tuple[str, ...] | None = None,
+    description: str = "",
+    with_hessian: bool = True,
+) -> LaneProblem:
+    """The LaneProblem of a loss expression in the symbols ``weights``.
+
+    Args:
+        expr: the loss, a sympy expression in ``weights`` and the real symbols of ``params``.
+        weights: the weights' symbols, in kernel order.
+        params: the parameters' names, in kernel order.
+        grad_codes: hand-written gradient code per weight (in the names of the formula),
+            used instead of the printed derivative where an exact operation order matters
+            (the teaching quadratic's ``2*(w-1)``).
+        description: one line for the generated module's header.
+        with_hessian: print the Hessian (for the sharpness).
+    """
+    names = {w: sp.Symbol(f"w_{j}", real=True) for j, w in enumerate(weights)}
+    names.update({sp.Symbol(name, real=True): sp.Symbol(f"p_{i}", real=True) for i, name in enumerate(params)})
+    value = print_code(expr, names)
+    if grad_codes is None:
+        grads = tuple(print_code(sp.diff(expr, w), names) for w in weights)
+    else:
+        from sweep.kernels.generator import rename
+
+        text_names = {str(w): f"w_{j}" for j, w in enumerate(weights)} | {name: f"p_{i}" for i, name in enumerate(params)}
+        grads = tuple(rename(code, text_names) for code in grad_codes)
+    hessian, constant = None, False
+    if with_hessian:
+        entries = [sp.diff(expr, weights[i], weights[j]) for i in range(len(weights)) for j in range(i, len(weights))]
+        hessian = tuple(print_code(entry, names) for entry in entries)
+        constant = not any(entry.free_symbols & set(weights) for entry in entries)
+    return LaneProblem(tuple(str(w) for w in weights), tuple(params), value, grads, hessian, description=description, hessian_constant=constant)
+
+
+def custom_problem(name: str, params: tuple[str, ...], value, grad) -> LaneProblem:
+    """The LaneProblem of a user's jitted functions ``value(w, p)`` and ``grad(w, p)`` (one
+    weight, p the tuple of parameter values): put into the kernel as globals, no Hessian."""
+    p = "(" + "".join(f"p_{i}, " for i in range(len(params))) + ")"
+    return LaneProblem(
+        ("w",), tuple(params), f"_user_value(w_0, {p})", (f"_user_grad(w_0, {p})",), None, user_functions=(("_user_value", value), ("_user_grad", grad)), description=f"the user's jitted functions {name}"
+    )
+
+
+def problem_code(loss) -> LaneProblem:
+    """The LaneProblem of a ``sweep.losses.Loss``: its formula printed, or a custom loss's
+    jitted functions."""
+    from sweep.formula import W
+
+    names = tuple(name for name, _ in loss.params)
+    if loss.functions is not None:
+        return custom_problem(loss.name, names, *loss.functions)
+    return _printed(loss.expr, tuple(getattr(loss, "weights", (W,))), names, (loss.grad_code,) if loss.grad_code else None, loss.text().replace("\n", " ")[:200])
+
+
+@functools.lru_cache(maxsize=128)
+def _printed(expr, weights, names, grad_codes, description) -> LaneProblem:
+    # Printing with sympy costs milliseconds, more than a small sweep: remembered per loss.
+    return lane_problem(expr, weights, names, grad_codes=grad_codes, description=description)
+
+
+_MSE_GRADIENT = """
+# g = H w - b, with H = (2/n) X^T X and b = (2/n) X^T y, one matrix product for the block;
+# v = w.(H w)/2 - b.w + mean(y**2)
+matmul(DH, W, G)
+for j in range(D):
+    b = DB[j]
+    for lane in range(B):
+        G[j, lane] -= b
+for lane in range(B):
+    V[lane] = DC[1]
+for j in range(D):
+    half_b = 0.5 * DB[j]
+    for lane in range(B):
+        V[lane] += W[j, lane] * (0.5 * G[j, lane] - half_b)
+"""
+_MSE_HVP = """
+matmul(DH, PX, HX)
+"""
+_LOGLOSS_GRADIENT = """
+# z = X w and g = X^T (sigmoid(z) - y) / n: two matrix products for the block, and between
+# them one pass over the samples for sigmoid, the loss and p (1 - p) (the Hessian's weights)
+matmul(DX, W, ZB)
+for lane in range(B):
+    V[lane] = 0.0
+for i in range(n_samples):
+    y_i = DY[i]
+    for lane in range(B):
+        z = ZB[i, lane]
+        p, soft = vlogistic_pair(z)
+        V[lane] += (soft - y_i * z) / n_samples
+        SC[i, lane] = p * (1.0 - p)
+        ZB[i, lane] = (p - y_i) / n_samples
+matmul_tn(DX, ZB, G)
+"""
+_LOGLOSS_HVP = """
+# H x = X^T (p (1 - p) X x) / n
+matmul(DX, PX, ZB)
+for i in range(n_samples):
+    for lane in range(B):
+        ZB[i, lane] = SC[i, lane] * ZB[i, lane] / n_samples
+matmul_tn(DX, ZB, HX)
+"""
+
+
+def model_problem(model) -> BlockProblem:
+    """The BlockProblem of a ``sweep.models.Model``: its gradient and Hessian-vector product
+    as loops over the data with the lanes innermost."""
+
+
+    mse = model.kind == 0
+    return BlockProblem(
+        d=model.n_weights,
+        kind="mse" if mse else "logloss",
+        gradient_code=(_MSE_GRADIENT if mse else _LOGLOSS_GRADIENT).strip("\n"),
+        hvp_code=(_MSE_HVP if mse else _LOGLOSS_HVP).strip("\n"),
+        hessian_constant=mse,
+        description=f"{model.name} on {model.n_samples} samples x {model.n_weights} weights",
+        weights=tuple(model.feature_names),
+    )

@@ -1,0 +1,413 @@
+"""One executor: a plan's runs through the generated kernel into a table.
+
+``run_range(plan, start, stop)`` is the unit of work: it depends on the plan and the range
+only, so a chunk made here, in a resumed process or on a Dask worker is the same, row for
+row. A sweep in one piece (``execute``) is that unit over the whole grid, in memory; a
+streamed sweep (``sweep.run.stream``) repeats it chunk by chunk into part files.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import time
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+import pandas as pd
+
+from sweep.errors import SweepError
+from sweep.kernels.generator import FLOAT_OUTPUTS, INT_OUTPUTS, KernelSpec
+from sweep.outcomes import regime_of, to_categorical
+from sweep.run.plan import Plan
+
+#: Runs per kernel call: enough blocks to balance the threads between the calls' joins,
+#: few enough to return to Python often (Ctrl-C is seen only between calls).
+PIECE = 1 << 18
+#: Runs a thread keeps in flight, and steps per vector pass (measured on case (a) of the
+#: benchmark: see benchmarks/README.md).
+LANES = 128
+SUBSTEPS = 8
+
+
+@contextmanager
+def threads(n_threads: int | None):
+    """Run the body with Numba limited to ``n_threads`` threads (None: leave it as is)."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads or previous)
+    try:
+        yield numba.get_num_threads()
+    finally:
+        numba.set_num_threads(previous)
+
+
+_POOL = None
+
+
+def run_workers(worker, n: int, lanes: int, *args) -> None:
+    """Call a generated worker once per thread, ``worker(i, n_workers, *args)`` for i in
+    0..n_workers-1, each in its own Python thread (the workers release the GIL), and wait.
+
+    Threads from Python rather than Numba's ``prange``: compiling a parallel region costs
+    seconds for every kernel, and the workers need none of it (each writes only its own runs).
+    The thread count is Numba's setting (``threads``), never more than there are blocks.
+    """
+    global _POOL
+    import numba
+
+    n_workers = max(1, min(numba.get_num_threads(), -(-n // lanes)))
+    if n_workers == 1:
+        worker(0, 1, *args)
+        return
+    if _POOL is None or _POOL._max_workers < n_workers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=max(n_workers, numba.config.NUMBA_NUM_THREADS), thread_name_prefix="sweep-worker")
+    futures = [_POOL.submit(worker, i, n_workers, *args) for i in range(n_workers)]
+    for future in futures:
+        future.result()
+
+
+def is_model(plan: Plan) -> bool:
+    from sweep.models import Model
+
+    return isinstance(plan.problem, Model)
+
+
+#: Lanes of a model's block: its gradient is matrix-shaped over them.
+MODEL_LANES = 32
+
+
+def kernel_spec(plan: Plan) -> KernelSpec:
+    """The generator's parts for a plan: a loss's printed code, or a model's block code."""
+    from sweep.problems.code import model_problem, problem_code
+
+    if is_model(plan):
+        return KernelSpec(model_problem(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=MODEL_LANES, substeps=1)
+    return KernelSpec(problem_code(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=LANES, substeps=SUBSTEPS)
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel(spec: KernelSpec, functions):
+    from sweep.kernels.cache import load_source
+    from sweep.kernels.generator import kernel_source
+
+    return load_source(kernel_source(spec), dict(spec.problem.user_functions) or None)
+
+
+def kernel_of(plan: Plan):
+    """The compiled kernel module of a plan (generated, cached, imported as needed)."""
+    spec = kernel_spec(plan)
+    return _kernel(spec, tuple(value for _, value in spec.problem.user_functions))
+
+
+def inputs(plan: Plan, spec: KernelSpec, values: dict[str, np.ndarray]) -> np.ndarray:
+    """The kernel's per-run input array X (rows of ``spec.rows()``) for the runs ``values``."""
+    n = next(iter(values.values())).size
+    X = np.empty((len(spec.rows()), n))
+    by_role = {axis.role: axis.name for axis in plan.axes}
+    for i, row in enumerate(spec.rows()):
+        source = by_role.get(row) or (by_role.get("w0") if row.startswith("w0:") else None)
+        X[i] = values[source]
+    return X
+
+
+def descend(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run the runs ``values`` (per-run axis values, each of length n) to their stops.
+
+    Returns:
+        dict of 1-D arrays of length n: ``n_iter`` (int64), the final weight (``w``, or one
+        array per weight), ``loss`` and ``grad`` at it, ``outcome`` (int8 codes of
+        ``sweep.outcomes``), ``oscillated`` (bool), and the dynamics ``loss_max``,
+        ``n_increase``, ``first_increase``, ``sharpness_max``, ``eos_step``.
+    """
+    if is_model(plan):
+        from sweep.run.models import descend_model
+
+        return descend_model(plan, values)
+
+    spec = kernel_spec(plan)
+    kernel = kernel_of(plan)
+    X = inputs(plan, spec, values)
+    n = X.shape[1]
+    D = spec.problem.d
+    floats = np.empty((D + len(FLOAT_OUTPUTS), n))
+    ints = np.empty((len(INT_OUTPUTS), n), np.int64)
+    tail_from = plan.max_iter - -(-plan.max_iter // 10)
+    for start in range(0, n, PIECE):
+        # Python gets control back between pieces, so Ctrl-C stops a long sweep promptly.
+        part = slice(start, min(n, start + PIECE))
+        piece_f, piece_i = np.empty((floats.shape[0], part.stop - start)), np.empty((ints.shape[0], part.stop - start), np.int64)
+        run_workers(kernel._worker, part.stop - start, spec.lanes, np.ascontiguousarray(X[:, part]), plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, -np.inf, piece_f, piece_i)
+        floats[:, part], ints[:, part] = piece_f, piece_i
+    return _outputs(plan, spec, floats, ints)
+
+
+def model_data(model) -> tuple[np.ndarray, ...]:
+    """A model's data for its kernel: X (n, d), y (n,), H = (2/n) X^T X, b = (2/n) X^T y, and
+    (lambda_max(H), mean(y**2))."""
+    H = 2.0 / model.n_samples * model.X.T @ model.X
+    b = 2.0 / model.n_samples * model.X.T @ model.y
+    top = float(np.linalg.eigvalsh(H)[-1]) if model.kind == 0 else 0.0
+    return model.X, model.y, H, b, np.array([top, float(np.mean(model.y * model.y))])
+
+
+def _descend_model(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A model's runs through its block kernel; the final loss, gradient norm and score are
+    computed from the final weights (``sweep.kernels.models``, ``sweep.models.scores``)."""
+    from sweep.kernels import models as model_kernels
+    from sweep.models import scores
+
+    spec = kernel_spec(plan)
+    kernel = kernel_of(plan)
+    X = inputs(plan, spec, values)
+    n, d = X.shape[1], plan.problem.n_weights
+    data = model_data(plan.problem)
+    floats = np.empty((d + len(FLOAT_OUTPUTS), n))
+    ints = np.empty((len(INT_OUTPUTS), n), np.int64)
+    tail_from = plan.max_iter - -(-plan.max_iter // 10)
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread per worker: the workers already use every core, and small products
+    # that wait on each other's threads run many times slower.
+    with threadpool_limits(1, user_api="blas"):
+        for start in range(0, n, PIECE):
+            part = slice(start, min(n, start + PIECE))
+            piece_f, piece_i = np.empty((floats.shape[0], part.stop - start)), np.empty((ints.shape[0], part.stop - start), np.int64)
+            run_workers(kernel._worker, part.stop - start, spec.lanes, np.ascontiguousarray(X[:, part]), *data, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, -np.inf, piece_f, piece_i)
+            floats[:, part], ints[:, part] = piece_f, piece_i
+    W = np.ascontiguousarray(floats[:d].T)
+    loss, grad = np.empty(n), np.empty(n)
+    model_kernels.evaluate_model(plan.problem.kind, W, data[2], data[3], data[0], data[1], loss, grad)
+    with np.errstate(all="ignore"):
+        w_norm = np.sqrt((W * W).sum(axis=1))
+    out = {"n_iter": ints[0], "outcome": ints[1].astype(np.int8), "oscillated": ints[5].astype(bool), "loss": loss, "grad": grad, "w_norm": w_norm}
+    out.update({name: floats[d + i] for i, name in enumerate(FLOAT_OUTPUTS) if name not in ("loss", "grad")})
+    out.update({"n_increase": ints[2], "first_increase": ints[3], "eos_step": ints[4], "reached": ints[6]})
+    out["r2" if plan.problem.kind == 0 else "accuracy"] = scores(plan.problem, W)
+    out["W"] = W
+    return out
+
+
+def _outputs(plan: Plan, spec: KernelSpec, floats: np.ndarray, ints: np.ndarray) -> dict[str, np.ndarray]:
+    D = spec.problem.d
+    names = ["w"] if D == 1 else list(spec.problem.weights)
+    out = {"n_iter": ints[0], "outcome": ints[1].astype(np.int8), "oscillated": ints[5].astype(bool)}
+    out.update({name: floats[j] for j, name in enumerate(names)})
+    out.update({name: floats[D + i] for i, name in enumerate(FLOAT_OUTPUTS)})
+    out.update({"n_increase": ints[2], "first_increase": ints[3], "eos_step": ints[4], "reached": ints[6]})
+    return out
+
+
+def compile_kernel(plan: Plan) -> float:
+    """Compile the plan's kernel (or load it from the cache) with one run; returns seconds."""
+    started = time.perf_counter()
+    descend(plan, plan.values_of(0, 1))
+    return time.perf_counter() - started
+
+
+#: Columns of a run's end, after the axes: in this order, with these dtypes.
+DYNAMICS = ("loss_max", "n_increase", "first_increase", "sharpness_max", "eos_step")
+
+
+def table(plan: Plan, values: dict[str, np.ndarray], result: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The runs table: the axes first (lr, w0 and every swept one), then the end state
+    (``n_iter``, the final weight(s), ``loss``, ``grad``), ``outcome``, ``oscillated``,
+    ``regime``, the dynamics, and ``basin`` where the loss lists its minima; a model has
+    ``w_norm`` and its score instead of the weights."""
+    columns = {name: values[name] for name in ("lr", "w0")}
+    # A swept setting is a column; a fixed one is recorded in sweep.json only.
+    columns.update({axis.name: values[axis.name] for axis in plan.axes if axis.swept and axis.name not in columns})
+    columns["n_iter"] = result["n_iter"].astype(np.int32)
+    for name in ("w",) if len(plan.weights) == 1 else plan.weights:
+        if name in result:
+            columns[name] = result[name]
+    for name in ("w_norm", "loss", "grad", "r2", "accuracy"):
+        if name in result:
+            columns[name] = result[name]
+    codes = result["outcome"]
+    columns["outcome"] = to_categorical(codes)
+    columns["oscillated"] = result["oscillated"]
+    columns["regime"] = regime_of(codes, columns["n_iter"], result["oscillated"])
+    names = DYNAMICS + (("loss_tail", "reached") if plan.noisy else ())
+    for name in names:
+        if name in result:
+            columns[name] = result[name].astype(np.int32) if name in ("n_increase", "first_increase", "eos_step", "reached") else result[name]
+    frame = pd.DataFrame(columns)
+    if getattr(plan.problem, "minima", ()):
+        from sweep.losses import basin_of
+
+        frame["basin"] = basin_of(plan.problem, frame["w"].to_numpy(), (frame["outcome"] == "converged").to_numpy())
+    return frame
+
+
+def run_range(plan: Plan, start: int, stop: int) -> pd.DataFrame:
+    """Runs ``start..stop-1`` of a planned sweep as a table (see ``table``)."""
+    values = plan.values_of(start, stop)
+    return table(plan, values, descend(plan, values))
+
+
+#: Bytes per run held at once by a sweep run in one piece (inputs, kernel outputs, table).
+MEMORY_BYTES_PER_RUN = 256
+
+
+def memory_bytes(plan: Plan) -> int:
+    """Bytes a sweep run in one piece holds at its peak: per run its inputs, outputs and
+    table row (and a model's weight vector); for a model also the data and the scores'
+    block of predictions (``sweep.models.SCORE_BYTES``)."""
+    per_run = MEMORY_BYTES_PER_RUN + 8 * len(plan.axes)
+    fixed = 0
+    if is_model(plan):
+        from sweep.models import SCORE_BYTES
+
+        per_run += 16 * plan.problem.n_weights
+        fixed = SCORE_BYTES + 3 * plan.problem.X.nbytes
+    return plan.n_runs * per_run + fixed
+
+
+def execute(plan: Plan) -> pd.DataFrame:
+    """Run a planned sweep in one piece; see ``sweep.run_sweep`` for the table it returns.
+
+    Raises:
+        SweepError: if the sweep would not fit in the free memory (stream it instead).
+    """
+    import psutil
+
+    need = memory_bytes(plan)
+    free = psutil.virtual_memory().available
+    if need > free:
+        raise SweepError(
+            f"{plan.n_runs:,} runs need about {need / 1e9:,.1f} GB of memory in one piece, more than the {free / 1e9:,.1f} GB free; "
+            "stream them to disk in chunks with 'sweep run --chunk-size N' (or sweep.run.stream.stream_sweep)"
+        )
+    with threads(plan.n_threads) as used:
+        compile_seconds = compile_kernel(plan)
+        started = time.perf_counter()
+        frame = run_range(plan, 0, plan.n_runs)
+        seconds = time.perf_counter() - started
+    config = sweep_config(plan)
+    config.update(seconds=seconds, compile_seconds=compile_seconds, n_threads=used, versions=versions())
+    frame.attrs["config"] = config
+    return frame
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide a sweep's numbers and files."""
+    found = {"python": platform.python_version()}
+    for package in ("sweep", "numpy", "numba", "llvmlite", "pandas", "pyarrow", "sympy", "matplotlib", "seaborn"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+_MODEL_TEXT = {"mse-linear": "mean squared error of a linear model", "logloss-logistic": "log loss of a logistic model"}
+
+
+def sweep_config(plan: Plan) -> dict:
+    """The JSON-ready description of a sweep: everything needed to run it again."""
+    from sweep.schema import FORMAT
+
+    problem = plan.problem
+    w0 = plan.axis["w0"].values
+    if is_model(plan):
+        described = {**problem.describe(), "formula": _MODEL_TEXT[problem.name], "expression": f"{_MODEL_TEXT[problem.name]} on {problem.dataset}", "theory": problem.theory(w0)}
+    else:
+        described = {
+            "name": problem.name,
+            "formula": problem.text(),
+            "expression": problem.expression(),
+            "gradient": problem.text(problem.grad_expr),
+            "gradient_expression": problem.expression(problem.grad_expr),
+            "params": dict(problem.params),
+            "source": problem.source,
+            "theory": problem.theory(),
+            "minima": list(problem.minima),
+        }
+    described["theory"] = _optimizer_theory(plan, described["theory"])
+    return {
+        "format": FORMAT,
+        "optimizer": plan.optimizer.name,
+        "schedule": plan.schedule.name,
+        "dynamics": plan.dynamics,
+        "loss": described,
+        "axes": {axis.name: axis.values.tolist() for axis in plan.axes},
+        "max_iter": plan.max_iter,
+        "tol": plan.tol,
+        "div_factor": plan.div_factor,
+        "n_runs": int(plan.n_runs),
+    }
+
+
+def _optimizer_theory(plan: Plan, theory: dict) -> dict:
+    """Theory for the plan's optimizer: gd's lines as the loss gives them; for momentum and
+    nesterov on a loss of constant curvature L, the stability edge per momentum value."""
+    from sweep.optim.optimizers import heavy_ball_edge, nesterov_edge
+
+    name = plan.optimizer.name
+    if name == "gd":
+        return theory
+    # Only a constant curvature (a quadratic loss, the MSE model) gives an exact edge.
+    curvature = plan.problem.curvature() if not is_model(plan) or plan.problem.kind == 0 else None
+    if name not in ("momentum", "nesterov") or not curvature:
+        return {}
+    edge = heavy_ball_edge if name == "momentum" else nesterov_edge
+    values = {float(beta): edge(curvature, float(beta)) for beta in plan.axis["momentum"].values}
+    if len(values) == 1:
+        return {"stability_lr": next(iter(values.values()))}
+    return {"stability_lr_by": {"axis": "momentum", "values": values}}
+
+
+#: Most bytes the iterates of traced runs may take in memory at once.
+TRACE_BYTES = 2 << 30
+
+
+def trace_bytes(plan: Plan, n_runs: int) -> int:
+    """Bytes the traces of ``n_runs`` runs take while they are computed (every run may take
+    all max_iter steps)."""
+    from sweep.kernels.generator import trace_fields
+
+    fields = 8 if is_model(plan) else len(trace_fields(kernel_spec(plan)))
+    return n_runs * (plan.max_iter + 2) * fields * 8
+
+
+def trace_runs(plan: Plan, index: np.ndarray) -> pd.DataFrame:
+    """Every iterate of the runs numbered ``index``, in long form: ``run`` (the run's number
+    in the grid), ``step`` (0 .. n_iter), the weight(s), ``loss``, ``grad``, ``lr`` (lr_k),
+    ``sharpness``, and the optimizer's state. The runs stop by the same rules as in the
+    table, and each run's last row is its final state there.
+
+    Raises:
+        SweepError: for a model (traces are for losses), or traces larger than
+            ``TRACE_BYTES`` (the message gives the estimate).
+    """
+
+    from sweep.kernels.generator import trace_fields
+
+    if is_model(plan):
+        raise SweepError("traces are for losses of one or several weights; a model on data has no per-step trace")
+    index = np.asarray(index, dtype=np.int64)
+    need = trace_bytes(plan, index.size)
+    if need > TRACE_BYTES:
+        raise SweepError(f"tracing {index.size:,} runs of up to {plan.max_iter + 1:,} iterates needs about {need / 1e9:,.1f} GB, more than {TRACE_BYTES / 1e9:.1f} GB: trace fewer runs or lower max_iter")
+    spec = kernel_spec(plan)
+    kernel = kernel_of(plan)
+    values = plan.values_at(index)
+    X = inputs(plan, spec, values)
+    n = X.shape[1]
+    fields = trace_fields(spec)
+    floats = np.empty((spec.problem.d + len(FLOAT_OUTPUTS), n))
+    ints = np.empty((len(INT_OUTPUTS), n), np.int64)
+    T = np.full((n, plan.max_iter + 2, len(fields)), np.nan)
+    T_len = np.zeros(n, np.int64)
+    tail_from = plan.max_iter - -(-plan.max_iter // 10)
+    run_workers(kernel._worker_traced, n, spec.lanes, X, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, -np.inf, floats, ints, T, T_len)
+    rows = np.concatenate([T[i, : T_len[i]] for i in range(n)]) if n else np.empty((0, len(fields)))
+    frame = pd.DataFrame(rows, columns=fields)
+    frame.insert(0, "run", np.repeat(index, T_len))
+    frame["step"] = frame["step"].astype(np.int64)
+    return frame

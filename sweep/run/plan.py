@@ -1,0 +1,306 @@
+"""One plan: every setting of a sweep checked once, here, into an immutable ``Plan``.
+
+The Python API, the command line, streaming and Dask all call ``plan_sweep``; nothing after it
+validates again. A plan holds the grid's axes (each a sorted-or-given set of values), the
+problem, the optimizer, the schedule and the noise, the stops, and the recorder's options.
+Runs are numbered in C order over the axes (lr slowest), so any slice of the grid can be made
+without making the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sweep.errors import SweepError
+from sweep.optim.optimizers import OPTIMIZERS, Optimizer
+from sweep.optim.schedules import SCHEDULES, Schedule
+
+#: Default divergence bound, as a multiple of the run's starting scale max(1, |w0|).
+DIV_FACTOR = 1e8
+#: Most runs one sweep may hold: runs are numbered with 64-bit integers.
+MAX_RUNS = 2**62
+
+
+def is_real_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def axis_values(values, name: str, positive: bool = False, sort: bool = False) -> np.ndarray:
+    """One axis as a 1-D float64 array of distinct finite values.
+
+    Raises:
+        SweepError: not real numbers, empty, not 1-D, not finite (or not > 0 when
+            ``positive``), or a value given twice.
+    """
+    if isinstance(values, np.ma.MaskedArray) and np.ma.is_masked(values):
+        raise SweepError(f"{name} has masked values: give plain numbers")
+    try:
+        raw = np.asarray(values)
+        # Only real numbers: not text ("0.4"), dates, complex values or booleans.
+        if raw.dtype.kind not in "iuf" and not (raw.dtype.kind == "O" and all(is_real_number(v) for v in raw.ravel())):
+            raise TypeError
+        axis = np.atleast_1d(raw.astype(np.float64))
+    except OverflowError:
+        raise SweepError(f"{name} must be real numbers that fit a float64; {str(values)[:40]} is too large") from None
+    except (TypeError, ValueError):
+        raise SweepError(f"{name} must be real numbers, got {str(values)[:60]!r}") from None
+    if axis.ndim != 1 or axis.size == 0:
+        raise SweepError(f"{name} must be a non-empty 1-D list of numbers, got shape {axis.shape}")
+    bad = ~np.isfinite(axis) | ((axis <= 0) if positive else False)
+    if bad.any():
+        allowed = "finite and > 0" if positive else "finite"
+        raise SweepError(f"{name}={float(axis[bad][0])!r} is not allowed: every {name} must be {allowed}")
+    distinct, counts = np.unique(axis, return_counts=True)
+    if (counts > 1).any():
+        raise SweepError(f"{name}={float(distinct[counts > 1][0])!r} is given {int(counts.max())} times: an axis is a set of values, give each once")
+    return np.sort(axis) if sort else axis
+
+
+def check_settings(max_iter, tol, div_factor, n_threads=None) -> tuple[int, float, float]:
+    """Validate the scalar settings of a sweep.
+
+    Returns:
+        ``(max_iter, tol, div_factor)`` as (int, float, float).
+
+    Raises:
+        SweepError: max_iter not a whole number in 0..2**31-1; tol negative or not finite;
+            div_factor NaN or < 1 (inf is allowed: no bound); n_threads outside 1..numba's
+            thread count.
+    """
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or not 0 <= max_iter <= 2**31 - 1:
+        raise SweepError(f"max_iter={max_iter!r} is not allowed: it must be a whole number in 0..{2**31 - 1}")
+    for name, value in (("tol", tol), ("div_factor", div_factor)):
+        if not is_real_number(value):
+            raise SweepError(f"{name}={value!r} is not allowed: it must be a number")
+    try:
+        tol, div_factor = float(tol), float(div_factor)
+    except OverflowError:
+        raise SweepError(f"tol and div_factor must be float64 numbers, got tol={tol!r:.40}, div_factor={div_factor!r:.40}") from None
+    if not (math.isfinite(tol) and tol >= 0):
+        raise SweepError(f"tol={tol!r} is not allowed: it must be finite and >= 0 (0 means 'gradient exactly 0')")
+    if not div_factor >= 1:
+        raise SweepError(f"div_factor={div_factor!r} is not allowed: it must be >= 1 (inf: no divergence bound)")
+    if n_threads is not None:
+        import numba
+
+        if not (isinstance(n_threads, (int, np.integer)) and not isinstance(n_threads, bool) and 1 <= n_threads <= numba.config.NUMBA_NUM_THREADS):
+            raise SweepError(f"n_threads={n_threads!r} is not allowed: it must lie in 1..{numba.config.NUMBA_NUM_THREADS}")
+    return int(max_iter), tol, div_factor
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis of the grid.
+
+    Attributes:
+        name: the table column (``lr``, ``w0`` or ``x0``, ``momentum``, ``T``, ``kappa``).
+        values: 1-D float64, the values in grid order.
+        role: the kernel input it feeds (``lr``, ``w0``, ``w0:x``, ``hyper:momentum``,
+            ``schedule:T``, ``noise:grad_noise``, ``param:kappa``).
+    """
+
+    name: str
+    values: np.ndarray = field(repr=False)
+    role: str
+
+    @property
+    def swept(self) -> bool:
+        return self.values.size > 1
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """A validated sweep, ready to run (made by ``plan_sweep``: nothing in it is unchecked,
+    so a caller may create files only after planning succeeded).
+
+    Attributes:
+        problem: the loss (``sweep.losses.Loss``) or model (``sweep.models.Model``).
+        axes: every axis, in grid order (lr first); a fixed setting is an axis of one value.
+        optimizer, schedule: the parts (``sweep.optim``).
+        max_iter, tol, div_factor: the stops.
+        noisy, seed: gradient noise is on (a ``grad_noise`` axis), and its generator's seed.
+        dynamics: compute the sharpness at every step.
+        n_threads: Numba threads (None: all).
+    """
+
+    problem: object
+    axes: tuple[Axis, ...]
+    optimizer: Optimizer
+    schedule: Schedule
+    max_iter: int
+    tol: float
+    div_factor: float
+    noisy: bool = False
+    seed: int = 0
+    dynamics: bool = True
+    n_threads: int | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(axis.values.size for axis in self.axes)
+
+    @property
+    def n_runs(self) -> int:
+        # Python's integers: a product of axis sizes must not wrap around 64 bits.
+        return math.prod(self.shape)
+
+    @property
+    def axis(self) -> dict[str, Axis]:
+        return {axis.name: axis for axis in self.axes}
+
+    @property
+    def lr(self) -> np.ndarray:
+        return self.axis["lr"].values
+
+    @property
+    def weights(self) -> tuple[str, ...]:
+        return tuple(getattr(self.problem, "weight_names", ("w",)))
+
+    def values_at(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """The per-run value of every axis for the runs numbered ``index`` (int64 array)."""
+        where = np.unravel_index(np.asarray(index, dtype=np.int64), self.shape)
+        return {axis.name: axis.values[at] for axis, at in zip(self.axes, where)}
+
+    def values_of(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """The per-run values of every axis for runs ``start..stop-1``."""
+        return self.values_at(np.arange(start, stop, dtype=np.int64))
+
+
+def _hyper_axes(optimizer: str, hyper: dict | None) -> tuple[Optimizer, list[Axis]]:
+    """An optimizer's hyperparameters: name -> sorted axis of allowed values."""
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise SweepError(f"optimizer={optimizer!r:.40} is not allowed: optimizers are {', '.join(OPTIMIZERS)}")
+    chosen = OPTIMIZERS[optimizer]
+    if hyper is not None and not (isinstance(hyper, dict) and all(isinstance(k, str) for k in hyper)):
+        raise SweepError(f"hyper={hyper!r:.60} is not allowed: give a dict of hyperparameter names to numbers or lists, such as {{'momentum': [0, 0.9]}}")
+    given = dict(hyper or {})
+    known = {h.name: h for h in chosen.hyperparameters}
+    for name in given:
+        if name not in known:
+            owners = [o.name for o in OPTIMIZERS.values() if any(h.name == name for h in o.hyperparameters)]
+            where = f"; it belongs to {', '.join(owners)}" if owners else ""
+            raise SweepError(f"{name} is not a hyperparameter of {optimizer} ({optimizer}'s are: {', '.join(known) or 'none'}){where}")
+    axes = []
+    for name, rule in known.items():
+        values = axis_values(given.get(name, rule.default), name, sort=True)
+        for value in values:
+            allowed = rule.check(float(value))
+            if allowed:
+                raise SweepError(f"{name}={float(value)!r} is not allowed: {name} must lie in {allowed}")
+        axes.append(Axis(name, values, f"hyper:{name}"))
+    return chosen, axes
+
+
+def _schedule_axes(schedule: str, params: dict | None, max_iter: int) -> tuple[Schedule, list[Axis]]:
+    if not isinstance(schedule, str) or schedule not in SCHEDULES:
+        raise SweepError(f"schedule={schedule!r:.40} is not allowed: schedules are {', '.join(SCHEDULES)}")
+    chosen = SCHEDULES[schedule]
+    given = dict(params or {})
+    known = {p.name: p for p in chosen.params}
+    for name in given:
+        if name not in known:
+            owners = [s.name for s in SCHEDULES.values() if any(p.name == name for p in s.params)]
+            where = f"; it belongs to {', '.join(owners)}" if owners else ""
+            raise SweepError(f"{name} is not a parameter of the {schedule} schedule (its parameters: {', '.join(known) or 'none'}){where}")
+    axes = []
+    for name, rule in known.items():
+        default = float(max_iter) if math.isnan(rule.default) else rule.default
+        values = axis_values(given.get(name, default), name, sort=True)
+        for value in values:
+            allowed = rule.check(float(value))
+            if allowed:
+                raise SweepError(f"{name}={float(value)!r} is not allowed: the {schedule} schedule's {name} must lie in {allowed}")
+        axes.append(Axis(name, values, f"schedule:{name}"))
+    return chosen, axes
+
+
+def _problem(loss, params, dataset, target, features):
+    """The problem, and its parameters as (name, axis values) pairs."""
+    from sweep.losses import Loss, make_loss
+    from sweep.models import MODELS, make_model
+
+    if not isinstance(loss, (str, Loss)):
+        raise SweepError(f"loss={loss!r:.60} is not allowed: give a built-in name, a model name, a formula in w, or a sweep.losses.Loss")
+    if params is not None and not (isinstance(params, dict) and all(isinstance(k, str) for k in params)):
+        raise SweepError(f"params={params!r:.60} is not allowed: give a dict of parameter names to real numbers, such as {{'a': 2.0}}")
+    swept = {name: axis_values(value, f"params[{name!r}]", sort=True) for name, value in (params or {}).items()}
+    first = {name: float(values[0]) for name, values in swept.items()}
+    is_model = isinstance(loss, str) and loss in MODELS
+    if (dataset or target or features) and not is_model:
+        raise SweepError(f"dataset, target and features belong to the models {', '.join(MODELS)}, not to the loss {loss!r}")
+    try:
+        if is_model:
+            if params:
+                raise SweepError(f"the model {loss!r} takes no parameters, got {', '.join(params)}")
+            return make_model(loss, dataset, target, tuple(features) if features else None), []
+        made = make_loss(loss, first)
+    except ValueError as error:
+        raise SweepError(str(error)) from None
+    # Every value of a swept parameter must make a valid loss too (cosine's lam = 0 does not).
+    for name, values in swept.items():
+        for value in values[1:]:
+            try:
+                make_loss(loss, {**first, name: float(value)})
+            except ValueError as error:
+                raise SweepError(str(error)) from None
+    axes = [Axis(name, swept.get(name, np.array([value])), f"param:{name}") for name, value in made.params]
+    return made, axes
+
+
+def plan_sweep(
+    lr,
+    w0,
+    *,
+    loss="quadratic",
+    params: dict | None = None,
+    max_iter: int = 100,
+    tol: float = 0.0,
+    div_factor: float = DIV_FACTOR,
+    n_threads: int | None = None,
+    dataset: str | None = None,
+    target: str | None = None,
+    features: tuple[str, ...] | None = None,
+    optimizer: str = "gd",
+    hyper: dict | None = None,
+    schedule: str = "constant",
+    schedule_params: dict | None = None,
+    grad_noise=None,
+    seed: int = 0,
+    dynamics: bool = True,
+) -> Plan:
+    """Check a sweep's input without running it (arguments as for ``sweep.run_sweep``).
+
+    Raises:
+        SweepError: for a bad lr, w0, loss, model, dataset, optimizer, schedule or setting
+            (one-line message naming it).
+        sweep.formula.FormulaError: for a formula that is not allowed.
+    """
+    lr_axis = axis_values(lr, "lr", positive=True)
+    w0_axis = axis_values(w0, "w0")
+    max_iter, tol, div_factor = check_settings(max_iter, tol, div_factor, n_threads)
+    problem, param_axes = _problem(loss, params, dataset, target, features)
+    chosen, hyper_axes = _hyper_axes(optimizer, hyper)
+    scheduled, schedule_axes = _schedule_axes(schedule, schedule_params, max_iter)
+    if not isinstance(dynamics, bool):
+        raise SweepError(f"dynamics={dynamics!r:.20} is not allowed: give True or False")
+    noise_axes = []
+    if grad_noise is not None:
+        values = axis_values(grad_noise, "grad_noise", sort=True)
+        if (values < 0).any():
+            raise SweepError(f"grad_noise={float(values[0])!r} is not allowed: a noise scale must be finite and >= 0")
+        noise_axes.append(Axis("grad_noise", values, "noise:grad_noise"))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise SweepError(f"seed={seed!r:.30} is not allowed: it must be a whole number in 0..2**63-1")
+    axes = (Axis("lr", lr_axis, "lr"), Axis("w0", w0_axis, "w0"), *hyper_axes, *schedule_axes, *noise_axes, *param_axes)
+    names = [axis.name for axis in axes]
+    clash = sorted({name for name in names if names.count(name) > 1})
+    if clash:
+        raise SweepError(f"{clash[0]!r} names both a setting of the optimizer or schedule and a parameter of the loss: rename the loss's parameter")
+    plan = Plan(problem, axes, chosen, scheduled, max_iter, tol, div_factor, noisy=bool(noise_axes), seed=int(seed), dynamics=dynamics, n_threads=n_threads)
+    if plan.n_runs > MAX_RUNS:
+        sizes = " x ".join(f"{size:,}" for size in plan.shape)
+        raise SweepError(f"the grid has {sizes} = {plan.n_runs:.3g} runs, more than the {MAX_RUNS:.1e} a sweep can number: narrow the axes")
+    return plan
