@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from sweep.formula import FUNCTIONS, W, FormulaError, parse_formula
+from sweep.formula import FUNCTIONS, FormulaError, SympyTimeout, W, check_values, constant_value, derivative, formula_text, parse_formula, substitute, time_limit
 
 
 @dataclass(frozen=True)
@@ -50,19 +50,24 @@ class Loss:
         """d loss / d w: derived symbolically, or the hand-written gradient read back (our own
         trusted text, checked against the derivative in the tests)."""
         if self.grad_code is None:
-            return sp.diff(self.expr, W)
+            return derivative(self.expr, 1)
         names = {name: sp.Symbol(name, real=True) for name, _ in self.params} | {"w": W}
         return sp.parse_expr(self.grad_code, local_dict=names, evaluate=False)
 
     def text(self, expr: sp.Expr | None = None) -> str:
-        """Readable text of the loss (or of ``expr``) with parameter names kept."""
-        return sp.sstr(self.expr if expr is None else expr)
+        """Text of the loss (or of ``expr``) with parameter names kept, in sweep's own formula
+        grammar (``sweep.formula.formula_text``): ``abs``, ``e``, exact numbers. It is what
+        ``sweep.json`` stores as the formula, and ``make_loss`` of it with the same parameter
+        values gives this loss back (same expression, same parameters in the same order).
+        A gradient may hold functions outside the grammar (``sign``), printed by sympy's name."""
+        return formula_text(self.expr if expr is None else expr)
 
     def expression(self, expr: sp.Expr | None = None) -> str:
-        """Readable text of the loss (or ``expr``) with the parameter values put in:
-        ``(w - 1)**2 + 2``."""
-        values = {symbol: sp.Integer(int(v)) if float(v).is_integer() else sp.Float(v) for symbol, v in self._symbols()}
-        return sp.sstr((self.expr if expr is None else expr).subs(values))
+        """Readable text of the loss (or ``expr``) with the parameter values put in, in the
+        same grammar: ``(w - 1)**2 + 2``, ``w**2 + 0.1*cos(4*pi*w)`` (a value prints as its
+        float64 repr, a whole number below 2**53 as an integer; see
+        ``sweep.formula.substitute`` with ``exact=False``)."""
+        return formula_text(substitute(self.expr if expr is None else expr, dict(self.params), exact=False), readable=True)
 
     def curvature(self) -> float | None:
         """The constant second derivative L, if the loss is a quadratic in w with L > 0.
@@ -72,11 +77,13 @@ class Loss:
         sec. 1.2.3; for the teaching loss L = 2). None when the second derivative depends on
         w or is not positive.
         """
-        second = sp.diff(self.expr, W, 2).subs(dict(self._symbols()))
-        if second.free_symbols:
+        try:
+            with time_limit():
+                second = substitute(derivative(self.expr, 2), dict(self.params))
+                value = None if second.free_symbols else constant_value(second)
+        except SympyTimeout:
             return None
-        value = float(second)
-        return value if value > 0 and math.isfinite(value) else None
+        return value if value is not None and value > 0 and math.isfinite(value) else None
 
     def theory(self) -> dict[str, float]:
         """Learning rates that theory marks on the maps: empty where none is known."""
@@ -119,6 +126,13 @@ def quadratic(a: float = 1.0, c: float = 1.0, b: float = 2.0) -> Loss:
     )
 
 
+#: Values a built-in loss's parameter may not take: (loss, parameter) -> (test, what is allowed).
+_RULES = {
+    ("cosine", "lam"): (lambda v: v != 0, "lam is the ripple's period and must be nonzero (cos(2*pi*w/lam) divides by it)"),
+    ("cosine-mult", "lam"): (lambda v: v != 0, "lam is the ripple's period and must be nonzero (cos(2*pi*w/lam) divides by it)"),
+}
+
+
 def _builtin(name: str, text: str, defaults: dict[str, float], source: str, minima=(), **given: float) -> Loss:
     unknown = sorted(set(given) - set(defaults))
     if unknown:
@@ -127,7 +141,11 @@ def _builtin(name: str, text: str, defaults: dict[str, float], source: str, mini
     for key, value in values.items():
         if not math.isfinite(value):
             raise ValueError(f"{name} parameter {key}={value} must be finite")
+        allowed, rule = _RULES.get((name, key), (None, ""))
+        if allowed is not None and not allowed(value):
+            raise ValueError(f"{name} parameter {key}={value:g} is not allowed: {rule}")
     expr, names = parse_formula(text)
+    check_values(expr, values, f"the loss {name!r}")
     return Loss(name=name, expr=expr, params=tuple((n, values[n]) for n in names), source=source, minima=tuple(minima))
 
 
@@ -231,8 +249,11 @@ def make_loss(loss: str | Loss = "quadratic", params: dict[str, float] | None = 
         The Loss.
 
     Raises:
-        FormulaError: for a formula that is not allowed, or a parameter without a value.
-        ValueError: for a parameter the loss does not have, or a non-finite value.
+        FormulaError: for a formula that is not allowed (see ``sweep.formula.parse_formula``),
+            a parameter without a value, or parameter values that make the loss undefined or
+            complex for every w (``sweep.formula.check_values``: ``w/a`` at a = 0).
+        ValueError: for a parameter the loss does not have, a non-finite value, or a value a
+            built-in loss does not allow (lam = 0 for cosine and cosine-mult).
     """
     params = dict(params or {})
     if isinstance(loss, Loss):
@@ -259,4 +280,5 @@ def make_loss(loss: str | Loss = "quadratic", params: dict[str, float] | None = 
     for name in names:
         if not math.isfinite(float(params[name])):
             raise ValueError(f"parameter {name}={params[name]} must be finite")
+    check_values(expr, {n: float(params[n]) for n in names}, f"the loss formula {loss!r}")
     return Loss(name="formula", expr=expr, params=tuple((n, float(params[n])) for n in names))

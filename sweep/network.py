@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from sweep.errors import NetworkError
@@ -163,7 +162,11 @@ def train_grid(network: Network, lr_in: np.ndarray, lr_out: np.ndarray, steps: i
     r = lr_in.size
     measure, final = np.empty(r), np.empty(r)
     converged = np.empty(r, dtype=np.bool_)
-    workers = n_threads or numba.get_num_threads()
+    from sweep.run.executor import run_workers, threads
+
     kernel = network_kernel_module(network.width, network.nonlinearity)
-    kernel.train(lr_in, lr_out, x, y, w1, w2, steps, CLIP, WINDOW, workers, measure, converged, final)
+    F = np.empty((3, r))
+    with threads(n_threads):
+        run_workers(kernel._worker, r, kernel.BLOCK, np.ascontiguousarray(np.stack([lr_in, lr_out])), x, y, w1, w2, steps, CLIP, WINDOW, F)
+    measure[:], converged[:], final[:] = F[0], F[1] == 1.0, F[2]
     return {"measure": measure, "converged": converged, "final": final}

@@ -99,3 +99,34 @@ def test_custom_jitted_loss_equals_builtin():
 def test_custom_rejects_plain_python():
     with pytest.raises(ValueError, match="must be a numba.njit function"):
         custom(lambda w, p: w, _grad)
+
+
+@pytest.mark.parametrize("name", ["cosine", "cosine-mult"])
+def test_lam_zero_is_refused(name):
+    # 2*pi*w/lam at lam = 0 made every run NaN
+    with pytest.raises(ValueError, match=rf"^{name} parameter lam=0 is not allowed: .*must be nonzero") as error:
+        make_loss(name, {"lam": 0.0})
+    assert "\n" not in str(error.value)
+    assert dict(make_loss(name, {"lam": -0.5}).params)["lam"] == -0.5
+
+
+def test_a_sweep_with_lam_zero_is_refused_before_it_runs():
+    from sweep.api import SweepError, plan_sweep
+
+    with pytest.raises(SweepError, match="lam=0 is not allowed"):
+        plan_sweep([0.1], [1.0], loss="cosine", params={"lam": 0.0})
+
+
+def test_builtin_losses_print_in_the_formula_grammar():
+    for name in BUILTIN_LOSSES:
+        loss = make_loss(name)
+        rebuilt = make_loss(loss.text(), dict(loss.params))
+        assert rebuilt.expr == loss.expr and rebuilt.params == loss.params
+    assert make_loss("cosine").expression() == "w**2 + 0.1*cos(4*pi*w)"
+    assert make_loss("abs(w - c) + e*w", {"c": 1.5}).expression() == "e*w + abs(w - 1.5)"
+
+
+def test_curvature_of_a_quadratic_formula():
+    assert make_loss("a*(w - c)**2 + b", {"a": 0.1, "b": 2.0, "c": 1.0}).curvature() == 0.2
+    assert make_loss("sqrt(2)*w**2").curvature() == 2 * math.sqrt(2)
+    assert make_loss("w**2*sin(cosh(a))", {"a": 1e300}).curvature() is None  # not evaluated at 10**300 bits

@@ -127,7 +127,7 @@ class KernelSpec:
         substeps: steps per vector pass.
     """
 
-    problem: LaneProblem | BlockProblem
+    problem: LaneProblem | BlockProblem | NetworkProblem
     optimizer: Optimizer
     schedule: Schedule
     noisy: bool = False
@@ -143,6 +143,8 @@ class KernelSpec:
 
     def rows(self) -> list[str]:
         """The rows of the kernel's per-run input array X, in order."""
+        if isinstance(self.problem, NetworkProblem):
+            return ["lr:lr_in", "lr:lr_out", *(f"hyper:{h.name}" for h in self.optimizer.hyperparameters)]
         rows = ["lr", *(f"w0:{name}" for name in self.problem.weights)]
         rows += [f"hyper:{h.name}" for h in self.optimizer.hyperparameters]
         rows += [f"schedule:{p.name}" for p in self.schedule.params]
@@ -443,6 +445,8 @@ def kernel_source(spec: KernelSpec) -> str:
     """
     if isinstance(spec.problem, BlockProblem):
         return _block_source(spec)
+    if isinstance(spec.problem, NetworkProblem):
+        return _network_source(spec)
     parts = _Parts(spec)
     header = _header(spec, parts)
     functions = [parts.evaluate(exact=False), parts.evaluate(exact=True), parts.learning_rate(), parts.update(), parts.threshold(), parts.sharpness()]
@@ -977,6 +981,168 @@ class _BlockNames:
         self.sparams = [p.name for p in spec.schedule.params]
         self.h = [f"h_{name}" for name in self.hypers]
         self.q = [f"q_{name}" for name in self.sparams]
+
+
+@dataclass(frozen=True)
+class NetworkProblem:
+    """The two-layer network of the trainability experiment (``sweep.fractal``): its passes
+    over the data points, unrolled for one width, on the flat lane state they define.
+
+    Attributes:
+        width: n; the network has n*n + n weights, trained with one learning rate per layer.
+        source: the module text that defines the state layout (BLOCK, N, POINTS, the row
+            offsets W1_AT .. ROWS) and the passes ``add_points`` and ``add_point``
+            (``sweep.fractal.passes``).
+        description: one line for the module's header.
+    """
+
+    width: int
+    source: str
+    description: str = ""
+    user_functions: tuple = field(default=(), compare=False)
+
+    @property
+    def d(self) -> int:
+        return self.width * self.width + self.width
+
+
+def _network_source(spec: KernelSpec) -> str:
+    """The kernel of the trainability network: full-batch descent with one learning rate per
+    layer (``lr_in`` for W1, ``lr_out`` for W2) and the optimizer's update, the paper's
+    convergence measure as the recorder, and lanes refilled as runs end.
+
+    A run stops after ``steps`` steps, or as soon as its output weights are no longer finite:
+    they never become finite again (x - anything is non-finite, and 0 * inf is NaN) and every
+    later loss is non-finite, so the rest of its normalized losses are known (the cap) and a
+    new run takes the lane. Per run only what the measure needs is kept (the notebook's
+    ``convergence_measure``): with v_t the loss before step t, made ``clip`` where it is not
+    finite, divided by v_0 and capped at ``clip``, converged = mean of the last ``window``
+    v_t < 1, measure = -sum v_t if converged else sum 1/v_t.
+    """
+    o = spec.optimizer
+    pr = spec.problem
+    hypers = [h.name for h in o.hyperparameters]
+    counters = [name for name, _ in o.counters]
+    slots = [name for name, _ in o.slots]
+    rows = {name: i for i, name in enumerate(spec.rows())}
+    shared = {h: f"h_{h}" for h in hypers} | {c: f"k_{c}" for c in counters} | {f"{c}_new": f"k_{c}_new" for c in counters}
+    local = {name: name for name in _names_in(o.update_code) if name not in shared and name not in _BUILTINS}
+    update = rename(o.update_code, local | shared)
+    count_code = rename(o.count_code, shared) if o.count_code.strip() else ""
+    per_lane = ["lr_in", "lr_out", "t", "loss0", "total", "recip", "tail", "last", "live", *(f"h_{h}" for h in hypers), *(f"k_{c}" for c in counters), *(f"k_{c}_new" for c in counters)]
+    at = {name: i for i, name in enumerate(per_lane)}
+
+    def lane(name):
+        return f"P[{at[name]}, lane]"
+
+    load_run = "\n".join(
+        [
+            "R[lane] = r",
+            f"{lane('lr_in')} = X[{rows['lr:lr_in']}, r]",
+            f"{lane('lr_out')} = X[{rows['lr:lr_out']}, r]",
+            *(f"{lane('h_' + h)} = X[{rows['hyper:' + h]}, r]" for h in hypers),
+            *(f"{lane('k_' + c)} = {float(v)!r}" for c, v in o.counters),
+            f"{lane('t')} = 0.0",
+            f"{lane('loss0')} = 1.0",
+            *(f"{lane(name)} = 0.0" for name in ("total", "recip", "tail", "last")),
+            f"{lane('live')} = 1.0",
+            "for i in range(N):",
+            "    for j in range(N):",
+            "        lanes[(W1_AT + i * N + j) * BLOCK + lane] = W1[i, j]",
+            "    lanes[(W2_AT + i) * BLOCK + lane] = W2[i]",
+            *(f"S[{q}, :, lane] = {float(v)!r}" for q, (_, v) in enumerate(o.slots)),
+            "n_live += 1",
+        ]
+    )
+    record = """
+v = loss if math.isfinite(loss) else clip
+v = v / {loss0}
+v = clip if v > clip else v
+{total} += v
+{recip} += 1.0 / v
+{tail} = {tail} + v if t_now >= first_tail else {tail}
+{last} = v
+"""
+    names = {name: lane(name) for name in ("loss0", "total", "recip", "tail", "last")}
+    body = f'''@njit(cache=True, nogil=True, error_model="numpy")
+def _worker(worker, n_workers, X, DX, DY, W1, W2, steps_, clip, window_, F):
+    """Train the worker's share of the networks (blocks worker, worker + n_workers, ...),
+    BLOCK in flight; F gets each run's measure, class (1.0 converged) and last v_t."""
+    n = X.shape[1]
+    n_data = DY.size
+    steps = float(steps_)
+    first_tail = float(max(0, steps_ - window_))
+    grad_scale = 2.0 / n_data
+    whole = n_data - n_data % POINTS
+    lanes = np.zeros(ROWS * BLOCK)
+    P = np.zeros(({len(per_lane)}, BLOCK))
+    R = np.zeros(BLOCK, np.int64)
+    S = np.zeros(({max(len(slots), 1)}, N * N + N, BLOCK))
+    cursor = np.zeros(2, np.int64)
+    cursor[0] = worker
+    n_live = 0
+    for lane in range(BLOCK):
+        r = _next_run(worker, n_workers, cursor, n)
+        if r < 0:
+            break
+{_lines(load_run, 8)}
+    while n_live > 0:
+        lanes[G1_AT * BLOCK : Z_AT * BLOCK] = 0.0  # gradients and loss
+        for d in range(0, whole, POINTS):
+            add_points(DX, DY, d, lanes)
+        for d in range(whole, n_data):
+            add_point(DX, DY, d, lanes)
+        for lane in range(BLOCK):
+            loss = lanes[LOSS_AT * BLOCK + lane] / n_data
+            t_now = {lane('t')}
+            {lane('loss0')} = loss if t_now == 0.0 else {lane('loss0')}
+{_lines(record.format(**names), 12)}
+{_lines(chr(10).join(f"k_{c} = {lane('k_' + c)}" for c in counters), 12)}
+{_lines(chr(10).join(f"h_{h} = {lane('h_' + h)}" for h in hypers), 12)}
+{_lines(count_code, 12)}
+{_lines(chr(10).join(f"{lane('k_' + c + '_new')} = k_{c}_new" for c in counters), 12)}
+        # The update; the 2/D of the mean squared error is applied here, once per weight.
+        for row in range(N * N + N):
+            first_layer = row < N * N
+            for lane in range(BLOCK):
+{_lines(chr(10).join(f"h_{h} = {lane('h_' + h)}" for h in hypers), 16)}
+{_lines(chr(10).join(f"k_{c} = {lane('k_' + c)}" + chr(10) + f"k_{c}_new = {lane('k_' + c + '_new')}" for c in counters), 16)}
+                g = grad_scale * lanes[(G1_AT + row) * BLOCK + lane]
+                w = lanes[(W1_AT + row) * BLOCK + lane]
+{_lines(chr(10).join(f"{s_} = S[{q}, row, lane]" for q, s_ in enumerate(slots)), 16)}
+{_lines(update, 16)}
+{_lines(chr(10).join(f"S[{q}, row, lane] = {s_}_new" for q, s_ in enumerate(slots)), 16)}
+                lr = {lane('lr_in')} if first_layer else {lane('lr_out')}
+                lanes[(W1_AT + row) * BLOCK + lane] = w - lr * d
+        for lane in range(BLOCK):
+{_lines(chr(10).join(f"{lane('k_' + c)} = {lane('k_' + c + '_new')}" for c in counters), 12)}
+            {lane('t')} += 1.0
+            dead = False
+            for j in range(N):
+                dead = dead | (not math.isfinite(lanes[(W2_AT + j) * BLOCK + lane]))
+            if {lane('live')} == 0.0 or not (dead or {lane('t')} >= steps):
+                continue
+            # The steps a dead run skips: each has a non-finite loss, so the same v for all.
+            loss = math.inf
+            t_now = {lane('t')}
+            while t_now < steps:
+{_lines(record.format(**names), 16)}
+                t_now += 1.0
+            run_ = R[lane]
+            ok = {lane('tail')} / (steps - first_tail) < 1.0
+            F[0, run_] = -{lane('total')} if ok else {lane('recip')}
+            F[1, run_] = 1.0 if ok else 0.0
+            F[2, run_] = {lane('last')}
+            {lane('live')} = 0.0
+            n_live -= 1
+            r = _next_run(worker, n_workers, cursor, n)
+            if r >= 0:
+{_lines(load_run, 16)}
+
+
+'''
+    header = f"# Generated by sweep; do not edit. Problem: {pr.description}; optimizer {o.name}.\n"
+    return header + pr.source + "\n\n" + body + _DRIVERS.replace("cursor[0] * B + cursor[1]", "cursor[0] * BLOCK + cursor[1]").replace("cursor[1] == B:", "cursor[1] == BLOCK:")
 
 
 _DRIVERS = '''@njit(cache=True, error_model="numpy")

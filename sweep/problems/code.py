@@ -18,13 +18,6 @@ from sweep.kernels.generator import BlockProblem, LaneProblem
 PRINTER_SETTINGS = {"fully_qualified_modules": True, "strict": True, "user_functions": {"sin": "vsin", "cos": "vcos"}}
 
 
-def machine_numbers(expr: sp.Expr) -> sp.Expr:
-    """Exact numbers too wide for an int64 literal become float64 constants, which Numba
-    compiles (``1e30*w`` is the integer 10**30 to sympy)."""
-    wide = {number: sp.Float(number, 17) for number in expr.atoms(sp.Rational) if abs(number.p) > 2**53 or abs(number.q) > 2**53}
-    return expr.xreplace(wide) if wide else expr
-
-
 class _KernelPrinter(PythonCodePrinter):
     """sympy's Python printer, with x**-k (k a whole number) printed as 1.0/x**k: Numba
     computes a negative integer power in a helper that raises ZeroDivisionError at x = 0,
@@ -40,8 +33,12 @@ class _KernelPrinter(PythonCodePrinter):
 
 
 def print_code(expr: sp.Expr, renames: dict) -> str:
-    """``expr`` as one line of Python for the kernel, symbols renamed."""
-    return _KernelPrinter(PRINTER_SETTINGS).doprint(machine_numbers(expr.xreplace(renames)))
+    """``expr`` as one line of Python for the kernel, symbols renamed: derivatives of abs
+    taken pointwise (DiracDelta is 0 off the kink), constant parts correctly rounded to
+    float64 (``sweep.formula.fold_constants``, the last step: it rebuilds the expression)."""
+    from sweep.formula import fold_constants, pointwise
+
+    return _KernelPrinter(PRINTER_SETTINGS).doprint(fold_constants(pointwise(expr.xreplace(renames))))
 
 
 def lane_problem(
