@@ -10,12 +10,13 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "DIV_FACTOR": "sweep.api",
-    "SweepError": "sweep.api",
-    "run_sweep": "sweep.api",
-    "Loss": "sweep.losses",
-    "make_loss": "sweep.losses",
-    "quadratic": "sweep.losses",
+    "DIV_FACTOR": "sweep.run.plan",
+    "SweepError": "sweep.errors",
+    "run_sweep": "sweep.run.sweeps",
+    "trace": "sweep.run.sweeps",
+    "Loss": "sweep.problems.losses",
+    "make_loss": "sweep.problems.losses",
+    "quadratic": "sweep.problems.losses",
     "OUTCOMES": "sweep.outcomes",
 }
 

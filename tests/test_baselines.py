@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from sweep.api import descend_runs
 from sweep.bench.baselines import numpy_runs, plain_numba_runs, python_runs
 from sweep.bench.harness import COSINE, Case, time_case
-from sweep.losses import make_loss
+from sweep.problems.losses import make_loss
+from sweep.run.executor import descend_runs
 
 
 @pytest.mark.parametrize("loss_text", ["quadratic", COSINE, "sqrt(w) + (w - 2)**2"])

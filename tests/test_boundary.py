@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from sweep.boundary import (
+from sweep.fractal import most_mixed_span, most_mixed_window
+from sweep.fractal.boundary import (
     FLOOR,
     boundary_mask,
     box_counts,
@@ -18,7 +19,6 @@ from sweep.boundary import (
     mean_box_counts,
     rank_equalize,
 )
-from sweep.fractal import most_mixed_span, most_mixed_window
 
 
 def test_boundary_cells_are_mixed_two_by_two_windows():

@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 
 from sweep.cli import main
-from sweep.folder import RECORD, read_record
-from sweep.store import read_results
+from sweep.store.folder import RECORD, read_record
+from sweep.store.results import read_results
 
 SMALL = ["--lr", "0.01:1:13:log", "--w0", "-1:2:7", "--max-iter", "300", "--tol", "1e-10", "--quiet"]
 
@@ -169,7 +169,7 @@ def test_resume_over_another_versions_parts_is_refused_before_running(tmp_path, 
     (out / "sweep.json").write_text(json.dumps(config))
     table = pd.read_parquet(out / "runs" / "part-000000.parquet").drop(columns=["regime"])
     table.to_parquet(out / "runs" / "part-000000.parquet")
-    from sweep.folder import file_digest
+    from sweep.store.folder import file_digest
 
     size, digest = file_digest(out / "runs" / "part-000000.parquet")
     with open(out / RECORD, "a") as record:
@@ -202,12 +202,12 @@ def _full_disk_after(monkeypatch, module, name, calls):
 
 
 def test_full_disk_in_a_streamed_sweep_is_one_line_and_resume_finishes(tmp_path, capsys, monkeypatch):
-    import sweep.stream
+    import sweep.run.stream
 
     out, whole = tmp_path / "s", tmp_path / "whole"
     assert cli(["run", *SMALL, "--no-report", "--out", str(whole)], capsys)[0] == 0
     with monkeypatch.context() as patch:
-        _full_disk_after(patch, sweep.stream, "runs_bytes", 3)
+        _full_disk_after(patch, sweep.run.stream, "runs_bytes", 3)
         code, _, err = cli(["run", *SMALL, "--chunk-size", "20", "--out", str(out)], capsys)
     assert_one_line(code, err, "no space left on the device")
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["part-000000.parquet", "part-000001.parquet"]
@@ -226,9 +226,9 @@ def test_full_disk_in_a_streamed_sweep_is_one_line_and_resume_finishes(tmp_path,
 
 
 def test_full_disk_in_one_piece_writes_nothing(tmp_path, capsys, monkeypatch):
-    import sweep.store
+    import sweep.store.results
 
-    _full_disk_after(monkeypatch, sweep.store, "runs_bytes", 1)
+    _full_disk_after(monkeypatch, sweep.store.results, "runs_bytes", 1)
     code, _, err = cli(["run", *SMALL, "--out", str(tmp_path / "one")], capsys)
     assert_one_line(code, err, "no space left on the device")
     assert not (tmp_path / "one").exists()
@@ -350,7 +350,7 @@ def test_report_pages_escape_values_from_sweep_json(tmp_path, capsys):
 
 
 def test_cache_folder_checks(tmp_path, monkeypatch):
-    from sweep import codegen
+    from sweep.kernels import cache as codegen
 
     mine = tmp_path / "mine"
     mine.mkdir(mode=0o700)
@@ -411,7 +411,7 @@ def test_duplicate_axis_values_from_python_are_refused():
 
 
 def test_scores_of_a_large_dataset_go_a_block_at_a_time(monkeypatch):
-    from sweep import models
+    from sweep.problems import models
 
     model = models.make_model("logloss-logistic")
     W = np.random.default_rng(0).normal(size=(300, model.n_weights))

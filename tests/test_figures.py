@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from sweep import run_sweep
-from sweep.figures import axis_ticks, grid_of, is_log_axis, path_window, position_of
-from sweep.report import edge_table, outcome_table
+from sweep.plots.figures import axis_ticks, grid_of, is_log_axis, path_window, position_of
+from sweep.plots.report import edge_table, outcome_table
 
 
 def test_grid_has_w0_increasing_upward_and_lr_left_to_right():

@@ -77,15 +77,15 @@ def test_help_and_bad_options_answer_without_loading_the_numeric_stack():
 def test_compiling_is_its_own_step_and_the_estimate_comes_after(tmp_path, capsys, monkeypatch):
     import time
 
-    import sweep.api
+    import sweep.run.executor as executor
 
-    real = sweep.api.compile_kernel
+    real = executor.compile_kernel
 
     def slow_compile(plan):
         time.sleep(1.1)
         return real(plan) + 1.1
 
-    monkeypatch.setattr(sweep.api, "compile_kernel", slow_compile)
+    monkeypatch.setattr(executor, "compile_kernel", slow_compile)
     code, stdout, _ = cli(["run", *SMALL, "--no-report", "--out", str(tmp_path / "o")], capsys)
     lines = stdout.splitlines()
     assert code == 0 and lines[1].startswith("compiled the kernel in") and lines[2].startswith("at most about")
@@ -141,7 +141,7 @@ def test_an_infinite_iterate_past_an_overflowing_bound_is_diverged_at_once():
 def test_custom_losses_with_the_same_name_get_their_own_kernels():
     from numba import njit
 
-    from sweep.losses import custom
+    from sweep.problems.losses import custom
 
     first = custom(njit(lambda w, p: (w - 1.0) ** 2), njit(lambda w, p: 2.0 * (w - 1.0)))
     second = custom(njit(lambda w, p: (w + 3.0) ** 2), njit(lambda w, p: 2.0 * (w + 3.0)))
@@ -185,7 +185,7 @@ def test_a_folded_report_counts_runs_not_cells(tmp_path, capsys):
     assert cli(args, capsys)[0] == 0
     assert cli(["report", str(out), "--x", "lr", "--y", "w0"], capsys)[0] == 0
     page = (out / "report-lr-w0.html").read_text()
-    from sweep.store import read_results
+    from sweep.store.results import read_results
 
     runs = read_results(out)[0]
     counts = runs["outcome"].value_counts()
@@ -207,3 +207,50 @@ def test_a_csv_names_the_bad_column_and_takes_chosen_features(tmp_path, capsys):
     assert config["loss"]["features"] == ["x1", "intercept"]
     code, _, err = cli(["run", "--loss", "mse-linear", "--dataset", str(csv), "--target", "y", "--features", "x1,nope", "--out", str(tmp_path / "d")], capsys)
     assert code != 0 and "'nope' is not a column" in err
+
+
+def test_every_sweep_module_a_generated_kernel_imports_is_in_the_cache_key():
+    import re
+
+    from sweep.kernels import cache
+    from sweep.kernels.generator import kernel_source
+    from sweep.run.executor import kernel_spec
+    from sweep.run.plan import plan_sweep
+
+    package = cache.Path(cache.__file__).parent.parent
+    covered = set(cache.digest_files())
+    plans = [
+        plan_sweep([0.1], [1.0]),
+        plan_sweep([0.1], [1.0], grad_noise=[0.1], optimizer="adam", schedule="cosine"),
+        plan_sweep([0.1], [1.0], loss="logloss-logistic", grad_noise=[0.1]),
+    ]
+    imported = set()
+    for plan in plans:
+        for module in re.findall(r"^from (sweep[\w.]*) import", kernel_source(kernel_spec(plan)), re.M):
+            imported.add(package.parent / (module.replace(".", "/") + ".py"))
+    assert "sweep/optim/noise.py" in {p.relative_to(package.parent).as_posix() for p in imported}
+    assert imported <= covered, imported - covered
+
+
+@pytest.mark.parametrize("mode", ["one piece", "streamed"])
+def test_the_record_keeps_the_compile_time_the_command_paid(tmp_path, capsys, monkeypatch, mode):
+    import json
+    import time
+
+    import sweep.run.executor as executor
+
+    real = executor.descend
+
+    def slow_first(plan, values):
+        if next(iter(values.values())).size == 1:  # compiling: one run
+            time.sleep(1.2)
+        return real(plan, values)
+
+    monkeypatch.setattr(executor, "_COMPILE_SECONDS", {})
+    monkeypatch.setattr(executor, "descend", slow_first)
+    extra = ["--chunk-size", "7"] if mode == "streamed" else []
+    code, stdout, _ = cli(["run", *SMALL, *extra, "--no-report", "--out", str(tmp_path / "o")], capsys)
+    config = json.loads((tmp_path / "o" / "sweep.json").read_text())
+    assert code == 0 and "compiled the kernel in 1.2 s" in stdout
+    assert 1.2 <= config["compile_seconds"] < 5, config["compile_seconds"]
+    assert f"{config['compile_seconds']:.2f} s compiling or loading it" in stdout

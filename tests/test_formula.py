@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sweep import run_sweep
-from sweep.api import plan_sweep, sweep_config
-from sweep.codegen import PRINTER_SETTINGS, kernel_module
-from sweep.formula import (
+from sweep.plots.report import loss_from_config
+from sweep.problems.code import PRINTER_SETTINGS
+from sweep.problems.formula import (
     FUNCTIONS,
     MAX_CALL_DEPTH,
     MAX_DEPTH,
@@ -31,8 +31,16 @@ from sweep.formula import (
     parse_formula,
     pointwise,
 )
-from sweep.losses import BUILTIN_LOSSES, make_loss
-from sweep.report import loss_from_config
+from sweep.problems.losses import BUILTIN_LOSSES, make_loss
+from sweep.run.executor import kernel_of, sweep_config
+from sweep.run.plan import plan_sweep
+
+
+def compiled(loss):
+    """The kernel's exact evaluation of ``loss`` at its parameters: w -> (loss, grad, ...)."""
+    evaluate = kernel_of(plan_sweep([1.0], [0.0], loss=loss))._evaluate_exact
+    params = [value for _, value in loss.params]
+    return lambda w: evaluate(w, *params)
 
 
 def test_teaching_formula_equals_builtin_exactly():
@@ -57,12 +65,11 @@ def test_teaching_formula_equals_builtin_exactly():
 )
 def test_symbolic_gradient_equals_central_differences(text, params):
     loss = make_loss(text, params)
-    module = kernel_module(loss)
-    p = loss.param_values
+    evaluate = compiled(loss)
     for w in np.linspace(-2.3, 2.9, 23):
         h = 1e-6 * max(1.0, abs(w))
-        numeric = (module.loss_value(w + h, p) - module.loss_value(w - h, p)) / (2 * h)
-        assert module.loss_grad(w, p) == pytest.approx(numeric, rel=1e-6, abs=1e-6)
+        numeric = (evaluate(w + h)[0] - evaluate(w - h)[0]) / (2 * h)
+        assert evaluate(w)[1] == pytest.approx(numeric, rel=1e-6, abs=1e-6)
 
 
 def test_wide_constants_compile():
@@ -130,9 +137,8 @@ def test_missing_and_unused_parameters():
 
 def test_parameter_names_cannot_clash_with_generated_code():
     loss = make_loss("math*(w - np)**2 + p", {"math": 2.0, "np": 1.0, "p": 3.0})
-    module = kernel_module(loss)
-    assert module.loss_value(2.0, loss.param_values) == 2.0 * 1.0 + 3.0
-    assert module.loss_grad(2.0, loss.param_values) == 4.0
+    value, grad, *_ = compiled(loss)(2.0)
+    assert (value, grad) == (2.0 * 1.0 + 3.0, 4.0)
 
 
 @settings(max_examples=25, deadline=None)

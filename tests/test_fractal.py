@@ -9,9 +9,9 @@ from PIL import Image
 
 from sweep.cli import main
 from sweep.fractal import Axis, FractalError, compute, loss_experiment, network_experiment, zoom_in
-from sweep.fractal_store import read_picture
+from sweep.fractal.network import Network, convergence_measure, train_reference
+from sweep.fractal.store import read_picture
 from sweep.kernels.trig import cos, sin
-from sweep.network import Network, convergence_measure, train_reference
 from sweep.reference import reference_run
 
 
@@ -272,10 +272,9 @@ def test_auto_zoom_into_an_unwritable_folder_fails_before_the_frames(tmp_path, c
 # Figures: what to draw is checked without rendering, then a figure is drawn and its tick
 # labels are checked not to overlap.
 
-from sweep.boundary import box_dimension  # noqa: E402
-from sweep.figures import plt  # noqa: E402
 from sweep.fractal import Picture  # noqa: E402
-from sweep.fractal_report import (  # noqa: E402
+from sweep.fractal.boundary import box_dimension  # noqa: E402
+from sweep.fractal.report import (  # noqa: E402
     CONVERGED_CMAP,
     DIVERGED_CMAP,
     axis_ticks,
@@ -286,6 +285,7 @@ from sweep.fractal_report import (  # noqa: E402
     trainability_rgba,
     zoom_strip,
 )
+from sweep.plots.figures import plt  # noqa: E402
 
 
 def synthetic_picture(x_range=(1e-3, 1e6), y_range=(1e-3, 1e6), n=64, seed=0) -> Picture:
@@ -401,3 +401,32 @@ def test_line_figure_and_report_files():
     assert files["boundary.png"][:8] == b"\x89PNG\r\n\x1a\n" and files["dimension.png"][:8] == b"\x89PNG\r\n\x1a\n"
     page = files["report.html"].decode()
     assert "rank by speed" in page and "the ± holds the slope of every window" in page
+
+
+def test_a_picture_records_the_compile_time_its_command_paid_first(monkeypatch):
+    import time
+
+    import sweep.fractal.experiment as experiment
+
+    real = experiment._warm_up
+
+    def slow(e):
+        time.sleep(0.6)
+        real(e)
+
+    monkeypatch.setattr(experiment, "_WARM_SECONDS", {})
+    monkeypatch.setattr(experiment, "_warm_up", slow)
+    e = loss_experiment("cosine-mult", None, steps=20, resolution=8)
+    first = experiment.warm_up(e)  # as `sweep fractal` does before its estimate
+    picture = compute(e)
+    assert 0.6 <= first == picture.compile_seconds
+
+
+def test_trainability_pages_escape_what_they_are_given():
+    from sweep.fractal.report import zoom_report
+
+    page = render_picture_report(synthetic_picture(), "sweep fractal <script>alert(1)</script>")["report.html"].decode()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<code>measure</code>" in page  # sweep's own markup survives
+    zoom = zoom_report([synthetic_picture()], b"png", b"png", "<b>x</b>")
+    assert "<b>x</b>" not in zoom and "&lt;b&gt;x&lt;/b&gt;" in zoom

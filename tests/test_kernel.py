@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sweep import run_sweep
-from sweep.api import descend_runs, threads
-from sweep.codegen import kernel_module
-from sweep.losses import quadratic
 from sweep.outcomes import OUTCOMES
+from sweep.problems.losses import quadratic
 from sweep.reference import reference_run, teaching_loop
+from sweep.run.executor import descend_runs, kernel_of, threads
+from sweep.run.plan import plan_sweep
 
 TEACHING = quadratic()
 
@@ -51,8 +51,8 @@ def _assert_matches_teaching_loop(lr, w0, max_iter, tol):
 
 
 def test_bit_exact_with_teaching_loop_on_default_grid():
-    from sweep.cli import DEFAULT_LR, DEFAULT_W0
-    from sweep.spec import parse_spec
+    from sweep.cli.run import DEFAULT_LR, DEFAULT_W0
+    from sweep.run.spec import parse_spec
 
     lr_axis, w0_axis = parse_spec(DEFAULT_LR), parse_spec(DEFAULT_W0)
     lr, w0 = np.repeat(lr_axis, w0_axis.size), np.tile(w0_axis, lr_axis.size)
@@ -141,12 +141,10 @@ def test_nan_gradient_is_an_outcome():
 
 
 def test_evaluate_gives_loss_and_grad():
-    module = kernel_module(TEACHING)
-    w = np.array([-2.0, 1.0, 2.5])
-    loss, grad = np.empty(3), np.empty(3)
-    module.evaluate(w, TEACHING.param_values, loss, grad)
-    assert loss.tolist() == [(v - 1) ** 2 + 2 for v in w]
-    assert grad.tolist() == [2 * (v - 1) for v in w]
+    kernel = kernel_of(plan_sweep([0.1], [0.0]))
+    for w in (-2.0, 1.0, 2.5):
+        loss, grad, *_ = kernel._evaluate_exact(w, *(value for _, value in TEACHING.params))
+        assert (loss, grad) == ((w - 1) ** 2 + 2, 2 * (w - 1))
 
 
 def test_table_dtypes_are_compact():

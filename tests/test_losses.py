@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sweep import run_sweep
-from sweep.losses import BUILTIN_LOSSES, basin_of, custom, make_loss
+from sweep.problems.losses import BUILTIN_LOSSES, basin_of, custom, make_loss
 from sweep.reference import reference_run
 
 
@@ -111,7 +111,8 @@ def test_lam_zero_is_refused(name):
 
 
 def test_a_sweep_with_lam_zero_is_refused_before_it_runs():
-    from sweep.api import SweepError, plan_sweep
+    from sweep import SweepError
+    from sweep.run.plan import plan_sweep
 
     with pytest.raises(SweepError, match="lam=0 is not allowed"):
         plan_sweep([0.1], [1.0], loss="cosine", params={"lam": 0.0})

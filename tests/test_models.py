@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from sweep import SweepError, run_sweep
-from sweep.api import descend_model_runs
 from sweep.kernels.models import model_grad, model_loss
-from sweep.models import ModelError, make_model, scores
 from sweep.outcomes import OUTCOMES
+from sweep.problems.models import ModelError, make_model, scores
+from sweep.run.executor import descend_runs
 
 
 def _numeric_gradient(model, w, h=1e-6):
@@ -65,7 +65,7 @@ def test_kernel_matches_numpy_reference(name):
     model = make_model(name)
     lr = np.array([0.01, 0.1, 0.2, 0.3, 1.0, 5.0])
     w0 = np.array([-1.0, 0.0, 0.5, 2.0, -0.3, 1.0])
-    result = descend_model_runs(lr, w0, model, 400, 1e-4, 1e8)
+    result = descend_runs(lr, w0, model, 400, 1e-4, 1e8)
     for i in range(lr.size):
         n_iter, outcome = _reference(model, lr[i], w0[i], 400, 1e-4)
         assert OUTCOMES[result["outcome"][i]] == outcome
@@ -128,3 +128,18 @@ def test_csv_dataset(tmp_path):
         run_sweep([0.5], [0.0], dataset="diabetes")
     with pytest.raises(ModelError, match="unknown model"):
         make_model("svm")
+
+
+def test_the_memory_check_counts_every_workers_scratch_arrays():
+    import re
+
+    from sweep.kernels.generator import kernel_source
+    from sweep.run.executor import MODEL_LANES, kernel_spec, memory_bytes
+    from sweep.run.plan import plan_sweep
+
+    one = plan_sweep([0.1], [0.0], loss="logloss-logistic", n_threads=1)
+    two = plan_sweep([0.1], [0.0], loss="logloss-logistic", n_threads=2)
+    scratch = len(re.findall(r"np\.zeros\(\(n_samples, B\)\)", kernel_source(kernel_spec(one))))
+    assert scratch >= 2
+    per_worker = scratch * one.problem.n_samples * MODEL_LANES * 8
+    assert memory_bytes(two) - memory_bytes(one) == per_worker

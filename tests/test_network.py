@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sweep.fractal.network import CLIP, Network, NetworkError, convergence_measure, loss_and_grad, train_grid, train_reference
 from sweep.kernels.activations import tanh_array, vtanh
-from sweep.network import CLIP, Network, NetworkError, convergence_measure, loss_and_grad, train_grid, train_reference
 
 
 def test_data_count_equals_parameter_count_and_draws_are_fixed():

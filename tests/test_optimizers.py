@@ -1,12 +1,12 @@
 """Optimizers: identities that pin them to gd, a table against plain references, theory."""
 
-import math
 
 import numpy as np
 import pytest
 
 from sweep import SweepError, run_sweep
-from sweep.optimizers import OPTIMIZERS, heavy_ball_edge, initial_state, nesterov_edge
+from sweep.optim.optimizers import OPTIMIZERS, heavy_ball_edge, nesterov_edge
+from sweep.reference import optimizer_run
 
 LR = np.geomspace(1e-3, 3, 37)
 W0 = np.linspace(-2, 3, 11)
@@ -34,70 +34,37 @@ def test_adam_first_step_has_size_lr():
     assert step.to_numpy() == pytest.approx(frame["lr"].to_numpy(), rel=1e-7)
 
 
-def _reference(name, lr, w0, grad, hyper, max_iter, tol, div_factor=1e8):
-    """The optimizers written out plainly, one run, with the kernel's stopping rules."""
-    h = [hyper.get(p.name, p.default) for p in OPTIMIZERS[name].hyperparameters] + [0.0] * 3
-    s = list(initial_state(name))
-    w = w0
-    bound = div_factor * max(1.0, abs(w0))
-    k = 0
-    while True:
-        if k & (k - 1) == 0:
-            saved = (w, *effective(name, s, h))
-        g = grad(w)
-        if name == "gd":
-            d, new = g, s
-        elif name in ("momentum", "nesterov"):
-            m = h[0] * s[0] + g
-            d = m if name == "momentum" else g + h[0] * m
-            new = [m, s[1], s[2], s[3]]
-        elif name == "adam":
-            m = h[0] * s[0] + (1.0 - h[0]) * g
-            v = h[1] * s[1] + (1.0 - h[1]) * (g * g)
-            p1, p2 = s[2] * h[0], s[3] * h[1]
-            d = (m / (1.0 - p1)) / (math.sqrt(v / (1.0 - p2)) + h[2])
-            new = [m, v, p1, p2]
-        else:
-            v = h[0] * s[0] + (1.0 - h[0]) * (g * g)
-            d = g / (math.sqrt(v) + h[1])
-            new = [v, s[1], s[2], s[3]]
-        wn = w - lr * d
-        if abs(g) <= tol and abs(d) <= tol:
-            return k, w, "converged"
-        if g != g:
-            return k, w, "nan"
-        if k == max_iter:
-            return k, w, "max_iter"
-        if not abs(wn) <= bound:
-            return k + 1, wn, "diverged"
-        if wn == w and effective(name, new, h) == effective(name, s, h):
-            return k, w, "stalled"
-        if (wn, *effective(name, new, h)) == saved:
-            return k + 1, wn, "cycling"
-        w, s = wn, list(new)
-        k += 1
-
-
-def effective(name, state, h):
-    """The state as the next step sees it: each slot times its decay (sweep.optimizers)."""
-    s0, s1, s2, s3 = state
-    if name == "adam":
-        return (h[0] * s0, h[1] * s1, s2 * h[0], s3 * h[1])
-    if name == "gd":
-        return (0.0, 0.0, 0.0, 0.0)
-    return (h[0] * s0, 0.0, 0.0, 0.0)
-
-
 GRADIENTS = {"quadratic": lambda w: 2 * (w - 1), "double-well": lambda w: 4 * w * (w * w - 1)}
+
+
+HYPER = {"momentum": {"momentum": 0.5}, "nesterov": {"momentum": 0.5}, "adamw": {"weight_decay": 0.1}, "lion": {"weight_decay": 0.05}}
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 @pytest.mark.parametrize("loss", list(GRADIENTS))
 def test_optimizer_table_against_plain_python(optimizer, loss):
-    hyper = {"momentum": 0.5} if optimizer in ("momentum", "nesterov") else {}
+    hyper = HYPER.get(optimizer, {})
     frame = run_sweep(np.geomspace(1e-3, 2, 13), [-1.5, 0.25, 2.0], loss=loss, optimizer=optimizer, hyper=hyper, max_iter=400, tol=1e-9)
+    outcomes = set()
     for row in frame.itertuples():
-        assert (row.n_iter, row.w, row.outcome) == _reference(optimizer, row.lr, row.w0, GRADIENTS[loss], hyper, 400, 1e-9), (row.lr, row.w0)
+        n_iter, (w,), outcome = optimizer_run(optimizer, row.lr, row.w0, GRADIENTS[loss], hyper, 400, 1e-9)
+        assert (row.n_iter, row.w, row.outcome) == (n_iter, w, outcome), (row.lr, row.w0)
+        outcomes.add(outcome)
+    # the grid reaches more than one ending (weight decay and Lion's sign steps never rest)
+    assert len(outcomes) >= 2 or optimizer in ("adamw", "lion")
+
+
+def test_adamw_without_decay_is_adam_and_lion_steps_by_lr():
+    lr, w0 = np.geomspace(1e-3, 1, 11), [-1.5, 0.5, 2.5]
+    adam = run_sweep(lr, w0, optimizer="adam", max_iter=300, tol=1e-9)
+    adamw = run_sweep(lr, w0, optimizer="adamw", hyper={"weight_decay": 0.0}, max_iter=300, tol=1e-9)
+    for column in ("n_iter", "w", "loss", "outcome"):
+        assert adamw[column].equals(adam[column]), column
+    # Lion's direction is a sign: its first step moves every weight by lr toward the minimum
+    # at w = 1 (computed as w0 -/+ lr, rounded once)
+    lion = run_sweep([0.01, 0.1, 0.25], [-2.0, 3.0], optimizer="lion", max_iter=1)
+    expected = np.where(lion["w0"] < 1, lion["w0"] + lion["lr"], lion["w0"] - lion["lr"])
+    assert (lion["w"] == expected).all() and (lion["n_iter"] == 1).all()
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))

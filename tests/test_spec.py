@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sweep.spec import SpecError, parse_spec
+from sweep.run.spec import SpecError, parse_spec
 
 
 def test_comma_list_is_sorted_and_unique():

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from sweep import run_sweep
-from sweep.folder import LOCK, RECORD, claim, read_record, verify
-from sweep.store import StoreError, read_results, write_results
+from sweep.store.folder import LOCK, RECORD, claim, read_record, verify
+from sweep.store.results import StoreError, read_results, write_results
 
 
 def test_round_trip_keeps_values_dtypes_and_config(tmp_path):
@@ -96,7 +96,7 @@ def test_record_verifies_and_survives_a_torn_line(tmp_path):
     assert set(read_record(tmp_path / "f")) == {"a.bin", "b.bin"}
 
 
-HOLD = "import sys, time; from sweep.folder import claim\nwith claim(sys.argv[1], command='the holder'):\n    print('held', flush=True); time.sleep(60)\n"
+HOLD = "import sys, time; from sweep.store.folder import claim\nwith claim(sys.argv[1], command='the holder'):\n    print('held', flush=True); time.sleep(60)\n"
 
 
 def test_second_writer_is_refused_naming_the_holder_and_a_killed_holder_is_stale(tmp_path):

@@ -9,12 +9,13 @@ import time
 import numpy as np
 import pytest
 
-from sweep.aggregate import aggregate, axis_groups
-from sweep.api import SweepError, plan_sweep
+from sweep import SweepError
 from sweep.cli import main
-from sweep.report import write_report
-from sweep.store import read_results
-from sweep.stream import chunk_bounds, default_chunk_size, stream_sweep
+from sweep.plots.report import write_report
+from sweep.run.plan import plan_sweep
+from sweep.run.stream import chunk_bounds, default_chunk_size, stream_sweep
+from sweep.store.aggregate import aggregate, axis_groups
+from sweep.store.results import read_results
 
 LR, W0 = "1e-3:10:97:log,0.4", "-2:3:41"
 
@@ -101,22 +102,22 @@ def test_chunks_cover_the_grid_once():
 
 
 def test_big_result_reports_aggregated_cells(tmp_path, monkeypatch):
-    import sweep.aggregate as aggregate_module
+    import sweep.store.aggregate as aggregate_module
 
     out = tmp_path / "big"
     assert main(["run", "--lr", "1e-3:10:300:log", "--w0", "-2:3:120", "--chunk-size", "9000", "--no-report", "--quiet", "--out", str(out)]) == 0
     monkeypatch.setattr(aggregate_module, "MAX_COLUMNS", 50)
     monkeypatch.setattr(aggregate_module, "MAX_ROWS", 40)
     config = json.loads((out / "sweep.json").read_text())
-    from sweep.store import result_sources
+    from sweep.store.results import result_sources
 
     cells = aggregate(result_sources(out)[0], config, max_columns=50, max_rows=40)
     assert len(cells) == 50 * 40 and cells["runs"].sum() == 300 * 120
     full, _ = read_results(out)
     assert cells[[c for c in cells.columns if c.startswith("share_")]].sum(axis=1).round(12).eq(1).all()
     assert (cells["runs"] * cells["share_converged"]).sum() == pytest.approx((full["outcome"] == "converged").sum())
-    monkeypatch.setattr("sweep.report.needs_aggregation", lambda config: True)
-    monkeypatch.setattr("sweep.report.aggregate", lambda files, config: aggregate(files, config, 50, 40))
+    monkeypatch.setattr("sweep.plots.report.needs_aggregation", lambda config: True)
+    monkeypatch.setattr("sweep.plots.report.aggregate", lambda files, config: aggregate(files, config, 50, 40))
     page = write_report(out).read_text()
     assert "Aggregated:" in page and "data:image/png;base64," in page
 
@@ -142,7 +143,7 @@ def test_unreachable_scheduler_leaves_no_files(tmp_path, capsys):
 
 
 def test_streamed_optimizer_sweep_equals_one_piece(tmp_path):
-    from sweep.api import execute
+    from sweep.run.executor import execute
 
     plan = plan_sweep(np.geomspace(1e-2, 3, 17), np.linspace(-2, 3, 7), max_iter=300, tol=1e-10, optimizer="adam", hyper={"b1": [0.5, 0.9], "b2": [0.9, 0.999]})
     out = tmp_path / "adam"

@@ -13,10 +13,10 @@ import numpy as np
 import sympy as sp
 from numba import njit, prange
 
-from sweep.formula import W
 from sweep.kernels import trig
-from sweep.losses import Loss
 from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, OUTCOMES, STALLED
+from sweep.problems.formula import W
+from sweep.problems.losses import Loss
 from sweep.reference import reference_run
 
 
@@ -144,11 +144,29 @@ def _plain_numba(lr, w0, grad, p, max_iter, tol, div_factor, n_iter, w_out, outc
         outcome[i] = status
 
 
+def loss_gradient(loss: Loss):
+    """The loss's gradient as a jitted ``grad(w, p)`` (p the tuple of parameter values): the
+    kernel's own code for it, so that baselines agree with sweep bit for bit."""
+    from sweep.run.executor import kernel_of
+    from sweep.run.plan import plan_sweep
+
+    return _GRADIENTS.setdefault(loss, _wrap(kernel_of(plan_sweep([1.0], [0.0], loss=loss))._gradient))
+
+
+_GRADIENTS: dict = {}
+
+
+def _wrap(gradient):
+    @njit(cache=False, error_model="numpy")
+    def grad(w, p):
+        return gradient(w, *p)[0]
+
+    return grad
+
+
 def plain_numba_runs(lr, w0, loss: Loss, max_iter: int, tol: float, div_factor: float):
     """One scalar while-loop per run under ``prange``: the obvious Numba kernel."""
-    from sweep.codegen import kernel_module
-
-    grad = kernel_module(loss).loss_grad
+    grad = loss_gradient(loss)
     n = lr.size
     n_iter, w, outcome = np.empty(n, np.int64), np.empty(n), np.empty(n, np.int8)
     _plain_numba(lr, w0, grad, loss.param_values, max_iter, tol, div_factor, n_iter, w, outcome)

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sweep.api import descend_runs, threads
 from sweep.bench.baselines import bare_update_rate, jax_runs_factory, numpy_runs, plain_numba_runs, python_runs
-from sweep.losses import Loss, make_loss
+from sweep.problems.losses import Loss, make_loss
+from sweep.run.executor import descend_runs, threads
 
 TEACHING = "quadratic"
 #: Seconds of timed repetitions one implementation may take per case (at least 2 repetitions).
@@ -163,13 +163,13 @@ def compile_and_cache_times() -> dict:
     cache hits and no misses, and that is checked here, not assumed.
     """
     script = (
-        "import json, time; t = time.perf_counter(); import sweep; from sweep.codegen import kernel_module; "
-        "from sweep.losses import make_loss; t1 = time.perf_counter(); "
+        "import json, time; t = time.perf_counter(); import sweep; from sweep.run.executor import kernel_of; "
+        "from sweep.run.plan import plan_sweep; t1 = time.perf_counter(); "
         "sweep.run_sweep([0.1], [2.0], loss=LOSS); t2 = time.perf_counter(); "
-        "m = kernel_module(make_loss(LOSS)); "
+        "m = kernel_of(plan_sweep([0.1], [2.0], loss=LOSS)); fs = (m._worker, m._evaluate, m._evaluate_exact, m._update); "
         "print(json.dumps({'import': t1 - t, 'first_call': t2 - t1, "
-        "'hits': sum(sum(f.stats.cache_hits.values()) for f in (m.descend, m._descend_block, m.evaluate)), "
-        "'misses': sum(sum(f.stats.cache_misses.values()) for f in (m.descend, m._descend_block, m.evaluate))}))"
+        "'hits': sum(sum(f.stats.cache_hits.values()) for f in fs), "
+        "'misses': sum(sum(f.stats.cache_misses.values()) for f in fs)}))"
     )
     found = {}
     with tempfile.TemporaryDirectory() as cache:
@@ -236,7 +236,7 @@ def scaling_cases(sizes) -> list[Case]:
 def optimizer_speed(quick: bool, log=print) -> list[dict]:
     """Steps/s of each optimizer through the API, on case (a)'s quadratic at a third of its
     size per axis (every optimizer converges from some of the grid and diverges from some)."""
-    from sweep.optimizers import OPTIMIZERS
+    from sweep.optim.optimizers import OPTIMIZERS
 
     side = 100 if quick else 333
     lr = np.repeat(np.geomspace(1e-4, 10, side), side)
@@ -260,21 +260,20 @@ def optimizer_speed(quick: bool, log=print) -> list[dict]:
 def model_speed(quick: bool, log=print) -> list[dict]:
     """Steps/s and floating-point work of the model kernel, per model (sweep only: no peer
     runs these models; the figure to read is GFLOP/s against the machine's peak)."""
-    from sweep.api import descend_model_runs
-    from sweep.models import make_model
+    from sweep.run.executor import descend
+    from sweep.run.plan import plan_sweep
 
     found = []
     for name, max_iter in (("mse-linear", 2000), ("logloss-logistic", 200)):
-        model = make_model(name)
         side = 10 if quick else 40
-        lr = np.repeat(np.geomspace(1e-3, 1.0, side), 10)
-        w0 = np.tile(np.linspace(-2, 2, 10), side)
-        descend_model_runs(lr[:1], w0[:1], model, max_iter, 1e-8, 1e8)
+        plan = plan_sweep(np.geomspace(1e-3, 1.0, side), np.linspace(-2, 2, 10), loss=name, max_iter=max_iter, tol=1e-8)
+        model = plan.problem
+        descend(plan, plan.values_of(0, 1))
         started = time.perf_counter()
-        result = descend_model_runs(lr, w0, model, max_iter, 1e-8, 1e8)
+        result = descend(plan, plan.values_of(0, plan.n_runs))
         seconds = time.perf_counter() - started
         steps = float(result["n_iter"].sum())
-        row = {"model": name, "runs": lr.size, "weights": model.n_weights, "samples": model.n_samples, "steps_per_second": steps / seconds, "flops_per_step": model.flops_per_step(), "gflops": steps * model.flops_per_step() / seconds / 1e9}
+        row = {"model": name, "runs": plan.n_runs, "weights": model.n_weights, "samples": model.n_samples, "steps_per_second": steps / seconds, "flops_per_step": model.flops_per_step(), "gflops": steps * model.flops_per_step() / seconds / 1e9}
         log(f"  model {name}: {row['steps_per_second']:.3g} steps/s, {row['flops_per_step']} flop/step, {row['gflops']:.2f} GFLOP/s")
         found.append(row)
     return found
@@ -341,12 +340,9 @@ def max_threads() -> int:
 
 
 def _plot(rows: list[Row], path: Path) -> None:
-    import matplotlib
+    from sweep.plots.figures import subplots
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = subplots(figsize=(7, 4.2))
     for name in ("sweep", "numba-plain", "jax", "numpy", "python"):
         series = sorted((row.n_runs, row.steps_per_second) for row in rows if row.implementation == name and row.case.startswith("(c)"))
         if series:
@@ -360,7 +356,6 @@ def _plot(rows: list[Row], path: Path) -> None:
     ax.legend(frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def verdict(ok: bool, quick: bool) -> str:

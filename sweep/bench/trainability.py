@@ -20,9 +20,9 @@ from numba import njit, prange
 
 from sweep.bench.harness import machine
 from sweep.fractal import compute, loss_experiment, network_experiment
+from sweep.fractal.network import Network, train_grid, train_reference
 from sweep.kernels.trig import vcos, vsin
-from sweep.network import Network, train_grid, train_reference
-from sweep.store import atomic_path
+from sweep.store.results import atomic_path
 
 #: The issue's limits, in seconds on 2 cores.
 LIMITS = {"network width 8": 120.0, "network width 16": 300.0, "line 2**20": 10.0}

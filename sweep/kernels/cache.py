@@ -81,18 +81,26 @@ def _private_cache() -> Path | None:
 _CACHE_CHECKED: Path | bool | None = None
 
 
+def digest_files() -> list[Path]:
+    """The sweep sources a generated kernel can import or inline: every module under
+    ``sweep/kernels`` and ``sweep/optim`` (the gradient noise is imported from there) and
+    ``sweep/outcomes.py``, sorted."""
+    package = Path(__file__).parent.parent
+    found = [*(package / "kernels").rglob("*.py"), *(package / "kernels").rglob("*.txt"), *(package / "optim").rglob("*.py"), package / "outcomes.py"]
+    return sorted(found)
+
+
 @functools.lru_cache(maxsize=1)
 def sources_digest() -> str:
     """A digest of everything a generated kernel is built from besides its own text: the
-    sweep sources it imports or inlines (every module under ``sweep/kernels`` and
-    ``sweep/outcomes.py``) and the versions of Numba and llvmlite. It is written into every
-    generated module, so that a changed helper or compiler gives new modules, never old
-    machine code from the cache."""
+    sweep sources it imports or inlines (``digest_files``) and the versions of Numba and
+    llvmlite. It is written into every generated module, so that a changed helper or
+    compiler gives new modules, never old machine code from the cache."""
     from importlib.metadata import version
 
     digest = hashlib.sha256()
     package = Path(__file__).parent.parent
-    for path in sorted([*(package / "kernels").rglob("*.py"), package / "outcomes.py", *(package / "kernels").rglob("*.txt")]):
+    for path in digest_files():
         digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes())
     for name in ("numba", "llvmlite"):

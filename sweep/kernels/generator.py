@@ -229,6 +229,19 @@ class _Parts:
             + f"\n    return {', '.join(outs)},\n"
         )
 
+    def gradient(self) -> str:
+        """``_gradient(w_0, .., p_0, ..)``: the gradient alone, exact (for baselines and
+        references that compare against the kernel bit for bit; compiled only when called)."""
+        pr = self.spec.problem
+        args = ", ".join([*self.w, *self.p]) or "_"
+        body = "\n".join(f"g_{j} = {code}" for j, code in enumerate(pr.grads))
+        return (
+            '@njit(cache=True, error_model="numpy")\n'
+            f"def _gradient({args}):\n"
+            + _lines(body, 4)
+            + f"\n    return {', '.join(self.g)},\n"
+        )
+
     def learning_rate(self) -> str:
         return (
             '@njit(cache=True, error_model="numpy")\n'
@@ -449,7 +462,7 @@ def kernel_source(spec: KernelSpec) -> str:
         return _network_source(spec)
     parts = _Parts(spec)
     header = _header(spec, parts)
-    functions = [parts.evaluate(exact=False), parts.evaluate(exact=True), parts.learning_rate(), parts.update(), parts.threshold(), parts.sharpness()]
+    functions = [parts.evaluate(exact=False), parts.evaluate(exact=True), parts.gradient(), parts.learning_rate(), parts.update(), parts.threshold(), parts.sharpness()]
     if spec.noisy:
         from sweep.optim.noise import NORMAL_SOURCE
 
@@ -840,6 +853,7 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             for lane in range(B):
                 save = save_point({lane("kk")})
                 SW[j, lane] = W[j, lane] if save else SW[j, lane]
+{_lines(load_hyper, 16)}
 {_lines(chr(10).join(f"{s_} = S[{i}, j, lane]" for i, s_ in enumerate(slots)), 16)}
 {_lines(save_state, 16)}
         for lane in range(B):

@@ -1,4 +1,4 @@
-"""Gradients and losses of the models with a weight vector (``sweep.models``).
+"""Gradients and losses of the models with a weight vector (``sweep.problems.models``).
 
 The descent loop that uses them is generated per optimizer from ``model_template.py``.
 """

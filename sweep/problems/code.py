@@ -35,8 +35,8 @@ class _KernelPrinter(PythonCodePrinter):
 def print_code(expr: sp.Expr, renames: dict) -> str:
     """``expr`` as one line of Python for the kernel, symbols renamed: derivatives of abs
     taken pointwise (DiracDelta is 0 off the kink), constant parts correctly rounded to
-    float64 (``sweep.formula.fold_constants``, the last step: it rebuilds the expression)."""
-    from sweep.formula import fold_constants, pointwise
+    float64 (``sweep.problems.formula.fold_constants``, the last step: it rebuilds the expression)."""
+    from sweep.problems.formula import fold_constants, pointwise
 
     return _KernelPrinter(PRINTER_SETTINGS).doprint(fold_constants(pointwise(expr.xreplace(renames))))
 
@@ -90,9 +90,9 @@ def custom_problem(name: str, params: tuple[str, ...], value, grad) -> LaneProbl
 
 
 def problem_code(loss) -> LaneProblem:
-    """The LaneProblem of a ``sweep.losses.Loss``: its formula printed, or a custom loss's
+    """The LaneProblem of a ``sweep.problems.losses.Loss``: its formula printed, or a custom loss's
     jitted functions."""
-    from sweep.formula import W
+    from sweep.problems.formula import W
 
     names = tuple(name for name, _ in loss.params)
     if loss.functions is not None:
@@ -151,7 +151,7 @@ matmul_tn(DX, ZB, HX)
 
 
 def model_problem(model) -> BlockProblem:
-    """The BlockProblem of a ``sweep.models.Model``: its gradient and Hessian-vector product
+    """The BlockProblem of a ``sweep.problems.models.Model``: its gradient and Hessian-vector product
     as loops over the data with the lanes innermost."""
 
 

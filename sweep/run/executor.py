@@ -72,13 +72,15 @@ def run_workers(worker, n: int, lanes: int, *args) -> None:
 
 
 def is_model(plan: Plan) -> bool:
-    from sweep.models import Model
+    from sweep.problems.models import Model
 
     return isinstance(plan.problem, Model)
 
 
 #: Lanes of a model's block: its gradient is matrix-shaped over them.
 MODEL_LANES = 32
+# Arrays of (n_samples, lanes) floats each worker of the block kernel allocates.
+MODEL_SCRATCH_ARRAYS = 2
 
 
 def kernel_spec(plan: Plan) -> KernelSpec:
@@ -125,9 +127,7 @@ def descend(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ``n_increase``, ``first_increase``, ``sharpness_max``, ``eos_step``.
     """
     if is_model(plan):
-        from sweep.run.models import descend_model
-
-        return descend_model(plan, values)
+        return _descend_model(plan, values)
 
     spec = kernel_spec(plan)
     kernel = kernel_of(plan)
@@ -157,9 +157,9 @@ def model_data(model) -> tuple[np.ndarray, ...]:
 
 def _descend_model(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A model's runs through its block kernel; the final loss, gradient norm and score are
-    computed from the final weights (``sweep.kernels.models``, ``sweep.models.scores``)."""
+    computed from the final weights (``sweep.kernels.models``, ``sweep.problems.models.scores``)."""
     from sweep.kernels import models as model_kernels
-    from sweep.models import scores
+    from sweep.problems.models import scores
 
     spec = kernel_spec(plan)
     kernel = kernel_of(plan)
@@ -192,6 +192,28 @@ def _descend_model(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.nd
     return out
 
 
+def descend_runs(lr, w0, loss, max_iter: int, tol: float, div_factor: float, optimizer: str = "gd", hyper: dict | None = None) -> dict[str, np.ndarray]:
+    """Flat per-run arrays (lr, w0 and the hyperparameters, each of length n, for one loss
+    with fixed parameters) through the generated kernel; see ``sweep.run.executor.descend``."""
+    from sweep.optim.optimizers import OPTIMIZERS
+    from sweep.optim.schedules import SCHEDULES
+    from sweep.run.plan import Axis
+
+    lr = np.ascontiguousarray(lr, np.float64)
+    chosen = OPTIMIZERS[optimizer]
+    n = lr.size
+    values = {"lr": lr, "w0": np.ascontiguousarray(w0, np.float64)}
+    axes = [Axis("lr", lr[:1], "lr"), Axis("w0", values["w0"][:1], "w0")]
+    for h in chosen.hyperparameters:
+        values[h.name] = np.broadcast_to(np.asarray((hyper or {}).get(h.name, h.default), np.float64), n)
+        axes.append(Axis(h.name, values[h.name][:1], f"hyper:{h.name}"))
+    for name, value in getattr(loss, "params", ()):
+        values[name] = np.full(n, value)
+        axes.append(Axis(name, values[name][:1], f"param:{name}"))
+    plan = Plan(loss, tuple(axes), chosen, SCHEDULES["constant"], max_iter, tol, div_factor)
+    return descend(plan, values)
+
+
 def _outputs(plan: Plan, spec: KernelSpec, floats: np.ndarray, ints: np.ndarray) -> dict[str, np.ndarray]:
     D = spec.problem.d
     names = ["w"] if D == 1 else list(spec.problem.weights)
@@ -202,11 +224,25 @@ def _outputs(plan: Plan, spec: KernelSpec, floats: np.ndarray, ints: np.ndarray)
     return out
 
 
+#: Seconds this process took to compile (or load from the cache) each kernel it has used.
+_COMPILE_SECONDS: dict = {}
+
+
 def compile_kernel(plan: Plan) -> float:
-    """Compile the plan's kernel (or load it from the cache) with one run; returns seconds."""
-    started = time.perf_counter()
-    descend(plan, plan.values_of(0, 1))
-    return time.perf_counter() - started
+    """Compile the plan's kernel (or load it from the cache) with one run, once per process.
+
+    Returns:
+        The seconds that first compile or load took in this process: every later call for the
+        same kernel returns the same figure, so whoever records a sweep's cost records it,
+        whichever step happened to pay it.
+    """
+    spec = kernel_spec(plan)
+    key = (spec, tuple(value for _, value in spec.problem.user_functions))
+    if key not in _COMPILE_SECONDS:
+        started = time.perf_counter()
+        descend(plan, plan.values_of(0, 1))
+        _COMPILE_SECONDS[key] = time.perf_counter() - started
+    return _COMPILE_SECONDS[key]
 
 
 #: Columns of a run's end, after the axes: in this order, with these dtypes.
@@ -238,7 +274,7 @@ def table(plan: Plan, values: dict[str, np.ndarray], result: dict[str, np.ndarra
             columns[name] = result[name].astype(np.int32) if name in ("n_increase", "first_increase", "eos_step", "reached") else result[name]
     frame = pd.DataFrame(columns)
     if getattr(plan.problem, "minima", ()):
-        from sweep.losses import basin_of
+        from sweep.problems.losses import basin_of
 
         frame["basin"] = basin_of(plan.problem, frame["w"].to_numpy(), (frame["outcome"] == "converged").to_numpy())
     return frame
@@ -257,14 +293,19 @@ MEMORY_BYTES_PER_RUN = 256
 def memory_bytes(plan: Plan) -> int:
     """Bytes a sweep run in one piece holds at its peak: per run its inputs, outputs and
     table row (and a model's weight vector); for a model also the data and the scores'
-    block of predictions (``sweep.models.SCORE_BYTES``)."""
+    block of predictions (``sweep.problems.models.SCORE_BYTES``)."""
     per_run = MEMORY_BYTES_PER_RUN + 8 * len(plan.axes)
     fixed = 0
     if is_model(plan):
-        from sweep.models import SCORE_BYTES
+        from sweep.problems.models import SCORE_BYTES
 
         per_run += 16 * plan.problem.n_weights
         fixed = SCORE_BYTES + 3 * plan.problem.X.nbytes
+        # Every worker of the block kernel holds its own (n_samples, lanes) scratch arrays.
+        import numba
+
+        workers = plan.n_threads or numba.get_num_threads()
+        fixed += workers * MODEL_SCRATCH_ARRAYS * plan.problem.n_samples * MODEL_LANES * 8
     return plan.n_runs * per_run + fixed
 
 
@@ -310,7 +351,7 @@ _MODEL_TEXT = {"mse-linear": "mean squared error of a linear model", "logloss-lo
 
 def sweep_config(plan: Plan) -> dict:
     """The JSON-ready description of a sweep: everything needed to run it again."""
-    from sweep.schema import FORMAT
+    from sweep.store.schema import FORMAT
 
     problem = plan.problem
     w0 = plan.axis["w0"].values

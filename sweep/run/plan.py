@@ -117,7 +117,7 @@ class Plan:
     so a caller may create files only after planning succeeded).
 
     Attributes:
-        problem: the loss (``sweep.losses.Loss``) or model (``sweep.models.Model``).
+        problem: the loss (``sweep.problems.losses.Loss``) or model (``sweep.problems.models.Model``).
         axes: every axis, in grid order (lr first); a fixed setting is an axis of one value.
         optimizer, schedule: the parts (``sweep.optim``).
         max_iter, tol, div_factor: the stops.
@@ -219,11 +219,11 @@ def _schedule_axes(schedule: str, params: dict | None, max_iter: int) -> tuple[S
 
 def _problem(loss, params, dataset, target, features):
     """The problem, and its parameters as (name, axis values) pairs."""
-    from sweep.losses import Loss, make_loss
-    from sweep.models import MODELS, make_model
+    from sweep.problems.losses import Loss, make_loss
+    from sweep.problems.models import MODELS, make_model
 
     if not isinstance(loss, (str, Loss)):
-        raise SweepError(f"loss={loss!r:.60} is not allowed: give a built-in name, a model name, a formula in w, or a sweep.losses.Loss")
+        raise SweepError(f"loss={loss!r:.60} is not allowed: give a built-in name, a model name, a formula in w, or a sweep.problems.losses.Loss")
     if params is not None and not (isinstance(params, dict) and all(isinstance(k, str) for k in params)):
         raise SweepError(f"params={params!r:.60} is not allowed: give a dict of parameter names to real numbers, such as {{'a': 2.0}}")
     swept = {name: axis_values(value, f"params[{name!r}]", sort=True) for name, value in (params or {}).items()}
@@ -276,7 +276,7 @@ def plan_sweep(
     Raises:
         SweepError: for a bad lr, w0, loss, model, dataset, optimizer, schedule or setting
             (one-line message naming it).
-        sweep.formula.FormulaError: for a formula that is not allowed.
+        sweep.problems.formula.FormulaError: for a formula that is not allowed.
     """
     lr_axis = axis_values(lr, "lr", positive=True)
     w0_axis = axis_values(w0, "w0")

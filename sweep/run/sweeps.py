@@ -44,7 +44,7 @@ def run_sweep(
             value every weight starts at).
         loss: a built-in name (``"quadratic"``, the teaching loss ``a*(w-c)**2 + b``), a
             formula in ``w`` such as ``"(w-1)**2 + 2"``, a model (``"mse-linear"``,
-            ``"logloss-logistic"``), or a ``sweep.losses.Loss``.
+            ``"logloss-logistic"``), or a ``sweep.problems.losses.Loss``.
         params: the loss's parameters by name, each a number or a 1-D array-like (an axis of
             the grid, like lr: ``{"delta": [0.1, 0.2]}``).
         max_iter: most updates per run, 0..2**31-1.
@@ -52,7 +52,7 @@ def run_sweep(
         div_factor: a run has diverged once ``|w| > div_factor * max(1, |w0|)``; >= 1.
         n_threads: Numba threads to use (default: all). Results do not depend on it.
         dataset, target, features: for the models: ``"diabetes"``, ``"breast-cancer"`` or a
-            CSV path, the CSV's target column and its feature columns (``sweep.models``).
+            CSV path, the CSV's target column and its feature columns (``sweep.problems.models``).
         optimizer: ``"gd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"rmsprop"``,
             ``"adamw"`` or ``"lion"`` (``sweep.optim.optimizers`` gives each update rule
             and its source).
@@ -86,7 +86,7 @@ def run_sweep(
 
     Raises:
         SweepError: for a bad lr, w0, loss, optimizer, schedule or setting (one line).
-        sweep.formula.FormulaError: for a formula that is not allowed.
+        sweep.problems.formula.FormulaError: for a formula that is not allowed.
     """
     plan = plan_sweep(
         lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=n_threads, dataset=dataset, target=target,

@@ -1,7 +1,7 @@
 """Trainability pictures on disk: ``DIR/image.parquet`` (one row per cell) and
 ``DIR/fractal.json`` (the experiment, its timing and boundary dimension).
 
-Written through a claimed ``sweep.folder.Folder``: a file appears whole or not at all, and
+Written through a claimed ``sweep.store.folder.Folder``: a file appears whole or not at all, and
 is recorded. The experiment is also kept in the Parquet file's metadata, as the sweeps'
 runs files do.
 """
@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sweep.api import versions
-from sweep.errors import StoreError
-from sweep.fractal import Experiment, FractalError, Picture
+from sweep.errors import FractalError, StoreError
+from sweep.fractal.experiment import Experiment, Picture
+from sweep.run.executor import versions
 
 IMAGE_FILE = "image.parquet"
 CONFIG_FILE = "fractal.json"
@@ -66,7 +66,7 @@ def summary(picture: Picture) -> dict:
 
 def picture_bytes(picture: Picture):
     """A writer (callable taking a path) of the picture's table as Parquet, with its
-    experiment in the metadata; for ``sweep.folder.Folder.write``."""
+    experiment in the metadata; for ``sweep.store.folder.Folder.write``."""
     record = summary(picture)
     table = picture_table(picture)
     metadata = dict(table.schema.metadata or {})

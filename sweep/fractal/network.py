@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sweep.errors import NetworkError
-from sweep.network_source import network_kernel_module
+from sweep.fractal.passes import network_kernel_module
 
 NONLINEARITIES = ("tanh", "relu", "identity")
 #: The paper's convergence rule: normalized losses capped at CLIP, converged when the mean of

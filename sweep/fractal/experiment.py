@@ -5,7 +5,7 @@ Two experiments, both from 2024 papers that found the boundary between the two f
 - ``network``: the two-layer network of Sohl-Dickstein (arXiv:2402.06184), trained with one
   learning rate per layer; the image spans input-layer lr x output-layer lr.
 - a loss of one weight (Liu, arXiv:2406.13971, uses the cosine families of
-  ``sweep.losses``): learning rate x one of the loss's parameters, or a single line of
+  ``sweep.problems.losses``): learning rate x one of the loss's parameters, or a single line of
   learning rates, sampled finely enough to count the boundary at every resolution.
 
 An ``Experiment`` is a complete, JSON-ready description (what ``sweep zoom`` changes only the
@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass, field, replace
 import numba
 import numpy as np
 
-from sweep.api import PIECE, descend_runs, threads
-from sweep.boundary import Dimension, boundary_mask, box_dimension, line_boundary_counts, line_dimension
 from sweep.errors import FractalError
-from sweep.losses import make_loss
-from sweep.network import Network, NetworkError, train_grid
+from sweep.fractal.boundary import Dimension, boundary_mask, box_dimension, line_boundary_counts, line_dimension
+from sweep.fractal.network import Network, NetworkError, train_grid
 from sweep.outcomes import DIVERGED, NAN
+from sweep.problems.losses import make_loss
+from sweep.run.executor import PIECE, descend_runs, threads
 
 NETWORK = "network"
 #: Largest axis end in size (and, on a log axis, 1 / the smallest): far beyond any useful
@@ -120,7 +120,7 @@ class Experiment:
         x: the horizontal axis (``lr_in`` for the network, ``lr`` for a loss).
         y: the vertical axis (``lr_out``, or a loss parameter), or None for a line of lrs.
         steps: gradient steps per run (the network) or the most a run may take (a loss).
-        width, nonlinearity, seed: the network's (see ``sweep.network.Network``).
+        width, nonlinearity, seed: the network's (see ``sweep.fractal.network.Network``).
         params: a loss's fixed parameter values (the one on the y axis is swept instead).
         w0: a loss's initial weight.
     """
@@ -318,9 +318,8 @@ def compute(experiment: Experiment, n_threads: int | None = None, progress=None)
         The Picture.
     """
     e = experiment
-    start = time.perf_counter()
     with threads(n_threads):
-        _warm_up(e)
+        compile_seconds = warm_up(e)
         compiled = time.perf_counter()
         if e.is_network:
             converged, measure = _compute_network(e, progress)
@@ -329,15 +328,15 @@ def compute(experiment: Experiment, n_threads: int | None = None, progress=None)
             converged, measure = converged[0], measure[0]
         else:
             converged, measure = _compute_loss_rows(e, progress)
-    return Picture(e, converged, measure, time.perf_counter() - compiled, compiled - start)
+    return Picture(e, converged, measure, time.perf_counter() - compiled, compile_seconds)
 
 
 def worst_case_seconds(experiment: Experiment, budget: float = 0.05) -> float:
     """An upper bound on ``compute``'s time for the experiment on this machine, measured:
     a sample of runs (growing until it takes about ``budget`` seconds) is timed and scaled to
-    every run taking all its steps, with ``sweep.api.TIME_MARGIN``. Call ``warm_up`` first,
+    every run taking all its steps, with ``sweep.run.estimate.TIME_MARGIN``. Call ``warm_up`` first,
     so that compiling is not timed."""
-    from sweep.api import TIME_MARGIN
+    from sweep.run.estimate import TIME_MARGIN
 
     e = experiment
     runs = math.prod(e.shape)
@@ -365,11 +364,24 @@ def worst_case_seconds(experiment: Experiment, budget: float = 0.05) -> float:
     return runs * e.steps / (work / max(seconds, 1e-9)) * TIME_MARGIN
 
 
+#: Seconds this process took to compile (or load) each experiment's kernel.
+_WARM_SECONDS: dict = {}
+
+
 def warm_up(e: Experiment) -> float:
-    """Compile (or load from the cache) the experiment's kernel; returns its seconds."""
-    started = time.perf_counter()
-    _warm_up(e)
-    return time.perf_counter() - started
+    """Compile (or load from the cache) the experiment's kernel, once per process.
+
+    Returns:
+        The seconds the first compile or load took in this process (the same figure on every
+        later call), so that the picture records that cost whichever step paid it.
+    """
+    params = dict(e.params) if e.y is None else {**e.params, e.y.name: e.y.lo}
+    key = (e.width, e.nonlinearity, e.seed) if e.is_network else (e.problem, tuple(sorted(params.items())), e.w0)
+    if key not in _WARM_SECONDS:
+        started = time.perf_counter()
+        _warm_up(e)
+        _WARM_SECONDS[key] = time.perf_counter() - started
+    return _WARM_SECONDS[key]
 
 
 def _warm_up(e: Experiment) -> None:

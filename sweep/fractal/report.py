@@ -1,7 +1,7 @@
 """Figures and the HTML report of trainability pictures and zoom sequences.
 
 Each class has its own colour map, blue where training converged and red where it diverged,
-and within its class each run is coloured by its rank by speed (``sweep.boundary.class_ranks``,
+and within its class each run is coloured by its rank by speed (``sweep.fractal.boundary.class_ranks``,
 the notebook's rank equalization): pale for the fastest runs, deep for the slowest, which lie
 next to the boundary. Two colour bars say so on every picture. Log axes are labelled in plain
 numbers at round values, as few as fit without overlapping.
@@ -17,23 +17,26 @@ import html
 import io
 import math
 
+import matplotlib
 import numpy as np
+from markupsafe import Markup
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator
 
-from sweep.boundary import FLOOR, Dimension, class_ranks
-from sweep.figures import plt
-from sweep.fractal import Axis, Picture
-from sweep.report import PAGE_STYLE, img_tag, png_bytes
+from sweep.fractal.boundary import FLOOR, Dimension, class_ranks
+from sweep.fractal.experiment import Axis, Picture
+from sweep.plots.figures import subplots
+from sweep.plots.pages import render
+from sweep.plots.report import png_bytes
 
 AXIS_LABELS = {"lr_in": "input-layer learning rate", "lr_out": "output-layer learning rate", "lr": "learning rate"}
 
 
 def _part_of(name: str, lo: float, hi: float) -> ListedColormap:
     """The part lo..hi of a matplotlib colour map, as a map of its own."""
-    return ListedColormap(plt.get_cmap(name)(np.linspace(lo, hi, 256)), name=f"{name}[{lo}:{hi}]")
+    return ListedColormap(matplotlib.colormaps[name](np.linspace(lo, hi, 256)), name=f"{name}[{lo}:{hi}]")
 
 
 #: One sequential map per class. The palest 30% are cut off so that the fastest runs are
@@ -53,7 +56,7 @@ def class_names(picture: Picture) -> tuple[str, str]:
 def trainability_rgba(measure: np.ndarray, converged: np.ndarray) -> np.ndarray:
     """The image to draw: converged cells on ``CONVERGED_CMAP``, diverged ones on
     ``DIVERGED_CMAP``, each by its rank by speed within its class (0: fastest, palest; 1:
-    slowest, deepest; ``sweep.boundary.class_ranks``).
+    slowest, deepest; ``sweep.fractal.boundary.class_ranks``).
 
     Args:
         measure: (...) float64, the picture's signed speed (``Picture.measure``).
@@ -231,7 +234,7 @@ def add_colour_bars(fig, axes, picture: Picture, fontsize: float = 9.0) -> None:
 
 def image_figure(picture: Picture, title: str | None = None, window=None):
     """The picture as a figure (see ``draw_image``), with the two colour bars."""
-    fig, ax = plt.subplots(figsize=(7.4, 5.6), layout="constrained")
+    fig, ax = subplots(figsize=(7.4, 5.6), layout="constrained")
     add_colour_bars(fig, ax, picture)
     fig.get_layout_engine().execute(fig)  # the axes' size beside the bars, for the ticks
     draw_image(ax, picture, window)
@@ -274,7 +277,7 @@ def draw_line(ax, picture: Picture, window: Axis | None = None, fontsize: float 
 
 def line_figure(picture: Picture, window: Axis | None = None, title: str | None = None):
     """A line of learning rates: the classes along it, with the zoom window if any."""
-    fig, ax = plt.subplots(figsize=(8.4, 2.9), layout="constrained")  # tall enough for the bars' labels
+    fig, ax = subplots(figsize=(8.4, 2.9), layout="constrained")  # tall enough for the bars' labels
     add_colour_bars(fig, ax, picture, fontsize=8)
     fig.get_layout_engine().execute(fig)
     draw_line(ax, picture, window)
@@ -286,7 +289,7 @@ def line_figure(picture: Picture, window: Axis | None = None, title: str | None 
 def dimension_figure(dim: Dimension, line: bool = False):
     """log-log plot of the box counts (or, for a line, boundary points per resolution) with
     the fitted slope over its fit range, and the slopes of its uncertainty's ends."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    fig, ax = subplots(figsize=(5.2, 3.8))
     sizes, counts = np.array(dim.sizes, dtype=float), np.array(dim.counts, dtype=float)
     shown = counts > 0
     ax.loglog(sizes[shown], counts[shown], "o", color="#1f77b4", label="counted")
@@ -319,7 +322,7 @@ def zoom_strip(pictures: list[Picture]):
     its dimension, with the two colour bars."""
     line = pictures[0].experiment.y is None
     if line:
-        fig, axes = plt.subplots(len(pictures), 1, figsize=(8.4, 1.0 + 1.1 * len(pictures)), squeeze=False, layout="constrained")
+        fig, axes = subplots(len(pictures), 1, figsize=(8.4, 1.0 + 1.1 * len(pictures)), squeeze=False, layout="constrained")
         add_colour_bars(fig, list(axes[:, 0]), pictures[0], fontsize=8)
         fig.get_layout_engine().execute(fig)
         for k, (ax, picture) in enumerate(zip(axes[:, 0], pictures)):
@@ -327,7 +330,7 @@ def zoom_strip(pictures: list[Picture]):
             ax.set_title(frame_title(k, picture.dimension), fontsize=8, loc="left")
         axes[-1, 0].set_xlabel(_label(pictures[-1].experiment.x), fontsize=8)
         return fig
-    fig, axes = plt.subplots(1, len(pictures), figsize=(3.4 * len(pictures) + 1.2, 3.6), squeeze=False, layout="constrained")
+    fig, axes = subplots(1, len(pictures), figsize=(3.4 * len(pictures) + 1.2, 3.6), squeeze=False, layout="constrained")
     add_colour_bars(fig, list(axes[0]), pictures[0], fontsize=8)
     fig.get_layout_engine().execute(fig)
     for k, (ax, picture) in enumerate(zip(axes[0], pictures)):
@@ -339,12 +342,9 @@ def zoom_strip(pictures: list[Picture]):
 
 def _fixed_png(fig, dpi: int) -> bytes:
     """The figure as PNG at its own size (no tight crop, so every frame of a GIF has the
-    same size); the figure is closed."""
+    same size)."""
     buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
+    fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 
@@ -386,8 +386,8 @@ def _setup_text(picture: Picture) -> str:
             "(Sohl-Dickstein, 2024, arXiv:2402.06184)."
         )
     params = ", ".join(f"{k} = {v:g}" for k, v in e.params.items())
-    return (
-        f"Gradient descent on the loss {html.escape(e.problem)}{' with ' + params if params else ''} from w0 = {e.w0:g}, "
+    return Markup(
+        f"Gradient descent on the loss {html.escape(e.problem)}{' with ' + html.escape(params) if params else ''} from w0 = {e.w0:g}, "
         f"at most {e.steps} steps. Red runs escaped (|w| grew past 1e8 max(1, |w0|)); blue ones stayed bounded "
         "(converged, cycled or still moving at the last step): Liu's trainable/untrainable split (2024, arXiv:2406.13971)."
     )
@@ -401,7 +401,8 @@ def _colour_text(picture: Picture) -> str:
         speed = "the <code>measure</code> column: the sum of a converged run's normalized losses, of the reciprocals of a diverged one's"
     else:
         speed = "the steps a run took to converge or to escape, the <code>measure</code> column"
-    return (
+    # Fixed text and numbers only, with markup of its own: safe as it is.
+    return Markup(
         f"Blue cells {yes}, red ones {no}. Within each class the shade is the run's rank by speed ({speed}): "
         f"the palest are the fastest runs of their class, the deepest the slowest, which lie {slow}. "
         "Each class is ranked on its own, so every picture and every zoom frame uses each colour bar from end to end."
@@ -413,75 +414,66 @@ def _dimension_text(dim: Dimension, line: bool) -> str:
     scales = "resolutions" if line else "box sides"
     if not math.isfinite(dim.value):
         return f"Too few {scales} see the boundary to fit a slope."
-    return (
+    return Markup(
         f"The value is the least-squares slope over all {scales} fitted; the ± holds the slope of every window of "
         f"three or more consecutive {scales} (each widened by its standard error, at least {FLOOR}) and, where the "
         f"slopes still rise toward the finest scale, their extrapolation beyond it: from {dim.low:.3f} to {dim.high:.3f}. "
         "Which scales a fractal's power law holds over is not known, and the fitted slope depends on the choice "
         f"far more than the regression's standard error says. {'' if line else 'Counts are averaged over 16 placements of the grid of boxes. '}"
-        "See <code>sweep.boundary.box_dimension</code>."
+        "See <code>sweep.fractal.boundary.box_dimension</code>."
     )
 
 
 def picture_report(picture: Picture, pictures: dict[str, bytes], command: str) -> str:
-    """The report page of one picture, with its PNGs embedded."""
+    """The report page of one picture (template ``picture.html``), its PNGs embedded."""
     e = picture.experiment
     dim = picture.dimension
     line = e.y is None
-    what = "boundary points along the line" if line else "boundary cells (2 x 2 windows holding both classes)"
-    axes = _axis_text(e.x) + ("" if line else "; " + _axis_text(e.y))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sweep: {html.escape(describe(picture))}</title>
-{PAGE_STYLE}</head><body>
-<h1>{html.escape(describe(picture))}</h1>
-<p class="lead">{math.prod(e.shape):,} runs in {picture.seconds:.1f} s; {np.mean(picture.converged):.1%} {'converged' if e.is_network else 'stayed bounded'}. Made by <code>{html.escape(command)}</code>.</p>
-<p>{_setup_text(picture)}</p>
-<p>Axes: {html.escape(axes)}.</p>
-{img_tag(pictures['image'], 'trainability image')}
-<p>{_colour_text(picture)}</p>
-<h2>Fractal dimension of the boundary</h2>
-<p>Box counting on the {what}: <b>{html.escape(dim.text())}</b>. A smooth boundary has dimension {0 if line else 1}; a larger value means structure at every scale.</p>
-{img_tag(pictures['dimension'], 'box counts')}
-<p>{_dimension_text(dim, line)}</p>
-</body></html>
-"""
+    return render(
+        "picture.html",
+        title=describe(picture),
+        lead=f"{math.prod(e.shape):,} runs in {picture.seconds:.1f} s; {np.mean(picture.converged):.1%} {'converged' if e.is_network else 'stayed bounded'}.",
+        command=command,
+        setup=_setup_text(picture),
+        axes=_axis_text(e.x) + ("" if line else "; " + _axis_text(e.y)),
+        image=pictures["image"],
+        colours=_colour_text(picture),
+        what="boundary points along the line" if line else "boundary cells (2 x 2 windows holding both classes)",
+        dimension=dim.text(),
+        smooth=0 if line else 1,
+        counts=pictures["dimension"],
+        dimension_note=_dimension_text(dim, line),
+    )
 
 
 def zoom_report(frames: list[Picture], strip: bytes, dims: bytes, command: str) -> str:
-    """The report page of a zoom sequence: the strip of frames, the GIF, and each frame's
-    window and dimension."""
+    """The report page of a zoom sequence (template ``zoom.html``): the strip of frames, the
+    GIF, and each frame's window and dimension."""
     rows = []
     for k, picture in enumerate(frames):
         e = picture.experiment
-        dim = picture.dimension
         window = _axis_text(e.x) + ("" if e.y is None else "; " + _axis_text(e.y))
-        rows.append(f"<tr><td>{k}</td><td>{html.escape(window)}</td><td>{np.mean(picture.converged):.1%}</td><td>{html.escape(dim.text())}</td></tr>")
-    values = [p.dimension.value for p in frames]
-    finite = [v for v in values if math.isfinite(v)]
-    overall = f"median over the frames: <b>{np.median(finite):.3f}</b>" if finite else "no frame had enough boundary to measure"
-    line = frames[0].experiment.y is None
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sweep: zoom into {html.escape(describe(frames[0]))}</title>
-{PAGE_STYLE}</head><body>
-<h1>Zooming into the boundary</h1>
-<p class="lead">{html.escape(describe(frames[0]))}. {len(frames)} frames, each recomputed at the same resolution inside the outlined window of the one before. Made by <code>{html.escape(command)}</code>.</p>
-{img_tag(strip, 'zoom frames')}
-<p>{_colour_text(frames[0])} Each frame is titled with its boundary's dimension.</p>
-<p><img alt="zoom animation" src="zoom.gif"></p>
-<h2>Fractal dimension at every depth</h2>
-<p>Box-counting dimension of each frame's boundary; {overall}. A fractal keeps its dimension as one zooms in.
-The ± of each frame holds the slopes of all its fit windows of three or more {'resolutions' if line else 'box sides'}; see <code>sweep.boundary.box_dimension</code>.</p>
-{img_tag(dims, 'box counts per frame')}
-<table><tr><th>frame</th><th>window</th><th>converged</th><th>dimension</th></tr>
-{''.join(rows)}
-</table>
-</body></html>
-"""
+        rows.append((k, window, f"{np.mean(picture.converged):.1%}", picture.dimension.text()))
+    finite = [p.dimension.value for p in frames if math.isfinite(p.dimension.value)]
+    overall = Markup("median over the frames: <b>{:.3f}</b>").format(np.median(finite)) if finite else "no frame had enough boundary to measure"
+    return render(
+        "zoom.html",
+        title=f"zoom into {describe(frames[0])}",
+        first=describe(frames[0]),
+        n_frames=len(frames),
+        command=command,
+        strip=strip,
+        colours=_colour_text(frames[0]),
+        overall=overall,
+        scales="resolutions" if frames[0].experiment.y is None else "box sides",
+        counts=dims,
+        rows=rows,
+    )
 
 
 def zoom_dimension_figure(frames: list[Picture]):
     """Box counts of every frame on one log-log plot."""
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    fig, ax = subplots(figsize=(5.6, 4.0))
     line = frames[0].experiment.y is None
     for k, picture in enumerate(frames):
         dim = picture.dimension

@@ -1,7 +1,7 @@
 """Results on disk: ``DIR/runs.parquet`` or the parts ``DIR/runs/part-*.parquet`` (one row
 per run), and ``DIR/sweep.json`` (the configuration).
 
-Every file is written through a claimed ``sweep.folder.Folder``: whole or not at all, and
+Every file is written through a claimed ``sweep.store.folder.Folder``: whole or not at all, and
 recorded with its size and SHA-256, so that a reader can tell a complete, unchanged result
 from a damaged one. The configuration is also kept in the Parquet file's metadata (key
 ``sweep.config``), so a runs file that travels alone still says what produced it.
@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sweep.folder import PLANNED, Folder, StoreError, read_record, verify
-from sweep.schema import FORMAT, sweep_config_problem
+from sweep.store.folder import PLANNED, Folder, StoreError, read_record, verify
+from sweep.store.schema import FORMAT, sweep_config_problem
 
 RUNS_FILE = "runs.parquet"
 RUNS_DIR = "runs"
@@ -92,7 +92,7 @@ def write_results(folder: Folder, frame: pd.DataFrame, config: dict, extra: dict
 
 
 def read_config(out: str | os.PathLike) -> dict:
-    """The ``sweep.json`` of a results folder, checked (``sweep.schema``).
+    """The ``sweep.json`` of a results folder, checked (``sweep.store.schema``).
 
     Raises:
         StoreError: if it is missing, not JSON, or not a sweep configuration (the message
@@ -182,7 +182,7 @@ def _result_files(path: Path, config: dict) -> list[str]:
 
 def result_sources(out: str | os.PathLike) -> tuple[list[Path], dict]:
     """The verified runs files of a complete result and its configuration, for readers
-    that go through them a batch at a time (``sweep.aggregate``)."""
+    that go through them a batch at a time (``sweep.store.aggregate``)."""
     path = Path(out)
     config = read_config(path)
     return [path / name for name in _result_files(path, config)], config

@@ -8,18 +8,28 @@ explicit Axes, never ``plt.show()``.
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg", force=False)  # never an interactive backend: reports are files
+from sweep.outcomes import OUTCOMES
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from sweep.outcomes import OUTCOMES  # noqa: E402
+def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+    """A figure and its axes, outside pyplot: written to files, never shown, and never
+    touching the backend a notebook user chose (the figure has an Agg canvas of its own)."""
+    figure_keys = {key: kwargs.pop(key) for key in ("figsize", "layout", "dpi") if key in kwargs}
+    fig = Figure(**figure_keys)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
 
 #: One colour per outcome, in code order: green converges, red blows up, and the
 #: floating-point endings (stalled, cycling) in colours of their own.
@@ -152,7 +162,7 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
         if rows:
             ax.plot(*zip(*rows), color="black", linestyle=":", linewidth=1.2, alpha=0.8)
             label = "lr = 2/L(w0): local stability edge" if y == "w0" else f"stability edge for each {plain(y)} (theory)"
-            handles.append(plt.Line2D([], [], color="black", linestyle=":", label=label))
+            handles.append(Line2D([], [], color="black", linestyle=":", label=label))
     for name, lr_value in (theory or {}).items():
         if name == "stability_lr_by":
             continue
@@ -165,7 +175,7 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
         style = {"one_step_lr": ("--", "lr = 1/L: one step"), "stability_lr": (":", "lr = 2/L: stability edge")}
         linestyle, label = style.get(name, ("-.", name))
         ax.axvline(position, color="black", linestyle=linestyle, linewidth=1.0, alpha=0.75)
-        handles.append(plt.Line2D([], [], color="black", linestyle=linestyle, label=f"{label} ({_short(lr_value)})"))
+        handles.append(Line2D([], [], color="black", linestyle=linestyle, label=f"{label} ({_short(lr_value)})"))
     ax.tick_params(length=3)
     return handles
 
@@ -222,7 +232,7 @@ def _log_map(ax, values, hidden, *, cmap: str, norm, label: str, title: str, zer
     sns.heatmap(
         values,
         mask=hidden,
-        cmap=plt.get_cmap(cmap).with_extremes(under=ZERO_COLOR),
+        cmap=matplotlib.colormaps[cmap].with_extremes(under=ZERO_COLOR),
         norm=norm,
         cbar_kws={"label": label, "extend": "min"},
         ax=ax,
@@ -320,7 +330,7 @@ def paths_figure(paths: list[dict], loss_curve, *, loss_text: str):
     Returns:
         The Figure (one panel per path; the caller saves and closes it).
     """
-    fig, axes = plt.subplots(1, len(paths), figsize=(4.2 * len(paths), 3.6), squeeze=False)
+    fig, axes = subplots(1, len(paths), figsize=(4.2 * len(paths), 3.6), squeeze=False)
     for ax, run in zip(axes[0], paths):
         shown = path_window(run["path"], run["outcome"])
         shown = shown[np.isfinite(shown)]

@@ -544,11 +544,14 @@ def correctly_rounded(constant: sp.Expr) -> float:
         real, imag = value.as_real_imag()
         if imag != 0 and abs(imag) > abs(real) * 2.0 ** (-prec + 8):
             raise ValueError(f"{constant} is not real")
+        if real == 0 or (isinstance(real, sp.Float) and not real._mpf_[1]):
+            # sympy's evalf may round a tiny value to an exact 0 (log(1 + 1e-40) at 30
+            # digits): a zero is trusted only at the last precision.
+            prec *= 2
+            continue
         if not isinstance(real, sp.Float):
             return float(real)
         mpf = real._mpf_
-        if not mpf[1]:
-            return 0.0
         negative = -1.0 if mpf[0] else 1.0
         size = mpf[2] + mpf[3]  # the value lies in [2**(size-1), 2**size)
         if size > 1025:

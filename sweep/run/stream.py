@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -23,12 +24,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from sweep.api import SweepError, SweepPlan, compile_kernel, run_range, sweep_config, threads, versions
-from sweep.folder import TEMP_PREFIX, Folder, StoreError, disk_errors, file_digest
-from sweep.models import Model
+from sweep.errors import SweepError
 from sweep.outcomes import OUTCOMES
-from sweep.schema import FORMAT
-from sweep.store import CONFIG_FILE, check_format, config_bytes, damaged_parts, expected_parts, part_name, read_config, runs_bytes
+from sweep.problems.models import Model
+from sweep.run.executor import compile_kernel, run_range, sweep_config, threads, versions
+from sweep.run.plan import Plan as SweepPlan
+from sweep.store.folder import TEMP_PREFIX, Folder, StoreError, disk_errors, file_digest
+from sweep.store.results import CONFIG_FILE, check_format, config_bytes, damaged_parts, expected_parts, part_name, read_config, runs_bytes
+from sweep.store.schema import FORMAT
 
 #: Bytes per run a chunk holds while it runs: inputs, kernel outputs, the table, its encoding.
 BYTES_PER_RUN = 320
@@ -71,7 +74,9 @@ def write_chunk(plan: SweepPlan, out: str, index: int, start: int, stop: int, n_
     Returns:
         ``name`` (the part's path in the folder), ``rows``, ``size`` and ``sha256`` of the
         file (for the folder's record), outcome ``counts``, ``seconds`` in the kernel and
-        ``compile_seconds`` (compiling or loading the kernel in this process; 0 once done).
+        ``compile_seconds`` (compiling or loading the kernel in this process, the same for
+        every chunk the process runs) and ``process`` (host and process id, so that the
+        sweep's record counts each process's compile once).
     """
     with threads(n_threads):
         compile_seconds = compile_kernel(plan)
@@ -96,6 +101,7 @@ def write_chunk(plan: SweepPlan, out: str, index: int, start: int, stop: int, n_
         "sha256": digest,
         "seconds": seconds,
         "compile_seconds": compile_seconds,
+        "process": f"{socket.gethostname()}:{os.getpid()}",
         "counts": {name: int(counts.get(name, 0)) for name in OUTCOMES},
     }
 
@@ -119,7 +125,7 @@ def stream_sweep(
 
     Args:
         plan: the validated sweep.
-        folder: a folder claimed with ``sweep.folder.claim``, or a path to claim here.
+        folder: a folder claimed with ``sweep.store.folder.claim``, or a path to claim here.
         chunk_size: runs per chunk (>= 1); memory is bounded by it, not by the grid.
         resume: continue the sweep already in the folder: check its configuration and
             format, verify the finished parts, recompute the missing or damaged ones.
@@ -141,9 +147,9 @@ def stream_sweep(
             disk: the finished chunks are kept).
     """
     if not isinstance(folder, Folder):
-        from sweep.folder import claim
+        from sweep.store.folder import claim
 
-        with claim(folder, command="sweep.stream.stream_sweep") as claimed:
+        with claim(folder, command="sweep.run.stream.stream_sweep") as claimed:
             return stream_sweep(plan, claimed, chunk_size=chunk_size, resume=resume, scheduler=scheduler, extra_config=extra_config, progress=progress, log=log)
     out = folder.path
     config = sweep_config(plan)
@@ -177,7 +183,7 @@ def stream_sweep(
         counts=counts,
         wall_seconds=time.perf_counter() - started,
         seconds=sum(r["seconds"] for r in results),
-        compile_seconds=sum(r["compile_seconds"] for r in results),
+        compile_seconds=sum({r["process"]: r["compile_seconds"] for r in results}.values()),
     )
     folder.write({CONFIG_FILE: config_bytes(config)})
     return config

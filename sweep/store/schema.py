@@ -114,7 +114,6 @@ def sweep_config_problem(config) -> str | None:
     if problem:
         return problem
     from sweep.optim.optimizers import OPTIMIZERS
-
     from sweep.optim.schedules import SCHEDULES
 
     optimizer = config.get("optimizer", "gd")

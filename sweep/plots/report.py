@@ -7,23 +7,20 @@ embeds the pictures, so it can be mailed or opened anywhere on its own).
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import warnings
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sweep import figures
-from sweep.aggregate import aggregate, collapse, needs_aggregation
-from sweep.codegen import kernel_module
-from sweep.losses import BUILTIN_LOSSES, Loss, make_loss
 from sweep.outcomes import OUTCOME_MEANINGS, OUTCOMES
-from sweep.reference import reference_run, teaching_loop
-from sweep.store import CONFIG_FILE, StoreError, read_config, read_results
+from sweep.plots import figures
+from sweep.plots.figures import subplots
+from sweep.problems.losses import BUILTIN_LOSSES, Loss, make_loss
+from sweep.run.sweeps import trace
+from sweep.store.aggregate import aggregate, collapse, needs_aggregation
+from sweep.store.results import CONFIG_FILE, StoreError, read_config, read_results
 
 #: The learning rates and initial weight of the classic teaching example.
 TEACHING_LRS = (0.4, 0.001, 10.0)
@@ -104,54 +101,52 @@ def teaching_paths(frame: pd.DataFrame, loss: Loss, config: dict) -> list[dict]:
             chosen = sorted({lrs[0], float(converged.max()), float(above[0])})
         else:
             chosen = [lrs[0], lrs[lrs.size // 2], lrs[-1]] if lrs.size >= 3 else list(lrs)
-    kernel = kernel_module(loss)
-    params = loss.param_values
-
-    def grad(w):
-        return kernel.loss_grad(w, params)
-
     paths = []
     for lr in chosen:
-        # Run it again here, rather than read a table row: an aggregated table has none.
-        n_iter, _, outcome = reference_run(float(lr), w0, grad, config["max_iter"], config["tol"], config["div_factor"])
-        _, _, path = teaching_loop(float(lr), w0, n_iter, config["tol"], grad)
-        paths.append({"lr": float(lr), "w0": w0, "path": path, "outcome": outcome, "n_iter": n_iter})
+        # A traced run (an aggregated table has no rows to read the path from): the same
+        # kernel and stops as the sweep's, every iterate kept.
+        rows = trace(float(lr), w0, loss=loss, max_iter=config["max_iter"], tol=config["tol"], div_factor=config["div_factor"])
+        final = table_row(float(lr), w0, loss, config)
+        paths.append({"lr": float(lr), "w0": w0, "path": rows["w"].tolist(), "outcome": final["outcome"], "n_iter": int(final["n_iter"])})
     return paths
 
 
+def table_row(lr: float, w0: float, loss: Loss, config: dict) -> dict:
+    """The table row of one run (outcome and n_iter), run again with the sweep's stops."""
+    from sweep.run.sweeps import run_sweep
+
+    row = run_sweep([lr], [w0], loss=loss, max_iter=config["max_iter"], tol=config["tol"], div_factor=config["div_factor"]).iloc[0]
+    return {"outcome": str(row["outcome"]), "n_iter": int(row["n_iter"])}
+
+
 def loss_curve(loss: Loss):
-    """The loss as a vectorized function of a float64 array, through the compiled kernel."""
-    kernel = kernel_module(loss)
+    """The loss as a vectorized function of a float64 array, through the compiled kernel's
+    own evaluation of the problem (the same code the runs used)."""
+    from sweep.run.executor import kernel_of
+    from sweep.run.plan import plan_sweep
+
+    evaluate = kernel_of(plan_sweep([1.0], [0.0], loss=loss))._evaluate_exact
+    params = loss.param_values
 
     def curve(w: np.ndarray) -> np.ndarray:
-        w = np.ascontiguousarray(w, dtype=np.float64)
-        values, grads = np.empty_like(w), np.empty_like(w)
-        kernel.evaluate(w, loss.param_values, values, grads)
-        return values
+        return np.array([evaluate(float(x), *params)[0] for x in np.ravel(w)]).reshape(np.shape(w))
 
     return curve
 
 
 def png_bytes(fig, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes; the figure is closed."""
+    """The figure as PNG bytes."""
     buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
 
 
 def _heatmap_png(draw, frame, theory, x: str = "lr", y: str = "w0") -> bytes:
-    fig, ax = plt.subplots(figsize=(8.6, 4.6))
-    try:
-        with warnings.catch_warnings():
-            # an all-NaN map (every run undefined) is drawn empty; seaborn's warning says so twice
-            warnings.simplefilter("ignore", RuntimeWarning)
-            draw(frame, theory=theory, ax=ax, x=x, y=y)
-    except BaseException:
-        plt.close(fig)
-        raise
+    fig, ax = subplots(figsize=(8.6, 4.6))
+    with warnings.catch_warnings():
+        # an all-NaN map (every run undefined) is drawn empty; seaborn's warning says so twice
+        warnings.simplefilter("ignore", RuntimeWarning)
+        draw(frame, theory=theory, ax=ax, x=x, y=y)
     return png_bytes(fig)
 
 
@@ -215,7 +210,7 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
     if frame is None and needs_aggregation(config):
         if (x, y) != ("lr", "w0") or folded:
             raise StoreError(f"{str(source)!r} is too large to draw over other axes than lr and w0 alone")
-        from sweep.store import result_sources
+        from sweep.store.results import result_sources
 
         cells = aggregate(result_sources(source)[0], config)
     else:
@@ -252,8 +247,8 @@ def write_report(out: str | Path, x: str | None = None, y: str | None = None, in
         out: a folder written by ``sweep run`` (``runs.parquet`` or ``runs/``, and ``sweep.json``).
         x, y: the maps' axes (see ``choose_axes``); other swept axes are aggregated per cell.
         into: the folder to write the report into (default ``out``); claimed like any
-            output folder (``sweep.folder.claim``).
-        folder: a ``sweep.folder.Folder`` already claimed by the caller for ``into``.
+            output folder (``sweep.store.folder.claim``).
+        folder: a ``sweep.store.folder.Folder`` already claimed by the caller for ``into``.
 
     Returns:
         Path of the report page.
@@ -262,7 +257,7 @@ def write_report(out: str | Path, x: str | None = None, y: str | None = None, in
         sweep.store.StoreError: if the folder holds no readable, complete, unchanged results,
             or the report cannot be written.
     """
-    from sweep.folder import claim
+    from sweep.store.folder import claim
 
     out = Path(out)
     config = read_config(out)
@@ -274,24 +269,6 @@ def write_report(out: str | Path, x: str | None = None, y: str | None = None, in
     with claim(into if into is not None else out, command="sweep report", option="--out" if into is not None else "DIR") as claimed:
         claimed.write(files)
     return claimed.path / page
-
-
-#: The style sheet of the trainability pages, until they move to the templates too.
-PAGE_STYLE = """<style>
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #212529; }
-h1 { font-size: 1.5em; margin-bottom: .2em; } .lead { color: #495057; margin-top: 0; }
-img { max-width: 100%; margin: .5em 0 1.2em; }
-table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: .92em; }
-td, th { border-bottom: 1px solid #dee2e6; padding: .25em .8em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-dt { font-weight: 600; margin-top: .4em; } dd { margin-left: 1.5em; color: #495057; }
-</style>"""
-
-
-def img_tag(png: bytes, alt: str) -> str:
-    """An ``<img>`` element with the PNG embedded (the page stays one self-contained file)."""
-    data = base64.b64encode(png).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _axis_text(values: list[float]) -> str:
@@ -363,12 +340,12 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x
 
     Args:
         frame: what the maps show: the runs, or one row per cell when axes were folded or
-            the sweep was binned (``sweep.aggregate``).
+            the sweep was binned (``sweep.store.aggregate``).
         runs: the runs themselves when they are at hand: the tables count them (a folded
             cell's mean is not a run); without them the counts come from ``sweep.json`` and
             the medians from the cells, and the page says they are approximate.
     """
-    from sweep.pages import render
+    from sweep.plots.pages import render
 
     loss_cfg = config["loss"]
     theory = loss_cfg.get("theory") or {}

@@ -13,7 +13,7 @@ def _environment():
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("sweep", "templates"),
+        loader=jinja2.PackageLoader("sweep.plots", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -1,0 +1,96 @@
+"""The command line's parameter types and shared options, declared once.
+
+SPECs, ``NAME=VALUE`` pairs and ``A:B`` ranges are click parameter types
+(``click.ParamType.convert`` calling ``self.fail``), so a bad value is one line that names
+the option; the libraries behind them are imported only when a value is converted, so that
+``sweep --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import click
+
+SPEC_HELP = (
+    "a comma list of numbers (0.4,0.001,10), ranges START:STOP:NUM[:log] (1e-3:10:200:log), "
+    "or seeded draws randint:LOW:HIGH:N:SEED / uniform:LOW:HIGH:N:SEED"
+)
+
+
+class Spec(click.ParamType):
+    """An axis SPEC (``sweep.run.spec``) read into its sorted values."""
+
+    name = "SPEC"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        from sweep.errors import SpecError
+        from sweep.run.spec import parse_spec
+
+        option = param.opts[0] if param is not None else "SPEC"
+        try:
+            return parse_spec(value)
+        except SpecError as error:
+            self.fail(f"{option} {value!r}: {error}", param, ctx)
+
+
+class NameValue(click.ParamType):
+    """``NAME=NUMBER``, as a (name, float) pair."""
+
+    name = "NAME=VALUE"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        name, sep, text = value.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            return name.strip(), float(text)
+        except ValueError:
+            self.fail(f"{value!r} must read NAME=NUMBER, for example a=2", param, ctx)
+
+
+class Range(click.ParamType):
+    """``A:B`` or ``A:B:log`` / ``A:B:linear``, as (A, B, log or None)."""
+
+    name = "A:B[:log|linear]"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        parts = value.split(":")
+        try:
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("log", "linear")):
+                raise ValueError
+            lo, hi = float(parts[0]), float(parts[1])
+        except ValueError:
+            self.fail(f"{value!r} must read A:B or A:B:log or A:B:linear, for example 1e-3:1e6", param, ctx)
+        return lo, hi, (parts[2] == "log") if len(parts) == 3 else None
+
+
+SPEC = Spec()
+NAME_VALUE = NameValue()
+RANGE = Range()
+
+
+def params_dict(pairs) -> dict[str, float]:
+    """``--param`` pairs as a dict, refused in one line when a name is given twice."""
+    found: dict[str, float] = {}
+    for name, value in pairs:
+        if name in found:
+            raise click.BadParameter(f"{name!r} is given twice; give each parameter once", param_hint="--param")
+        found[name] = value
+    return found
+
+
+def threads_option(command):
+    return click.option("--threads", type=int, default=None, help="Threads (default: all cores); results do not depend on it.")(command)
+
+
+def quiet_option(command):
+    return click.option("--quiet", is_flag=True, help="No progress bar or spinner.")(command)
+
+
+def param_option(command):
+    return click.option("--param", "params", type=NAME_VALUE, multiple=True, help="A loss parameter (repeatable), e.g. --param a=2.")(command)
