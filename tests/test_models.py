@@ -134,12 +134,23 @@ def test_the_memory_check_counts_every_workers_scratch_arrays():
     import re
 
     from sweep.kernels.generator import kernel_source
-    from sweep.run.executor import MODEL_LANES, kernel_spec, memory_bytes
+    from sweep.run.executor import kernel_spec, memory_bytes, model_lanes
     from sweep.run.plan import plan_sweep
 
     one = plan_sweep([0.1], [0.0], loss="logloss-logistic", n_threads=1)
     two = plan_sweep([0.1], [0.0], loss="logloss-logistic", n_threads=2)
     scratch = len(re.findall(r"np\.zeros\(\(n_samples, B\)\)", kernel_source(kernel_spec(one))))
     assert scratch >= 2
-    per_worker = scratch * one.problem.n_samples * MODEL_LANES * 8
+    per_worker = scratch * one.problem.n_samples * model_lanes(one.problem) * 8
     assert memory_bytes(two) - memory_bytes(one) == per_worker
+
+
+def test_mse_workers_hold_no_sample_sized_scratch():
+    from sweep.kernels.generator import kernel_source
+    from sweep.run.executor import kernel_spec, memory_bytes
+    from sweep.run.plan import plan_sweep
+
+    one = plan_sweep([0.1], [0.0], loss="mse-linear", n_threads=1)
+    two = plan_sweep([0.1], [0.0], loss="mse-linear", n_threads=2)
+    assert "np.zeros((n_samples, B))" not in kernel_source(kernel_spec(one))
+    assert memory_bytes(two) == memory_bytes(one)

@@ -15,7 +15,7 @@ from sweep.plots.report import write_report
 from sweep.run.plan import plan_sweep
 from sweep.run.stream import chunk_bounds, default_chunk_size, stream_sweep
 from sweep.store.aggregate import aggregate, axis_groups
-from sweep.store.results import read_results
+from sweep.store.results import read_results, read_traces
 
 LR, W0 = "1e-3:10:97:log,0.4", "-2:3:41"
 
@@ -25,9 +25,16 @@ def run_cli(args):
 
 
 def test_streamed_equals_single_shot(tmp_path):
-    assert run_cli(["--out", str(tmp_path / "one")]) == 0
-    assert run_cli(["--out", str(tmp_path / "chunks"), "--chunk-size", "333"]) == 0
+    trace = ["--trace", "lr=0.4,0.001,10", "--trace", "sample:7:3"]
+    assert run_cli(["--out", str(tmp_path / "one"), *trace]) == 0
+    assert run_cli(["--out", str(tmp_path / "chunks"), "--chunk-size", "333", *trace]) == 0
+    one_traces, chunk_traces = read_traces(tmp_path / "one"), read_traces(tmp_path / "chunks")
+    assert one_traces.equals(chunk_traces) and one_traces["run"].nunique() >= 1
     one, _ = read_results(tmp_path / "one")
+    # every traced run's last row is its row of the table
+    last = one_traces.groupby("run").tail(1).set_index("run")
+    assert (last["step"].to_numpy() == one["n_iter"].to_numpy()[last.index]).all()
+    assert (last["w"].to_numpy() == one["w"].to_numpy()[last.index]).all()
     chunks, config = read_results(tmp_path / "chunks")
     assert (tmp_path / "one" / "runs.parquet").is_file() and (tmp_path / "chunks" / "runs").is_dir()
     assert config["n_chunks"] == len(list((tmp_path / "chunks" / "runs").iterdir())) == -(-len(one) // 333)
@@ -37,7 +44,7 @@ def test_streamed_equals_single_shot(tmp_path):
 
 def _command(out, extra=()):
     return [sys.executable, "-m", "sweep", "run", "--lr", "1e-4:1:3000:log", "--w0", "-2:3:400", "--max-iter", "2000",
-            "--tol", "1e-13", "--chunk-size", "20000", "--no-report", "--quiet", "--out", str(out), *extra]
+            "--tol", "1e-13", "--chunk-size", "20000", "--trace", "sample:5:0", "--no-report", "--quiet", "--out", str(out), *extra]
 
 
 def test_killed_run_resumes_to_the_same_dataset(tmp_path):
@@ -61,6 +68,7 @@ def test_killed_run_resumes_to_the_same_dataset(tmp_path):
     a, config = read_results(killed)
     b, _ = read_results(whole)
     assert config["status"] == "complete" and a.equals(b)
+    assert read_traces(killed).equals(read_traces(whole)) and read_traces(whole)["run"].nunique() == 5
 
 
 def test_resume_refuses_another_configuration(tmp_path, capsys):
@@ -75,13 +83,14 @@ def test_resume_refuses_another_configuration(tmp_path, capsys):
 
 
 def test_dask_backend_equals_local(tmp_path):
-    plan = plan_sweep(np.geomspace(1e-3, 10, 37), np.linspace(-2, 3, 29), max_iter=300, tol=1e-10)
+    plan = plan_sweep(np.geomspace(1e-3, 10, 37), np.linspace(-2, 3, 29), max_iter=300, tol=1e-10, trace="sample:9:2", grad_noise=[0.0, 0.2], seed=3)
     (tmp_path / "local").mkdir()
     stream_sweep(plan, tmp_path / "local", chunk_size=200, progress=False, log=lambda *_: None)
     (tmp_path / "dask").mkdir()
     config = stream_sweep(plan, tmp_path / "dask", chunk_size=200, scheduler="dask", progress=False, log=lambda *_: None)
     assert config["status"] == "complete"
     assert read_results(tmp_path / "dask")[0].equals(read_results(tmp_path / "local")[0])
+    assert read_traces(tmp_path / "dask").equals(read_traces(tmp_path / "local"))
 
 
 def test_bad_scheduler_and_chunk_size(tmp_path, capsys):

@@ -257,24 +257,84 @@ def optimizer_speed(quick: bool, log=print) -> list[dict]:
     return found
 
 
-def model_speed(quick: bool, log=print) -> list[dict]:
-    """Steps/s and floating-point work of the model kernel, per model (sweep only: no peer
-    runs these models; the figure to read is GFLOP/s against the machine's peak)."""
+def dynamics_cost(quick: bool, log=print) -> list[dict]:
+    """Steps/s of gd and adam on the quadratic with the dynamics columns (loss_max,
+    n_increase, first_increase, sharpness_max, eos_step; the default) and without, on case
+    (a)'s grid at a third of its size per axis: timings interleaved, medians of three."""
     from sweep.run.executor import descend
+    from sweep.run.plan import plan_sweep
+
+    side = 100 if quick else 333
+    lr, w0 = np.geomspace(1e-4, 10, side), np.linspace(-2, 3, side)
+    found = []
+    for optimizer in ("gd", "adam"):
+        plans = {dynamics: plan_sweep(lr, w0, optimizer=optimizer, max_iter=1000, tol=1e-12, dynamics=dynamics) for dynamics in (True, False)}
+        values = plans[True].values_of(0, plans[True].n_runs)
+        for plan in plans.values():
+            descend(plan, plans[True].values_of(0, 1))
+        times = {True: [], False: []}
+        for _ in range(3):
+            for dynamics, plan in plans.items():
+                started = time.perf_counter()
+                result = descend(plan, values)
+                times[dynamics].append(time.perf_counter() - started)
+        steps = float(result["n_iter"].sum())
+        row = {"optimizer": optimizer, "with": steps / statistics.median(times[True]), "without": steps / statistics.median(times[False])}
+        row["ratio"] = row["with"] / row["without"]
+        log(f"  dynamics on {optimizer}: {row['with']:.3g} steps/s with, {row['without']:.3g} without ({row['ratio']:.2f}x)")
+        found.append(row)
+    return found
+
+
+def model_speed(quick: bool, log=print) -> list[dict]:
+    """Steps/s and floating-point work of the block kernel per model, with the dynamics (the
+    default) and without, against sweep 0.1's model kernel (``sweep.bench.legacy``: one run
+    per task, no dynamics) on the same grid in the same process: timings interleaved, medians
+    of three, and the runs' n_iter checked equal before any time counts."""
+    import numba
+
+    from sweep.bench import legacy
+    from sweep.run.executor import descend, model_data
     from sweep.run.plan import plan_sweep
 
     found = []
     for name, max_iter in (("mse-linear", 2000), ("logloss-logistic", 200)):
-        side = 10 if quick else 40
-        plan = plan_sweep(np.geomspace(1e-3, 1.0, side), np.linspace(-2, 2, 10), loss=name, max_iter=max_iter, tol=1e-8)
-        model = plan.problem
-        descend(plan, plan.values_of(0, 1))
-        started = time.perf_counter()
-        result = descend(plan, plan.values_of(0, plan.n_runs))
-        seconds = time.perf_counter() - started
-        steps = float(result["n_iter"].sum())
-        row = {"model": name, "runs": plan.n_runs, "weights": model.n_weights, "samples": model.n_samples, "steps_per_second": steps / seconds, "flops_per_step": model.flops_per_step(), "gflops": steps * model.flops_per_step() / seconds / 1e9}
-        log(f"  model {name}: {row['steps_per_second']:.3g} steps/s, {row['flops_per_step']} flop/step, {row['gflops']:.2f} GFLOP/s")
+        side = (40, 10) if quick else (200, 20)
+        lr, w0 = np.geomspace(1e-3, 1.0, side[0]), np.linspace(-2, 2, side[1])
+        plans = {dynamics: plan_sweep(lr, w0, loss=name, max_iter=max_iter, tol=1e-8, dynamics=dynamics) for dynamics in (True, False)}
+        model = plans[True].problem
+        values = plans[True].values_of(0, plans[True].n_runs)
+        X, y, H, b, _ = model_data(model)
+        n = plans[True].n_runs
+        out = (np.zeros(n, np.int64), np.zeros((n, model.n_weights)), np.zeros(n, np.int64))
+
+        args = (model.kind, values["lr"], values["w0"], H, b, X, y, max_iter, 1e-8, 1e8)
+
+        def old(args=args, out=out):
+            legacy.descend_model(*args, numba.get_num_threads(), *out)
+
+        results = {dynamics: descend(plan, values) for dynamics, plan in plans.items()}  # compiles
+        old()
+        if not all(np.array_equal(result["n_iter"], out[0]) for result in results.values()):
+            raise AssertionError(f"{name}: the block kernel and sweep 0.1's model kernel disagree on n_iter")
+        times = {True: [], False: [], "old": []}
+        for _ in range(3):
+            for dynamics, plan in plans.items():
+                started = time.perf_counter()
+                descend(plan, values)
+                times[dynamics].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            old()
+            times["old"].append(time.perf_counter() - started)
+        steps = float(out[0].sum())
+        rate = {key: steps / statistics.median(value) for key, value in times.items()}
+        row = {
+            "model": name, "runs": n, "weights": model.n_weights, "samples": model.n_samples,
+            "steps_per_second": rate[True], "steps_per_second_no_dynamics": rate[False], "legacy_steps_per_second": rate["old"],
+            "ratio": rate[True] / rate["old"], "ratio_no_dynamics": rate[False] / rate["old"],
+            "flops_per_step": model.flops_per_step(), "gflops": rate[False] * model.flops_per_step() / 1e9,
+        }
+        log(f"  model {name}: {rate[True]:.3g} steps/s with dynamics, {rate[False]:.3g} without, sweep 0.1's kernel {rate['old']:.3g}: {row['ratio']:.2f}x and {row['ratio_no_dynamics']:.2f}x; {row['gflops']:.2f} GFLOP/s")
         found.append(row)
     return found
 
@@ -365,7 +425,7 @@ def verdict(ok: bool, quick: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str, models: list[dict], series: list[dict], optimizers: list[dict], quick: bool = False) -> str:
+def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str, models: list[dict], series: list[dict], optimizers: list[dict], quick: bool = False, dynamics: list[dict] = ()) -> str:
     lines = [
         "# sweep benchmark",
         "",
@@ -413,12 +473,25 @@ def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str,
     lines += [f"| {o['optimizer']} | {o['runs']:,} | {o['steps']:.3g} | {o['steps_per_second']:.3g} |" for o in optimizers]
     lines += [
         "",
-        "## Models on real data (full-batch gradient descent, one run per task)",
+        "## What the dynamics columns cost (quadratic, same grid)",
         "",
-        "| model | runs | weights | samples | steps/s | flop per step | GFLOP/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| optimizer | steps/s with dynamics (default) | without (--no-dynamics) | ratio |",
+        "|---|---:|---:|---:|",
     ]
-    lines += [f"| {m['model']} | {m['runs']} | {m['weights']} | {m['samples']} | {m['steps_per_second']:.3g} | {m['flops_per_step']:,} | {m['gflops']:.2f} |" for m in models]
+    lines += [f"| {d['optimizer']} | {d['with']:.3g} | {d['without']:.3g} | {d['ratio']:.2f}x |" for d in dynamics]
+    lines += [
+        "",
+        "## Models on real data (full-batch gradient descent, blocks of runs in lockstep)",
+        "",
+        "Against sweep 0.1's model kernel (one run per task, no dynamics), on the same grid in this process. GFLOP/s is without the dynamics.",
+        "",
+        "| model | runs | weights | samples | steps/s | without dynamics | sweep 0.1 | ratio | ratio without dynamics | flop per step | GFLOP/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {m['model']} | {m['runs']} | {m['weights']} | {m['samples']} | {m['steps_per_second']:.3g} | {m['steps_per_second_no_dynamics']:.3g} | {m['legacy_steps_per_second']:.3g} | {m['ratio']:.2f}x | {m['ratio_no_dynamics']:.2f}x | {m['flops_per_step']:,} | {m['gflops']:.2f} |"
+        for m in models
+    ]
     lines += [
         "",
         "## Streaming: peak memory of a whole `sweep run` process (max_iter 10: memory and I/O, not the kernel)",
@@ -462,6 +535,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
     ceiling_seconds, ceiling_steps = bare_update_rate()
     ceiling = ceiling_steps / ceiling_seconds
     optimizers = optimizer_speed(quick, log)
+    dynamics = dynamics_cost(quick, log)
     models = model_speed(quick, log)
     series = streaming_series(quick, log)
     compile_times = compile_and_cache_times()
@@ -474,6 +548,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
         (f"thread scaling 1 -> {max_threads()} >= 1.7x: {scaling['sweep']:.2f}x", scaling["sweep"] >= 1.7),
         (f"cosine loss, sweep vs NumPy on the same loss: {1 / cosine['numpy'].ratios['sweep']:.1f}x", 1 / cosine["numpy"].ratios["sweep"] >= 30),
         (f"no recompilation in a second process: {all(compile_times[(loss, 'cached')]['misses'] == 0 for loss in (TEACHING, COSINE))}", all(compile_times[(loss, "cached")]["misses"] == 0 for loss in (TEACHING, COSINE))),
+        *((f"{m['model']} >= 4x sweep 0.1's model kernel: {m['ratio']:.2f}x ({m['ratio_no_dynamics']:.2f}x without the dynamics)", m["ratio"] >= 4) for m in models),
         (f"DataFrame bytes per run <= 76 (47 for the end state, 28 for the dynamics): {memory['table_bytes_per_run']:.0f}", memory["table_bytes_per_run"] <= 76),
     ]
     with open(out / "benchmarks.csv", "w", newline="") as handle:
@@ -483,7 +558,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
             writer.writerow([row.case, row.implementation, row.n_runs, row.threads, f"{row.seconds:.6f}", int(row.steps), f"{row.steps_per_second:.6g}", f"{row.runs_per_second:.6g}", row.agree])
     _plot(rows, out / "benchmarks.png")
     report = out / "benchmarks.md"
-    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where, models, series, optimizers, quick))
+    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where, models, series, optimizers, quick, dynamics))
     for text, ok in checks:
         log(f"{verdict(ok, quick)}: {text}")
     return report

@@ -60,7 +60,9 @@ _schedule_options, SCHEDULE_NAMES = _setting_options(SCHEDULES, "params", "sched
 @_schedule_options
 @click.option("--grad-noise", "grad_noise", type=SPEC, default=None, metavar="SPEC", help="Scale of Gaussian noise on every gradient component (>= 0); runs then stop only by divergence, NaN or max_iter.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the gradient noise.")
+@click.option("--target-loss", "target_loss", type=float, default=None, help="With noise: the gap above the loss's best value that counts as reached (the table's reached column).")
 @click.option("--dynamics/--no-dynamics", default=True, show_default=True, help="Track the sharpness at every step.")
+@click.option("--trace", "trace", multiple=True, metavar="AXIS=V1,V2|sample:N:SEED|all", help="Keep every iterate of these runs in DIR/traces.parquet (repeatable: the runs matching every AXIS=... given, plus any sample).")
 @threads_option
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Folder for runs.parquet, sweep.json and the report (new, empty, or written by sweep before).")
 @click.option("--no-report", is_flag=True, help="Write the data only, no figures.")
@@ -68,7 +70,7 @@ _schedule_options, SCHEDULE_NAMES = _setting_options(SCHEDULES, "params", "sched
 @click.option("--resume", "resume_dir", default=None, metavar="DIR", help="Finish the interrupted sweep in DIR (same options as before); damaged parts are recomputed.")
 @click.option("--scheduler", default=None, metavar="dask|tcp://HOST:PORT", help="Run the chunks on a local Dask cluster or an existing one.")
 @quiet_option
-def run_command(lr_axis, w0_axis, loss, params, dataset, target, features, max_iter, tol, div_factor, optimizer, schedule, grad_noise, seed, dynamics, threads, out, no_report, chunk_size, resume_dir, scheduler, quiet, **settings):
+def run_command(lr_axis, w0_axis, loss, params, dataset, target, features, max_iter, tol, div_factor, optimizer, schedule, grad_noise, seed, target_loss, dynamics, trace, threads, out, no_report, chunk_size, resume_dir, scheduler, quiet, **settings):
     """Run every point of the grid and write DIR/runs.parquet, DIR/sweep.json and the report.
 
     \b
@@ -80,6 +82,7 @@ def run_command(lr_axis, w0_axis, loss, params, dataset, target, features, max_i
       sweep run --optimizer momentum --momentum 0:0.95:40 --lr 1e-2:4:160:log
       sweep run --schedule cosine --lr 0.5:2:60 --max-iter 200
       sweep run --loss mse-linear --dataset diabetes --lr 1e-3:1:120:log --w0 -2:2:41
+      sweep run --trace lr=0.4,0.001,10 --trace w0=2   # every iterate of the teaching runs
     """
     from sweep.run.plan import plan_sweep
     from sweep.store.folder import check_name
@@ -98,7 +101,7 @@ def run_command(lr_axis, w0_axis, loss, params, dataset, target, features, max_i
     out_path = check_name(resume_dir, "--resume") if resume_dir is not None else check_name(out)
     plan = plan_sweep(
         lr_axis, w0_axis, loss=loss, params=params_dict(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads, dataset=dataset, target=target,
-        features=feature_list, optimizer=optimizer, hyper=hyper, schedule=schedule, schedule_params=schedule_params, grad_noise=grad_noise, seed=seed, dynamics=dynamics,
+        features=feature_list, optimizer=optimizer, hyper=hyper, schedule=schedule, schedule_params=schedule_params, grad_noise=grad_noise, seed=seed, dynamics=dynamics, trace=trace or None, target_loss=target_loss,
     )
     ctx = click.get_current_context()
     # What the user typed, by the option's own flag, each value as the library read it.
@@ -142,6 +145,10 @@ def _run(plan, out_path, chunk_size, resume, scheduler, extra, quiet, no_report)
     )
     if not resume:
         check_disk(n, out_path)
+    if plan.traced is not None:
+        from sweep.run.plan import trace_bytes
+
+        check_disk(0, out_path, extra_bytes=trace_bytes(plan, plan.traced.size), what=f"the traces of {plan.traced.size:,} runs")
     if scheduler and scheduler.startswith("tcp://"):
         say(f"the workers write the parts into {out_path}: every worker must see that folder at that path")
     with claim(out_path, command=command_line(), option="--resume" if resume else "--out") as folder:
@@ -162,13 +169,19 @@ def _one_piece(plan, folder, extra, no_report):
 
     started = time.perf_counter()
     frame = execute(plan)
+    traces = None
+    if plan.traced is not None:
+        from sweep.run.executor import trace_runs
+        from sweep.store.results import TRACES_FILE, traces_bytes
+
+        traces = trace_runs(plan, plan.traced)
     config = dict(frame.attrs["config"], wall_seconds=time.perf_counter() - started, **extra)
-    files = {}
+    files = {} if traces is None else {TRACES_FILE: traces_bytes(traces)}
     if not no_report:
         from sweep.plots.report import render_report
 
         # Drawn before anything is written: a report that fails leaves no data behind it.
-        files = render_report(frame, config)
+        files.update(render_report(frame, config, traces=traces))
     runs_path, config_path = write_results(folder, frame, config, files)
     n_runs = len(frame)
     method = "gradient descent" if plan.optimizer.name == "gd" else plan.optimizer.name
@@ -179,7 +192,9 @@ def _one_piece(plan, folder, extra, no_report):
     )
     counts_lines(frame["outcome"].value_counts(), n_runs)
     say(f"wrote {runs_path} and {config_path}")
-    if files:
+    if traces is not None:
+        say(f"traced {plan.traced.size:,} run{'s' if plan.traced.size != 1 else ''} ({len(traces):,} iterates) into {folder.path / 'traces.parquet'}")
+    if not no_report:
         say(f"report: {folder.path / 'report.html'}")
 
 

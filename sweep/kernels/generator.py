@@ -148,7 +148,9 @@ class KernelSpec:
         rows = ["lr", *(f"w0:{name}" for name in self.problem.weights)]
         rows += [f"hyper:{h.name}" for h in self.optimizer.hyperparameters]
         rows += [f"schedule:{p.name}" for p in self.schedule.params]
-        rows += ["noise:grad_noise"] if self.noisy else []
+        # A noisy run's draws are keyed by its number in the whole grid, whichever piece,
+        # chunk or worker runs it.
+        rows += ["noise:grad_noise", "noise:run"] if self.noisy else []
         rows += [f"param:{name}" for name in self.problem.params]
         return rows
 
@@ -339,7 +341,8 @@ class _Parts:
         """One step at the lane's current state: evaluate, perturb, schedule, update."""
         lines = [f"{', '.join(['v', *self.g, *self.hess])}, = _evaluate{'_exact' if scalar else ''}({', '.join([*self.w, *self.p]) or '0.0'})"]
         if self.spec.noisy:
-            lines += [f"g_{j} = g_{j} + sigma_ * _normal(seed, run_, int(kk), {j})" for j in range(self.D)]
+            run_row = self.spec.rows().index("noise:run")
+            lines += [f"g_{j} = g_{j} + sigma_ * _normal(seed, int(X[{run_row}, run_]), int(kk), {j})" for j in range(self.D)]
         lines.append(f"lr_k = _lr(lr_, kk, max_iter{''.join(', ' + q for q in self.q)})")
         outs = [*self.d, *self.s_new, *self.c_new, *self.pre]
         lines.append(f"{', '.join(outs)}, = _update({', '.join([*self.g, *self.w, *self.s, *self.c, *self.h])})")
@@ -758,7 +761,7 @@ for lane in range(B):
     first = {lane('kk')} if sh > {lane('thr_')} else math.inf
     {lane('eos_')} = first if first < {lane('eos_')} else {lane('eos_')}
 """
-    noisy_grad = f"g = g + {lane('sigma_')} * _normal(seed, K[0, lane], int({lane('kk')}), j)\n" if spec.noisy else ""
+    noisy_grad = f"g = g + {lane('sigma_')} * _normal(seed, int(X[{rows['noise:run']}, K[0, lane]]), int({lane('kk')}), j)\n" if spec.noisy else ""
     tests_exact = spec.exact_tests
     verdict = [f"status = {NAN} if v != v else {CONTINUE}"]
     if not spec.noisy:
@@ -803,6 +806,9 @@ for lane in range(B):
             "n_live += 1",
         ]
     )
+    # Only the log loss passes over the samples a block at a time.
+    sample_rows = "n_samples" if pr.kind == "logloss" else "1"
+    scratch = f"SC = np.zeros(({sample_rows}, B))\nZB = np.zeros(({sample_rows}, B))"
     lines = f'''@njit(cache=True, nogil=True, error_model="numpy")
 def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor, seed, tail_from_, target, F, I):
     """The worker's share of the runs, B lanes in flight, each refilled as its run ends."""
@@ -827,8 +833,7 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
     R = np.zeros(B)
     NR = np.zeros(B)
     RQ = np.zeros(B)
-    SC = np.zeros((n_samples, B))
-    ZB = np.zeros((n_samples, B))
+{_lines(scratch, 4)}
     SM = np.zeros(B, np.bool_)
     RS = np.zeros(B, np.bool_)
     NG = np.zeros(B, np.bool_)
@@ -848,17 +853,18 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             break
 {_lines(load_run, 8)}
     while n_live > 0:
-        # Brent: keep the state at k = 0, 1, 2, 4, 8, ...
-        for j in range(D):
-            for lane in range(B):
-                save = save_point({lane("kk")})
-                SW[j, lane] = W[j, lane] if save else SW[j, lane]
+        # Brent: keep the state at k = 0, 1, 2, 4, 8, ... (a branch per lane: most steps
+        # save nothing, and a pass over every weight of the block would cost a step's tenth)
+        for lane in range(B):
+            if not save_point({lane("kk")}):
+                continue
+            save = True
+{_lines(chr(10).join(f"{lane('sk_' + c)} = {lane('k_' + c)}" for c in counters), 12)}
+            for j in range(D):
+                SW[j, lane] = W[j, lane]
 {_lines(load_hyper, 16)}
 {_lines(chr(10).join(f"{s_} = S[{i}, j, lane]" for i, s_ in enumerate(slots)), 16)}
 {_lines(save_state, 16)}
-        for lane in range(B):
-            save = save_point({lane("kk")})
-{_lines(chr(10).join(f"{lane('sk_' + c)} = {lane('k_' + c)} if save else {lane('sk_' + c)}" for c in counters), 12)}
 {_lines(pr.gradient_code, 8)}
         for lane in range(B):
 {_lines(load_hyper, 12)}
@@ -972,7 +978,7 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             "",
             "from sweep.kernels.bits import save_point",
             "from sweep.kernels.blas import matmul, matmul_tn",
-            "from sweep.kernels.expfun import vlogistic_pair",
+            "from sweep.kernels.expfun import vexp, vlog1p_unit",
             "from sweep.kernels.models import model_loss",
             "from sweep.kernels.trig import vcos",
             "",

@@ -179,6 +179,18 @@ OPTIMIZERS: dict[str, Optimizer] = {
 }
 
 
+def eos_threshold(name: str, hyper: dict[str, float] | None = None) -> float:
+    """The edge of stability of an optimizer as a number: the sharpness (lr times the top
+    curvature, preconditioned for adaptive methods) above which its iterates cannot settle
+    (2 for gd; Cohen et al. 2021 and 2022), for hyperparameters ``hyper`` (defaults filled
+    in). The expression is the optimizer's own ``eos_threshold``, evaluated by sympy."""
+    import sympy as sp
+
+    chosen = OPTIMIZERS[name]
+    values = {**chosen.defaults(), **(hyper or {})}
+    return float(sp.sympify(chosen.eos_threshold).subs({sp.Symbol(k): v for k, v in values.items()}))
+
+
 def get_optimizer(name: str) -> Optimizer:
     """The Optimizer called ``name``.
 

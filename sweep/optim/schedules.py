@@ -60,7 +60,8 @@ SCHEDULES: dict[str, Schedule] = {
     "step": Schedule(
         "step",
         (Hyperparameter("gamma", 0.5, 0.0, 1.0, high_open=False), Hyperparameter("step_size", 100.0, **_STEPS)),
-        "lr * gamma ** math.floor(t / step_size)",
+        # floor as a float: an integer conversion would raise on the NaN of an idle lane
+        "lr * gamma ** np.floor(t / step_size)",
         "PyTorch StepLR",
     ),
     "exponential": Schedule("exponential", (Hyperparameter("gamma", 0.99, 0.0, 1.0, high_open=False),), "lr * gamma ** t", "PyTorch ExponentialLR"),

@@ -338,7 +338,7 @@ def paths_figure(paths: list[dict], loss_curve, *, loss_text: str):
         pad = 0.15 * max(hi - lo, 1.0)
         curve_w = np.linspace(lo - pad, hi + pad, 801)
         ax.plot(curve_w, loss_curve(curve_w), color="#495057", linewidth=1.5, zorder=1)
-        ax.plot(shown, loss_curve(shown), "-o", color=OUTCOME_COLORS[run["outcome"]], markersize=4, linewidth=1, zorder=2)
+        ax.plot(shown, loss_curve(shown), "-o", color=OUTCOME_COLORS.get(run["outcome"], "#495057"), markersize=4, linewidth=1, zorder=2)
         ax.plot(shown[:1], loss_curve(shown[:1]), "s", color="black", markersize=6, zorder=3, label=f"w0 = {_short(run['w0'])}")
         note = f"final w = {run['path'][-1]:.6g}"
         if run["outcome"] == "diverged":
@@ -350,3 +350,173 @@ def paths_figure(paths: list[dict], loss_curve, *, loss_text: str):
     fig.suptitle(f"Paths on the loss {plain(loss_text)}", x=0.01, ha="left", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+# --- every run's story: dynamics maps and traced runs ------------------------------------------
+
+
+def rise_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
+    """How far each run's loss climbed above where it started: ``loss_max / initial loss``
+    (the frame's ``loss_rise`` column, made by ``sweep.plots.report``), log colour; runs
+    whose loss never rose are gold, diverged runs red."""
+    rise = grid_of(frame, "loss_rise", x, y).astype(float)
+    diverged = grid_of(frame, "outcome", x, y) == OUTCOMES.index("diverged")
+    hidden = diverged | ~np.isfinite(rise)
+    above = rise.where(~hidden & (rise > 1.0))
+    vmax = float(above.max().max()) if above.notna().to_numpy().any() else 10.0
+    return _log_map(
+        ax or plt.gca(),
+        rise.where(~hidden & (rise > 1.0), 0.5),  # never above the start: below vmin, gold
+        hidden,
+        cmap="rocket_r",
+        norm=LogNorm(vmin=1.0, vmax=max(vmax, 1.01)),
+        label="largest loss / initial loss",
+        title="How far the loss climbed above its start",
+        zero_label="never above the start",
+        hidden_label="diverged / not finite",
+        theory=theory,
+        x=x,
+        y=y,
+    )
+
+
+def increase_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
+    """Updates that raised the loss (``n_increase``), log colour; none in gold, diverged red."""
+    count = grid_of(frame, "n_increase", x, y).astype(float)
+    diverged = grid_of(frame, "outcome", x, y) == OUTCOMES.index("diverged")
+    vmax = max(2.0, float(np.nanmax(count.where(~diverged).to_numpy(), initial=0.0)))
+    return _log_map(
+        ax or plt.gca(),
+        count.where(~diverged).replace(0.0, 0.5),
+        diverged,
+        cmap="flare",
+        norm=LogNorm(vmin=1, vmax=vmax),
+        label="n_increase (updates that raised the loss)",
+        title="Updates that raised the loss",
+        zero_label="0: the loss only fell",
+        hidden_label="diverged",
+        theory=theory,
+        x=x,
+        y=y,
+    )
+
+
+def _run_label(run: pd.DataFrame, axes: list[str]) -> str:
+    first = run.iloc[0]
+    return ", ".join(f"{plain(name)} = {_short(float(first[name]))}" for name in axes)
+
+
+def trace_figure(traces: pd.DataFrame, runs: pd.DataFrame, *, threshold: float, max_runs: int = 8):
+    """Loss and sharpness against step for traced runs: the loss on a log scale (when it
+    stays positive), the sharpness (lr_k times the top curvature, preconditioned for adaptive
+    methods) with the edge of stability drawn at ``threshold`` (2 for gd; Cohen et al. 2021,
+    2022).
+
+    Args:
+        traces: long-form traces (``run``, ``step``, ``loss``, ``sharpness``, ...).
+        runs: one row per traced run, indexed by run number, with its axis values and outcome.
+        threshold: the edge of stability, in the units of ``sharpness``.
+        max_runs: most runs drawn (the first ones by run number).
+
+    Returns:
+        The Figure (two panels side by side).
+    """
+    fig, (loss_ax, sharp_ax) = subplots(1, 2, figsize=(11.0, 3.8))
+    shown = sorted(traces["run"].unique())[:max_runs]
+    axes = [name for name in runs.columns if name not in ("outcome",)]
+    palette = sns.color_palette("colorblind", len(shown))
+    positive = bool((traces.loc[traces["run"].isin(shown), "loss"] > 0).all())
+    for color, number in zip(palette, shown):
+        run = traces[traces["run"] == number]
+        finite = run[np.isfinite(run["loss"])]
+        label = f"{_run_label(runs.loc[[number]], axes)}: {runs.loc[number, 'outcome']}"
+        loss_ax.plot(finite["step"], finite["loss"], color=color, linewidth=1.2, label=label)
+        sharp_ax.plot(run["step"], run["sharpness"], color=color, linewidth=1.2)
+    if positive:
+        loss_ax.set_yscale("log")
+    sharp_ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0)
+    sharp_ax.text(0.99, threshold, f" edge of stability ({threshold:g})", transform=sharp_ax.get_yaxis_transform(), ha="right", va="bottom", fontsize=8)
+    drawn = traces.loc[traces["run"].isin(shown), "sharpness"].to_numpy()
+    drawn = drawn[np.isfinite(drawn)]
+    # Negative curvature (a concave stretch of the loss) needs a scale through zero.
+    if drawn.size and (drawn > 0).all():
+        sharp_ax.set_yscale("log")
+    else:
+        sharp_ax.set_yscale("symlog", linthresh=1e-3)
+    sharp_ax.margins(y=0.15)
+    loss_ax.set_xlabel("step")
+    loss_ax.set_ylabel("loss" + (" (log scale)" if positive else ""))
+    loss_ax.set_title("Loss along each traced run", loc="left", fontsize=11)
+    sharp_ax.set_xlabel("step")
+    sharp_ax.set_ylabel("sharpness: lr_k x top curvature")
+    sharp_ax.set_title("Sharpness against the edge of stability", loc="left", fontsize=11)
+    loss_ax.legend(frameon=False, fontsize=7, loc="best")
+    if len(traces["run"].unique()) > max_runs:
+        fig.text(0.01, -0.02, f"the first {max_runs} of {len(traces['run'].unique())} traced runs", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def trace_paths(traces: pd.DataFrame, runs: pd.DataFrame, max_runs: int = 3) -> list[dict]:
+    """The traced runs in the form ``paths_figure`` draws (at most ``max_runs``, spread over
+    the traced runs: first, middle, last)."""
+    numbers = sorted(traces["run"].unique())
+    if len(numbers) > max_runs:
+        numbers = [numbers[round(i * (len(numbers) - 1) / (max_runs - 1))] for i in range(max_runs)]
+    found = []
+    for number in numbers:
+        run = traces[traces["run"] == number]
+        found.append({"lr": float(runs.loc[number, "lr"]), "w0": float(runs.loc[number, "w0"]), "path": run["w"].tolist(), "outcome": str(runs.loc[number, "outcome"]), "n_iter": int(run["step"].iloc[-1])})
+    return found
+
+
+def paths_gif(paths: list[dict], loss_curve, *, loss_text: str, max_frames: int = 60, milliseconds: int = 120) -> bytes:
+    """The teaching figure in motion: each traced run's iterate moving along the loss curve,
+    one frame per step (at most ``max_frames``, evenly spread over the longest run), as an
+    animated GIF (one figure whose moving parts are updated per frame, assembled by Pillow)."""
+    import io
+
+    from PIL import Image
+
+    fig, axes = subplots(1, len(paths), figsize=(3.6 * len(paths), 3.0), squeeze=False)
+    moving = []
+    for ax, run in zip(axes[0], paths):
+        shown = path_window(run["path"], run["outcome"])
+        shown = shown[np.isfinite(shown)]
+        lo, hi = shown.min(), shown.max()
+        pad = 0.15 * max(hi - lo, 1.0)
+        curve_w = np.linspace(lo - pad, hi + pad, 401)
+        ax.plot(curve_w, loss_curve(curve_w), color="#495057", linewidth=1.2)
+        color = OUTCOME_COLORS.get(run["outcome"], "#495057")
+        (trail,) = ax.plot([], [], "-", color=color, linewidth=0.8, alpha=0.6)
+        (point,) = ax.plot([], [], "o", color=color, markersize=7)
+        ax.set_xlabel("w")
+        moving.append((ax, run, shown, loss_curve(shown), trail, point))
+    axes[0][0].set_ylabel("loss")
+    fig.suptitle(f"Traced runs on the loss {plain(loss_text)}", x=0.01, ha="left", fontsize=10)
+    for ax, run, *_ in moving:
+        ax.set_title(f"lr = {_short(run['lr'])}, step 00000", fontsize=9)  # room for the longest title
+    fig.tight_layout()
+    for ax, *_ in moving:
+        ax.set_title("")
+    fig.set_dpi(70)
+    # Blitting: the curves, axes and labels are drawn once; each frame restores that
+    # background and draws only what moves (a full redraw per frame costs 30x more).
+    canvas = fig.canvas
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    longest = max(item[2].size for item in moving)
+    frames = []
+    for step in np.unique(np.linspace(0, longest - 1, min(max_frames, longest)).round().astype(int)):
+        canvas.restore_region(background)
+        for ax, run, shown, values, trail, point in moving:
+            at = min(step, shown.size - 1)
+            trail.set_data(shown[: at + 1], values[: at + 1])
+            point.set_data(shown[at : at + 1], values[at : at + 1])
+            ax.set_title(f"lr = {_short(run['lr'])}, step {at}", fontsize=9)
+            for artist in (trail, point, ax.title):
+                ax.draw_artist(artist)
+        frames.append(Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB"))
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=milliseconds, loop=0)
+    return out.getvalue()

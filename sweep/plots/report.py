@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sweep.optim.optimizers import OPTIMIZERS, eos_threshold
 from sweep.outcomes import OUTCOME_MEANINGS, OUTCOMES
 from sweep.plots import figures
 from sweep.plots.figures import subplots
@@ -184,12 +185,13 @@ def report_names(config: dict, x: str, y: str) -> dict[str, str]:
     folder over other axes never overwrites its main report."""
     default = choose_axes(config, None, None)[:2]
     suffix = "" if (x, y) == default else f"-{x}-{y}"
-    names = {name: f"{name}{suffix}.png" for name in ("outcomes", "iterations", "loss", "paths", "basins", "score")}
+    names = {name: f"{name}{suffix}.png" for name in ("outcomes", "iterations", "loss", "paths", "basins", "score", "rise", "increase", "traces")}
+    names["paths_gif"] = f"paths{suffix}.gif"
     names["report"] = f"report{suffix}.html"
     return names
 
 
-def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: str | None = None, source=None) -> dict[str, bytes]:
+def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: str | None = None, source=None, traces: pd.DataFrame | None = None) -> dict[str, bytes]:
     """Draw a sweep's figures and report page in memory.
 
     Args:
@@ -197,7 +199,8 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
         config: its configuration (``sweep.json``).
         x, y: the maps' axes (see ``choose_axes``); other swept axes are aggregated per cell.
         source: a verified results folder to read a batch at a time when ``frame`` is None
-            (for sweeps too large to draw cell by cell).
+            (for sweeps too large to draw cell by cell); its ``traces.parquet``, if any, is read.
+        traces: traced runs in long form (``sweep.run.executor.trace_runs``), or None.
 
     Returns:
         File name -> bytes (``report_names``): the page and every PNG it embeds.
@@ -226,15 +229,63 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
         maps.append(("basins", figures.basin_map))
     if "r2" in cells.columns or "accuracy" in cells.columns:
         maps.append(("score", figures.score_map))
+    if "loss_max" in cells.columns and "n_increase" in cells.columns:
+        rise = _loss_rise(cells, loss, config)
+        if rise is not None:
+            cells = cells.assign(loss_rise=rise)
+            maps.append(("rise", figures.rise_map))
+        maps.append(("increase", figures.increase_map))
     pictures = {name: _heatmap_png(draw, cells, theory, x, y) for name, draw in maps}
-    if loss is not None and config.get("optimizer", "gd") == "gd" and "lr" in cells.columns and "w0" in cells.columns:
+    if traces is None and source is not None:
+        from sweep.store.results import read_traces
+
+        traces = read_traces(source)
+    if traces is not None and len(traces):
+        traced = _traced_runs(traces, config, runs if runs is not None else cells)
+        hyper = {name: float(values[0]) for name, values in config["axes"].items() if len(values) == 1}
+        pictures["traces"] = png_bytes(figures.trace_figure(traces, traced, threshold=eos_threshold(config.get("optimizer", "gd"), {k: v for k, v in hyper.items() if k in OPTIMIZERS[config.get("optimizer", "gd")].defaults()})))
+        if loss is not None and "w" in traces.columns:
+            paths = figures.trace_paths(traces, traced)
+            curve = loss_curve(loss)
+            pictures["paths"] = png_bytes(figures.paths_figure(paths, curve, loss_text=config["loss"]["expression"]))
+            gif = figures.paths_gif(paths, curve, loss_text=config["loss"]["expression"])
+    elif loss is not None and config.get("optimizer", "gd") == "gd" and "lr" in cells.columns and "w0" in cells.columns:
         paths = teaching_paths(cells, loss, config)
         pictures["paths"] = png_bytes(figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"]))
     names = report_names(config, x, y)
     page = render_html(cells, config, pictures, x, y, folded, runs=runs)
     files = {names[name]: data for name, data in pictures.items()}
+    if traces is not None and len(traces) and "paths" in pictures and loss is not None and "w" in traces.columns:
+        files[names["paths_gif"]] = gif
     files[names["report"]] = page.encode()
     return files
+
+
+def _loss_rise(cells: pd.DataFrame, loss, config: dict) -> np.ndarray | None:
+    """``loss_max / loss(w0)`` per run, for a loss of one weight with fixed parameters and
+    positive values at the starts (None otherwise: the ratio would mean nothing)."""
+    if loss is None or "w0" not in cells.columns or any(name in cells.columns for name, _ in loss.params):
+        return None
+    starts = np.unique(cells["w0"].to_numpy())
+    at_start = loss_curve(loss)(starts)
+    if not (np.isfinite(at_start).all() and (at_start > 0).all()):
+        return None
+    return cells["loss_max"].to_numpy() / at_start[np.searchsorted(starts, cells["w0"].to_numpy())]
+
+
+def _traced_runs(traces: pd.DataFrame, config: dict, runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per traced run, indexed by run number: its swept axis values and outcome
+    (from the table when it is at hand in full, else from the grid and the trace)."""
+    numbers = np.sort(traces["run"].unique())
+    axes = config["axes"]
+    shape = tuple(len(values) for values in axes.values())
+    where = np.unravel_index(numbers, shape)
+    found = pd.DataFrame({name: np.asarray(values)[at] for (name, values), at in zip(axes.items(), where) if len(values) > 1 or name in ("lr", "w0")}, index=numbers)
+    if runs is not None and len(runs) == int(np.prod(shape)) and "outcome" in runs.columns:
+        found["outcome"] = runs["outcome"].astype(str).to_numpy()[numbers]
+    else:
+        found["outcome"] = "traced"
+    return found
 
 
 def write_report(out: str | Path, x: str | None = None, y: str | None = None, into: str | Path | None = None, folder=None) -> Path:
@@ -396,4 +447,6 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x
         edges=edge_context,
         settings=settings,
         meanings=list(OUTCOME_MEANINGS.items()),
+        gif=report_names(config, x, y)["paths_gif"],
+        sharpness_what="preconditioned by the optimizer's step sizes, as Cohen et al. 2022 define it" if optimizer in ("adam", "adamw", "rmsprop") else "f''(w) for one weight, the top Hessian eigenvalue for several",
     )

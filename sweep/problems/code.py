@@ -106,10 +106,27 @@ def _printed(expr, weights, names, grad_codes, description) -> LaneProblem:
     return lane_problem(expr, weights, names, grad_codes=grad_codes, description=description)
 
 
-_MSE_GRADIENT = """
-# g = H w - b, with H = (2/n) X^T X and b = (2/n) X^T y, one matrix product for the block;
-# v = w.(H w)/2 - b.w + mean(y**2)
-matmul(DH, W, G)
+#: Up to this many weights, H W is written as loops the kernel inlines: for a small d, the
+#: call into BLAS costs more than its d*d*B multiply-adds.
+INLINE_PRODUCT_MAX = 32
+
+
+def _product(matrix: str, vectors: str, out: str, d: int) -> str:
+    """``out = matrix @ vectors`` for a (d, d) matrix and (d, B) blocks."""
+    if d > INLINE_PRODUCT_MAX:
+        return f"matmul({matrix}, {vectors}, {out})"
+    return f"""for j in range(D):
+    for lane in range(B):
+        {out}[j, lane] = 0.0
+    for q in range(D):
+        h = {matrix}[j, q]
+        for lane in range(B):
+            {out}[j, lane] += h * {vectors}[q, lane]"""
+
+
+def _mse_gradient(d: int) -> str:
+    # g = H w - b, with H = (2/n) X^T X and b = (2/n) X^T y; v = w.(H w)/2 - b.w + mean(y**2)
+    return f"""{_product("DH", "W", "G", d)}
 for j in range(D):
     b = DB[j]
     for lane in range(B):
@@ -119,49 +136,63 @@ for lane in range(B):
 for j in range(D):
     half_b = 0.5 * DB[j]
     for lane in range(B):
-        V[lane] += W[j, lane] * (0.5 * G[j, lane] - half_b)
-"""
-_MSE_HVP = """
-matmul(DH, PX, HX)
-"""
-_LOGLOSS_GRADIENT = """
-# z = X w and g = X^T (sigmoid(z) - y) / n: two matrix products for the block, and between
-# them one pass over the samples for sigmoid, the loss and p (1 - p) (the Hessian's weights)
-matmul(DX, W, ZB)
+        V[lane] += W[j, lane] * (0.5 * G[j, lane] - half_b)"""
+
+
+def _logloss_gradient(with_loss: bool, with_curvature: bool) -> str:
+    # z = X w and g = X^T (sigmoid(z) - y) / n: two matrix products for the block, and between
+    # them one pass over the samples for sigmoid and, when asked for, the loss and p (1 - p)
+    # (the Hessian's weights). The loss and the curvature cost as much as the rest of the
+    # pass: a kernel that records neither skips them.
+    loss = "soft = max(z, 0.0) + vlog1p_unit(e)\n        V[lane] += (soft - y_i * z) * inv_n" if with_loss else ""
+    curvature = "SC[i, lane] = p * (1.0 - p)" if with_curvature else ""
+    return f"""matmul(DX, W, ZB)
+inv_n = 1.0 / n_samples
 for lane in range(B):
     V[lane] = 0.0
 for i in range(n_samples):
     y_i = DY[i]
     for lane in range(B):
         z = ZB[i, lane]
-        p, soft = vlogistic_pair(z)
-        V[lane] += (soft - y_i * z) / n_samples
-        SC[i, lane] = p * (1.0 - p)
-        ZB[i, lane] = (p - y_i) / n_samples
-matmul_tn(DX, ZB, G)
-"""
+        # sigmoid and softplus from one e = exp(-|z|), overflow-free for every z
+        e = vexp(-abs(z))
+        q = 1.0 / (1.0 + e)
+        p = q if z >= 0.0 else e * q
+        {loss}
+        {curvature}
+        ZB[i, lane] = (p - y_i) * inv_n
+matmul_tn(DX, ZB, G)"""
+
+
 _LOGLOSS_HVP = """
 # H x = X^T (p (1 - p) X x) / n
 matmul(DX, PX, ZB)
+inv_n = 1.0 / n_samples
 for i in range(n_samples):
     for lane in range(B):
-        ZB[i, lane] = SC[i, lane] * ZB[i, lane] / n_samples
+        ZB[i, lane] = SC[i, lane] * ZB[i, lane] * inv_n
 matmul_tn(DX, ZB, HX)
 """
 
 
-def model_problem(model) -> BlockProblem:
-    """The BlockProblem of a ``sweep.problems.models.Model``: its gradient and Hessian-vector product
-    as loops over the data with the lanes innermost."""
+def model_problem(model, with_loss: bool = True, with_curvature: bool = True) -> BlockProblem:
+    """The BlockProblem of a ``sweep.problems.models.Model``: its gradient and Hessian-vector
+    product as loops over the data with the lanes innermost.
 
-
+    Args:
+        model: the Model (``kind`` 0 for MSE, 1 for log loss; ``n_weights`` d).
+        with_loss: fill the block's losses ``V`` at every step (the dynamics columns and the
+            noisy outcomes need them; without, V stays 0 and the kernel skips the work).
+        with_curvature: keep what the Hessian-vector product needs (the sharpness).
+    """
     mse = model.kind == 0
+    d = model.n_weights
     return BlockProblem(
-        d=model.n_weights,
+        d=d,
         kind="mse" if mse else "logloss",
-        gradient_code=(_MSE_GRADIENT if mse else _LOGLOSS_GRADIENT).strip("\n"),
-        hvp_code=(_MSE_HVP if mse else _LOGLOSS_HVP).strip("\n"),
+        gradient_code=_mse_gradient(d) if mse else _logloss_gradient(with_loss, with_curvature),
+        hvp_code=_product("DH", "PX", "HX", d) if mse else _LOGLOSS_HVP.strip("\n"),
         hessian_constant=mse,
-        description=f"{model.name} on {model.n_samples} samples x {model.n_weights} weights",
+        description=f"{model.name} on {model.n_samples} samples x {d} weights",
         weights=tuple(model.feature_names),
     )

@@ -92,6 +92,23 @@ class Loss:
             return {}
         return {"one_step_lr": 1.0 / curvature, "stability_lr": 2.0 / curvature}
 
+    def best_value(self) -> float | None:
+        """The least value of the loss where it is known: at its listed minima, or at the
+        stationary point of a quadratic with L > 0; None otherwise."""
+        if self.functions is not None:
+            return None
+        if self.minima:
+            return min(self.evaluate(m)[0] for m in self.minima)
+        if self.curvature() is None:
+            return None
+        try:
+            with time_limit():
+                grad = substitute(self.grad_expr, dict(self.params))
+                points = sp.solve(grad, W)
+        except SympyTimeout:
+            return None
+        return min(self.evaluate(float(point))[0] for point in points) if points else None
+
     def _symbols(self) -> list[tuple[sp.Symbol, float]]:
         return [(sp.Symbol(name, real=True), value) for name, value in self.params]
 

@@ -20,7 +20,7 @@ import pandas as pd
 from sweep.errors import SweepError
 from sweep.kernels.generator import FLOAT_OUTPUTS, INT_OUTPUTS, KernelSpec
 from sweep.outcomes import regime_of, to_categorical
-from sweep.run.plan import Plan
+from sweep.run.plan import RUN_NUMBER, TRACE_BYTES, Plan, trace_bytes
 
 #: Runs per kernel call: enough blocks to balance the threads between the calls' joins,
 #: few enough to return to Python often (Ctrl-C is seen only between calls).
@@ -78,9 +78,17 @@ def is_model(plan: Plan) -> bool:
 
 
 #: Lanes of a model's block: its gradient is matrix-shaped over them.
-MODEL_LANES = 32
-# Arrays of (n_samples, lanes) floats each worker of the block kernel allocates.
 MODEL_SCRATCH_ARRAYS = 2
+
+
+def model_lanes(model) -> int:
+    """Runs a worker of the block kernel keeps in flight for a model (measured on the
+    benchmark's models, see benchmarks/README.md): more lanes amortize each pass's loop
+    overhead, but each worker holds ``MODEL_SCRATCH_ARRAYS`` arrays of (n_samples, lanes)
+    floats, so large datasets get fewer."""
+    if model.kind == 0:
+        return 128
+    return 64 if model.n_samples <= 4096 else 32
 
 
 def kernel_spec(plan: Plan) -> KernelSpec:
@@ -88,7 +96,9 @@ def kernel_spec(plan: Plan) -> KernelSpec:
     from sweep.problems.code import model_problem, problem_code
 
     if is_model(plan):
-        return KernelSpec(model_problem(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=MODEL_LANES, substeps=1)
+        # The loss at every step feeds the dynamics and the noisy outcomes only.
+        problem = model_problem(plan.problem, with_loss=plan.dynamics or plan.noisy, with_curvature=plan.dynamics)
+        return KernelSpec(problem, plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=model_lanes(plan.problem), substeps=1)
     return KernelSpec(problem_code(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=LANES, substeps=SUBSTEPS)
 
 
@@ -112,6 +122,10 @@ def inputs(plan: Plan, spec: KernelSpec, values: dict[str, np.ndarray]) -> np.nd
     X = np.empty((len(spec.rows()), n))
     by_role = {axis.role: axis.name for axis in plan.axes}
     for i, row in enumerate(spec.rows()):
+        if row == "noise:run":
+            # the runs' numbers in the grid (exact in float64 below 2**53)
+            X[i] = values.get(RUN_NUMBER, np.arange(n))
+            continue
         source = by_role.get(row) or (by_role.get("w0") if row.startswith("w0:") else None)
         X[i] = values[source]
     return X
@@ -141,7 +155,7 @@ def descend(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # Python gets control back between pieces, so Ctrl-C stops a long sweep promptly.
         part = slice(start, min(n, start + PIECE))
         piece_f, piece_i = np.empty((floats.shape[0], part.stop - start)), np.empty((ints.shape[0], part.stop - start), np.int64)
-        run_workers(kernel._worker, part.stop - start, spec.lanes, np.ascontiguousarray(X[:, part]), plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, -np.inf, piece_f, piece_i)
+        run_workers(kernel._worker, part.stop - start, spec.lanes, np.ascontiguousarray(X[:, part]), plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, piece_f, piece_i)
         floats[:, part], ints[:, part] = piece_f, piece_i
     return _outputs(plan, spec, floats, ints)
 
@@ -177,7 +191,7 @@ def _descend_model(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.nd
         for start in range(0, n, PIECE):
             part = slice(start, min(n, start + PIECE))
             piece_f, piece_i = np.empty((floats.shape[0], part.stop - start)), np.empty((ints.shape[0], part.stop - start), np.int64)
-            run_workers(kernel._worker, part.stop - start, spec.lanes, np.ascontiguousarray(X[:, part]), *data, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, -np.inf, piece_f, piece_i)
+            run_workers(kernel._worker, part.stop - start, spec.lanes, np.ascontiguousarray(X[:, part]), *data, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, piece_f, piece_i)
             floats[:, part], ints[:, part] = piece_f, piece_i
     W = np.ascontiguousarray(floats[:d].T)
     loss, grad = np.empty(n), np.empty(n)
@@ -301,11 +315,11 @@ def memory_bytes(plan: Plan) -> int:
 
         per_run += 16 * plan.problem.n_weights
         fixed = SCORE_BYTES + 3 * plan.problem.X.nbytes
-        # Every worker of the block kernel holds its own (n_samples, lanes) scratch arrays.
+        # Every worker of the log-loss block kernel holds its own (n_samples, lanes) arrays.
         import numba
 
         workers = plan.n_threads or numba.get_num_threads()
-        fixed += workers * MODEL_SCRATCH_ARRAYS * plan.problem.n_samples * MODEL_LANES * 8
+        fixed += plan.problem.kind * workers * MODEL_SCRATCH_ARRAYS * plan.problem.n_samples * model_lanes(plan.problem) * 8
     return plan.n_runs * per_run + fixed
 
 
@@ -381,6 +395,9 @@ def sweep_config(plan: Plan) -> dict:
         "tol": plan.tol,
         "div_factor": plan.div_factor,
         "n_runs": int(plan.n_runs),
+        **({"seed": plan.seed} if plan.noisy else {}),
+        **({"target_loss": plan.target_loss, "target": plan.target} if plan.target_loss is not None else {}),
+        **({"trace": list(plan.trace_request), "n_traced": int(plan.traced.size)} if plan.traced is not None else {}),
     }
 
 
@@ -401,19 +418,6 @@ def _optimizer_theory(plan: Plan, theory: dict) -> dict:
     if len(values) == 1:
         return {"stability_lr": next(iter(values.values()))}
     return {"stability_lr_by": {"axis": "momentum", "values": values}}
-
-
-#: Most bytes the iterates of traced runs may take in memory at once.
-TRACE_BYTES = 2 << 30
-
-
-def trace_bytes(plan: Plan, n_runs: int) -> int:
-    """Bytes the traces of ``n_runs`` runs take while they are computed (every run may take
-    all max_iter steps)."""
-    from sweep.kernels.generator import trace_fields
-
-    fields = 8 if is_model(plan) else len(trace_fields(kernel_spec(plan)))
-    return n_runs * (plan.max_iter + 2) * fields * 8
 
 
 def trace_runs(plan: Plan, index: np.ndarray) -> pd.DataFrame:
@@ -446,7 +450,7 @@ def trace_runs(plan: Plan, index: np.ndarray) -> pd.DataFrame:
     T = np.full((n, plan.max_iter + 2, len(fields)), np.nan)
     T_len = np.zeros(n, np.int64)
     tail_from = plan.max_iter - -(-plan.max_iter // 10)
-    run_workers(kernel._worker_traced, n, spec.lanes, X, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, -np.inf, floats, ints, T, T_len)
+    run_workers(kernel._worker_traced, n, spec.lanes, X, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, floats, ints, T, T_len)
     rows = np.concatenate([T[i, : T_len[i]] for i in range(n)]) if n else np.empty((0, len(fields)))
     frame = pd.DataFrame(rows, columns=fields)
     frame.insert(0, "run", np.repeat(index, T_len))

@@ -10,7 +10,7 @@ without making the rest.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -111,6 +111,10 @@ class Axis:
         return self.values.size > 1
 
 
+#: The key of ``Plan.values_at``'s run numbers (not an axis name: axes are identifiers).
+RUN_NUMBER = "run number"
+
+
 @dataclass(frozen=True, eq=False)
 class Plan:
     """A validated sweep, ready to run (made by ``plan_sweep``: nothing in it is unchecked,
@@ -124,6 +128,7 @@ class Plan:
         noisy, seed: gradient noise is on (a ``grad_noise`` axis), and its generator's seed.
         dynamics: compute the sharpness at every step.
         n_threads: Numba threads (None: all).
+        traced, trace_request: the runs to trace (``select_traced``), or None.
     """
 
     problem: object
@@ -137,6 +142,12 @@ class Plan:
     seed: int = 0
     dynamics: bool = True
     n_threads: int | None = None
+    #: The runs whose every iterate is kept (sorted run numbers), and the request they came from.
+    traced: np.ndarray | None = None
+    trace_request: tuple[str, ...] = ()
+    #: The loss a noisy run must reach for ``reached``: best known value + target_loss.
+    target: float = -math.inf
+    target_loss: float | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -160,9 +171,11 @@ class Plan:
         return tuple(getattr(self.problem, "weight_names", ("w",)))
 
     def values_at(self, index: np.ndarray) -> dict[str, np.ndarray]:
-        """The per-run value of every axis for the runs numbered ``index`` (int64 array)."""
-        where = np.unravel_index(np.asarray(index, dtype=np.int64), self.shape)
-        return {axis.name: axis.values[at] for axis, at in zip(self.axes, where)}
+        """The per-run value of every axis for the runs numbered ``index`` (int64 array), and
+        under ``RUN_NUMBER`` the numbers themselves (the key of a run's gradient noise)."""
+        index = np.asarray(index, dtype=np.int64)
+        where = np.unravel_index(index, self.shape)
+        return {axis.name: axis.values[at] for axis, at in zip(self.axes, where)} | {RUN_NUMBER: index}
 
     def values_of(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """The per-run values of every axis for runs ``start..stop-1``."""
@@ -270,8 +283,12 @@ def plan_sweep(
     grad_noise=None,
     seed: int = 0,
     dynamics: bool = True,
+    trace=None,
+    target_loss: float | None = None,
 ) -> Plan:
-    """Check a sweep's input without running it (arguments as for ``sweep.run_sweep``).
+    """Check a sweep's input without running it (arguments as for ``sweep.run_sweep``;
+    ``trace`` as for ``select_traced``; ``target_loss``, for noisy runs, the gap above the
+    loss's best known value within which ``reached`` counts a run as there).
 
     Raises:
         SweepError: for a bad lr, w0, loss, model, dataset, optimizer, schedule or setting
@@ -303,4 +320,106 @@ def plan_sweep(
     if plan.n_runs > MAX_RUNS:
         sizes = " x ".join(f"{size:,}" for size in plan.shape)
         raise SweepError(f"the grid has {sizes} = {plan.n_runs:.3g} runs, more than the {MAX_RUNS:.1e} a sweep can number: narrow the axes")
+    if target_loss is not None:
+        if isinstance(target_loss, bool) or not is_real_number(target_loss) or not (0 <= float(target_loss) < math.inf):
+            raise SweepError(f"target_loss={target_loss!r:.30} is not allowed: it must be a finite number >= 0 (a gap above the loss's best value)")
+        if not plan.noisy:
+            raise SweepError("--target-loss is for noisy runs (give --grad-noise): an exact-gradient run has its outcome")
+        best = getattr(plan.problem, "best_value", lambda: None)()
+        if best is None:
+            raise SweepError(f"--target-loss needs the loss's best value, and none is known for {plan.problem.name!r}: list its minima or use a loss with one")
+        plan = replace(plan, target=best + float(target_loss), target_loss=float(target_loss))
+    if trace is not None and trace != ():
+        request = (trace,) if isinstance(trace, str) else tuple(trace)
+        plan = replace(plan, traced=select_traced(plan, request), trace_request=request)
     return plan
+
+
+#: Most bytes the iterates of traced runs may take in memory at once.
+TRACE_BYTES = 2 << 30
+
+
+def trace_bytes(plan: Plan, n_runs: int) -> int:
+    """Bytes the traces of ``n_runs`` runs take while they are computed, every run taking
+    all max_iter steps: per iterate the step, the weights, loss, grad, lr, sharpness and the
+    optimizer's state (``sweep.kernels.generator.trace_fields``), 8 bytes each."""
+    d = len(plan.weights)
+    fields = 1 + d + 4 + len(plan.optimizer.slots) * d + len(plan.optimizer.counters)
+    return n_runs * (plan.max_iter + 2) * fields * 8
+
+
+def select_traced(plan: Plan, request: tuple[str, ...]) -> np.ndarray:
+    """The run numbers a trace request picks, sorted.
+
+    Args:
+        plan: the sweep.
+        request: one or more strings, each ``"all"`` (every run of the sweep),
+            ``"sample:N:SEED"`` (N runs drawn without replacement by NumPy's ``default_rng(SEED)``)
+            or ``"AXIS=V1,V2,..."`` (the runs whose AXIS value is one of those listed; several
+            such strings pick the runs that match all of them).
+
+    Raises:
+        SweepError: for a malformed request, an axis the sweep lacks, a value not on its
+            axis, a sample larger than the sweep, a request that matches no run, a model on
+            data (whose runs have no per-step trace), or traces too large for memory
+            (``TRACE_BYTES``; the message gives the estimate).
+    """
+    from sweep.problems.models import Model
+
+    if isinstance(plan.problem, Model):
+        raise SweepError(f"--trace {request[0]!r} is not allowed for the model {plan.problem.name}: traces are for losses of one weight (its runs keep their end state only)")
+    chosen = None
+    by_axis = {}
+    for item in request:
+        if not isinstance(item, str):
+            raise SweepError(f"trace={item!r:.40} is not allowed: give 'all', 'sample:N:SEED' or 'AXIS=V1,V2,...'")
+        if item == "all":
+            chosen = np.arange(plan.n_runs, dtype=np.int64)
+        elif item.startswith("sample:"):
+            parts = item.split(":")
+            try:
+                if len(parts) != 3:
+                    raise ValueError
+                n, seed = int(parts[1]), int(parts[2])
+                if n < 1 or seed < 0:
+                    raise ValueError
+            except ValueError:
+                raise SweepError(f"--trace {item!r} is not allowed: write sample:N:SEED with whole numbers N >= 1 and SEED >= 0") from None
+            if n > plan.n_runs:
+                raise SweepError(f"--trace {item!r} asks for {n:,} runs, but the sweep has {plan.n_runs:,}: sample at most that many, or trace all")
+            chosen = np.sort(np.random.default_rng(seed).choice(plan.n_runs, size=n, replace=False)).astype(np.int64)
+        else:
+            name, sep, listed = item.partition("=")
+            name = name.strip()
+            if not sep or not name:
+                raise SweepError(f"--trace {item!r} is not allowed: give 'all', 'sample:N:SEED' or 'AXIS=V1,V2,...' (such as lr=0.4,0.001,10)")
+            if name not in plan.axis:
+                raise SweepError(f"--trace {item!r}: the sweep has no axis {name!r} (its axes: {', '.join(plan.axis)})")
+            axis = plan.axis[name].values
+            at = []
+            for text in listed.split(","):
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise SweepError(f"--trace {item!r}: {text!r} is not a number") from None
+                # A value as typed names the axis value it rounds to: 0.55 on a linspace whose
+                # value is 0.5499999999999999 is that value.
+                hit = np.flatnonzero(np.abs(axis - value) <= 1e-9 * max(abs(value), 1e-300))
+                if hit.size == 0:
+                    nearest = axis[np.argmin(np.abs(axis - value))] if np.isfinite(value) else axis[0]
+                    raise SweepError(f"--trace {item!r}: {value:g} is not a value of the {name} axis (the nearest is {float(nearest)!r}); list values the axis holds")
+                at.append(int(hit[0]))
+            by_axis[name] = sorted(set(at))
+    if by_axis:
+        picks = [np.asarray(by_axis.get(axis.name, range(axis.values.size)), dtype=np.int64) for axis in plan.axes]
+        grid = np.ravel_multi_index(np.meshgrid(*picks, indexing="ij"), plan.shape).ravel()
+        chosen = np.sort(grid) if chosen is None else np.union1d(chosen, grid)
+    if chosen is None or chosen.size == 0:
+        raise SweepError(f"--trace {' '.join(request)!r} matches no run of the sweep")
+    need = trace_bytes(plan, chosen.size)
+    if need > TRACE_BYTES:
+        raise SweepError(
+            f"--trace {' '.join(request)!r}: {chosen.size:,} runs of up to {plan.max_iter + 1:,} iterates need about {need / 1e9:,.1f} GB in memory, "
+            f"more than the {TRACE_BYTES / 1e9:.1f} GB allowed: trace fewer runs (sample:N:SEED) or lower --max-iter"
+        )
+    return chosen

@@ -178,6 +178,13 @@ def stream_sweep(
         table = pq.read_table(out / name, columns=["outcome"])
         for outcome, count in table.column("outcome").to_pandas().value_counts().items():
             counts[str(outcome)] += int(count)
+    if plan.traced is not None:
+        # The traced runs, once every chunk is done (a resumed sweep traces them again): at
+        # most TRACE_BYTES, computed here whichever backend ran the chunks.
+        from sweep.run.executor import trace_runs
+        from sweep.store.results import TRACES_FILE, traces_bytes
+
+        folder.write({TRACES_FILE: traces_bytes(trace_runs(plan, plan.traced))})
     config.update(
         status="complete",
         counts=counts,
@@ -227,17 +234,19 @@ def _part_schema(plan: SweepPlan):
     return pq.read_schema(buffer).remove_metadata()
 
 
-def check_disk(n_runs: int, out: Path, still: str = "") -> None:
+def check_disk(n_runs: int, out: Path, still: str = "", extra_bytes: int = 0, what: str = "") -> None:
     """Refuse runs whose files would not fit on the disk of ``out`` (or of its nearest
-    existing parent): for a resumed sweep, only the parts still to write count."""
+    existing parent): for a resumed sweep, only the parts still to write count. ``extra_bytes``
+    more (``what``: the traces, at their uncompressed size) are checked the same way."""
     place = Path(out)
     while not place.exists():
         place = place.parent
     free = shutil.disk_usage(place).free
-    need = n_runs * DISK_BYTES_PER_RUN
+    need = n_runs * DISK_BYTES_PER_RUN + extra_bytes
     if need > free:
+        subject = what or f"{n_runs:,} runs {still}"
         raise SweepError(
-            f"{n_runs:,} runs {still}need about {need / 1e9:,.1f} GB in {str(out)!r}, more than the "
+            f"{subject.rstrip()} need about {need / 1e9:,.1f} GB in {str(out)!r}, more than the "
             f"{free / 1e9:,.1f} GB free there; free some space, narrow the axes, or point --out at a larger disk"
         )
 

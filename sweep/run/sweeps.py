@@ -29,6 +29,7 @@ def run_sweep(
     grad_noise=None,
     seed: int = 0,
     dynamics: bool = True,
+    target_loss: float | None = None,
 ) -> pd.DataFrame:
     """Run gradient descent from every point of a grid, each run to its own stop.
 
@@ -63,8 +64,11 @@ def run_sweep(
         grad_noise: the scale of Gaussian noise added to every gradient component, a number
             or an axis (>= 0); None for exact gradients. With noise a run stops only by
             divergence, NaN or max_iter, and the table adds ``loss_tail`` (mean loss over the
-            last 10% of the steps) (``sweep.optim.noise``).
+            last 10% of the steps) and ``reached`` (``sweep.optim.noise``).
         seed: the noise's seed; the noise of a run is a function of (seed, run, step).
+        target_loss: for noisy runs, a gap >= 0 above the loss's best known value:
+            ``reached`` is the first step whose loss came within it (-1 if none, and -1
+            everywhere when None).
         dynamics: compute the sharpness at every step (the other dynamics are always on).
 
     Returns:
@@ -91,6 +95,7 @@ def run_sweep(
     plan = plan_sweep(
         lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=n_threads, dataset=dataset, target=target,
         features=features, optimizer=optimizer, hyper=hyper, schedule=schedule, schedule_params=schedule_params, grad_noise=grad_noise, seed=seed, dynamics=dynamics,
+        target_loss=target_loss,
     )
     return execute(plan)
 

@@ -74,6 +74,30 @@ def runs_bytes(frame: pd.DataFrame, config: dict | None = None):
     return lambda path: pq.write_table(table, path)
 
 
+TRACES_FILE = "traces.parquet"
+
+
+def traces_bytes(traces: pd.DataFrame):
+    """A writer (callable taking a path) of traced runs in long form as Parquet."""
+    table = pa.Table.from_pandas(traces, preserve_index=False)
+    return lambda path: pq.write_table(table, path)
+
+
+def read_traces(out: str | os.PathLike) -> pd.DataFrame | None:
+    """The traced runs of a results folder (``traces.parquet``), or None if it has none.
+
+    Raises:
+        StoreError: if the file is there but cannot be read as Parquet.
+    """
+    path = Path(out) / TRACES_FILE
+    if not path.is_file():
+        return None
+    try:
+        return pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowException) as error:
+        raise StoreError(f"{str(path)!r} cannot be read: {error}") from None
+
+
 def write_results(folder: Folder, frame: pd.DataFrame, config: dict, extra: dict[str, bytes] | None = None) -> tuple[Path, Path]:
     """Write a one-piece sweep's table, configuration and report files (``extra``) into a
     claimed folder, all or nothing; what an earlier result left there and this one does not

@@ -56,6 +56,11 @@ SWEEP_SCHEMA = {
         "tol": {"type": "number", "minimum": 0},
         "div_factor": {"type": "number", "minimum": 1},
         "n_runs": {"type": "integer", "minimum": 1},
+        "seed": {"type": "integer", "minimum": 0},
+        "target_loss": {"type": "number", "minimum": 0},
+        "target": _NUMBER,
+        "trace": {"type": "array", "items": _TEXT, "maxItems": 20},
+        "n_traced": {"type": "integer", "minimum": 1},
         "chunk_size": {"type": "integer", "minimum": 1},
         "n_chunks": {"type": "integer", "minimum": 1},
         "status": {"enum": ["running", "complete"]},
@@ -122,7 +127,7 @@ def sweep_config_problem(config) -> str | None:
     schedule = config.get("schedule", "constant")
     if schedule not in SCHEDULES:
         return f"schedule = {schedule[:40]!r}: must be one of {', '.join(SCHEDULES)}"
-    allowed = ["lr", "w0", *(h.name for h in OPTIMIZERS[optimizer].hyperparameters), *(p.name for p in SCHEDULES[schedule].params), *config["loss"].get("params", {})]
+    allowed = ["lr", "w0", *(h.name for h in OPTIMIZERS[optimizer].hyperparameters), *(p.name for p in SCHEDULES[schedule].params), "grad_noise", *config["loss"].get("params", {})]
     unknown = [name for name in config["axes"] if name not in allowed]
     if unknown:
         return f"axes.{unknown[0][:40]} is not an axis of a {optimizer} sweep (its axes are {', '.join(allowed)})"

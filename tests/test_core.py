@@ -1,0 +1,62 @@
+"""The one generated kernel, for every kind of problem and every optimizer, against the slow
+reference (``sweep.reference.optimizer_run``) run by run."""
+
+import math
+
+import numpy as np
+import pytest
+
+from sweep.optim.optimizers import OPTIMIZERS
+from sweep.outcomes import OUTCOMES
+from sweep.problems.losses import make_loss
+from sweep.problems.models import make_model
+from sweep.reference import optimizer_run
+from sweep.run.executor import descend_runs, model_data
+
+HYPER = {"adamw": {"weight_decay": 0.1}, "lion": {"weight_decay": 0.05}}
+FORMULA = "(w - 1)**2 * (1 + w**2/10) + sin(3*w)/4"
+
+
+def _formula_grad(w):
+    return 2 * (w - 1) * (1 + w * w / 10) + (w - 1) ** 2 * w / 5 + 0.75 * math.cos(3 * w)
+
+
+def _model_grad(name):
+    model = make_model(name)
+    X, y, H, b, _ = model_data(model)
+    if model.kind == 0:
+        return lambda w: tuple(H @ np.array(w) - b)
+    return lambda w: tuple(X.T @ (1.0 / (1.0 + np.exp(-(X @ np.array(w)))) - y) / len(y))
+
+
+PROBLEMS = {
+    "quadratic": (lambda w: 2 * (w - 1), [-1.5, 0.5, 2.5], np.geomspace(1e-3, 2.0, 7)),
+    FORMULA: (_formula_grad, [-1.5, 0.5, 2.5], np.geomspace(1e-3, 2.0, 7)),
+    "mse-linear": (_model_grad("mse-linear"), [-0.5, 0.3], np.array([0.01, 0.2, 0.9, 3.0])),
+    "logloss-logistic": (_model_grad("logloss-logistic"), [-0.5, 0.3], np.array([0.01, 0.5, 5.0, 1e3])),
+}
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+def test_the_kernel_of_every_problem_and_optimizer_is_the_reference(problem, optimizer):
+    grad, w0, lr = PROBLEMS[problem]
+    hyper = HYPER.get(optimizer, {})
+    model = problem.endswith(("linear", "logistic"))
+    max_iter = 30
+    loss = make_model(problem) if model else make_loss(problem)
+    tol = 0.0 if model else 1e-9
+    lr_runs, w0_runs = np.repeat(lr, len(w0)), np.tile(w0, len(lr))
+    result = descend_runs(lr_runs, w0_runs, loss, max_iter, tol, 1e8, optimizer, hyper)
+    ends = result["W"] if model else result["w"][:, None]
+    for i, (rate, start) in enumerate(zip(lr_runs, w0_runs)):
+        n_iter, w, outcome = optimizer_run(optimizer, rate, [start] * ends.shape[1] if model else start, grad, hyper, max_iter, tol)
+        assert (int(result["n_iter"][i]), OUTCOMES[result["outcome"][i]]) == (n_iter, outcome), (rate, start)
+        if model:
+            # the products' summation order is BLAS's, not NumPy's: equal to rounding
+            np.testing.assert_allclose(ends[i], w, rtol=1e-9, atol=1e-12)
+        elif problem == "quadratic":
+            assert tuple(ends[i]) == w, (rate, start)  # the same arithmetic, bit for bit
+        else:
+            # sympy's gradient and sweep's sine against the hand-written one and libm's
+            np.testing.assert_allclose(ends[i], w, rtol=1e-10)
