@@ -265,3 +265,13 @@ def test_second_hunt_inputs_get_one_line(tmp_path, capsys):
     assert code != 0 and "--y b2: that axis has one value only" in stderr
     code, _, stderr = run_cli(["report", str(out), "--x", ""], capsys)
     assert code != 0 and "must name an axis" in stderr
+
+
+def test_bench_replaces_only_the_files_it_wrote(tmp_path, capsys):
+    from sweep.cli import main
+
+    (tmp_path / "benchmarks.md").write_text("my notes")
+    code = main(["bench", "--quick", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and "benchmarks.md there was not written by sweep bench" in err
+    assert (tmp_path / "benchmarks.md").read_text() == "my notes"

@@ -106,6 +106,8 @@ def _cli(args, capsys):
         ("sample:x:0", "write sample:N:SEED"),
         ("everything", "give 'all', 'sample:N:SEED' or 'AXIS=V1,V2,...'"),
         ("lr=abc", "'abc' is not a number"),
+        ("lr=inf", "'inf' is not allowed: axis values are finite numbers"),
+        ("lr=1e400", "is not allowed: axis values are finite numbers"),
     ],
 )
 def test_a_bad_trace_is_one_line_and_writes_nothing(tmp_path, capsys, trace, fragment):
@@ -119,7 +121,7 @@ def test_a_trace_too_large_for_memory_names_the_estimate(tmp_path, capsys):
 
     code = main(["run", "--lr", "1e-3:1:2000:log", "--w0", "-2:3:1000", "--max-iter", "1000", "--trace", "all", "--quiet", "--out", str(tmp_path / "t")])
     err = capsys.readouterr().err
-    assert code != 0 and err.count("\n") == 1 and "GB in memory, more than the" in err and "2,000,000 runs" in err
+    assert code != 0 and err.count("\n") == 1 and "GiB in memory, more than the" in err and "2,000,000 runs" in err
     assert not (tmp_path / "t").exists()
 
 
@@ -158,3 +160,66 @@ def test_a_traced_sweep_writes_its_traces_and_draws_them(tmp_path, capsys):
     (out / "traces.png").unlink()
     write_report(out)
     assert (out / "traces.png").is_file()
+
+
+def test_trace_selections_combine_as_documented():
+    from sweep.run.plan import plan_sweep, select_traced
+
+    plan = plan_sweep(np.geomspace(0.01, 1, 5), np.linspace(-1, 1, 3))
+    assert select_traced(plan, ("all", "sample:3:0")).size == 15
+    one, two = select_traced(plan, ("sample:3:0",)), select_traced(plan, ("sample:3:1",))
+    assert np.array_equal(select_traced(plan, ("sample:3:0", "sample:3:1")), np.union1d(one, two))
+    grid = select_traced(plan, ("lr=0.01,1", "w0=0"))
+    assert grid.tolist() == [1, 13]  # lr-major: run = 3 * lr index + w0 index
+    assert select_traced(plan, ("lr=0.01,1", "lr=1")).tolist() == [12, 13, 14]  # both lists match: lr = 1
+    with pytest.raises(sweep.SweepError, match="have no value in common"):
+        select_traced(plan, ("lr=0.01", "lr=1"))
+    assert np.array_equal(select_traced(plan, ("lr=0.01", "sample:3:0")), np.union1d([0, 1, 2], one))
+
+
+def test_resume_refuses_another_trace_seed_target_or_dynamics(tmp_path, capsys):
+    from sweep.cli import main
+
+    base = ["run", "--lr", "0.01:1:5", "--w0", "-1:1:3", "--max-iter", "20", "--no-report", "--quiet", "--chunk-size", "2", "--grad-noise", "0.1", "--seed", "3", "--target-loss", "0.1", "--trace", "lr=0.01"]
+    out = tmp_path / "s"
+    assert main([*base, "--out", str(out)]) == 0
+    (out / "runs" / "part-000003.parquet").unlink()
+    for change, name in ((["--seed", "4"], "seed"), (["--target-loss", "5"], "target_loss"), (["--no-dynamics"], "dynamics"), (["--trace", "lr=1"], "trace")):
+        args = [*base, *change] if name != "trace" else [*base[:-2], *change]
+        capsys.readouterr()
+        code = main([*args, "--resume", str(out)])
+        err = capsys.readouterr().err
+        assert code != 0 and name in err and err.count("\n") == 1, (name, err)
+    assert main([*base, "--resume", str(out)]) == 0
+
+
+def test_a_traced_run_with_a_huge_learning_rate_is_drawn(tmp_path, capsys):
+    from sweep.cli import main
+
+    assert main(["run", "--lr", "1e300,0.1", "--w0", "3", "--max-iter", "20", "--trace", "all", "--quiet", "--out", str(tmp_path / "h")]) == 0
+    assert (tmp_path / "h" / "traces.png").is_file()
+
+
+@pytest.mark.parametrize("damage", ["a table", "changed", "outside"])
+def test_a_damaged_trace_file_is_one_line_in_the_report(tmp_path, capsys, damage):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sweep.cli import main
+
+    out = tmp_path / "t"
+    assert main(["run", "--lr", "0.01:1:5", "--w0", "-1:1:3", "--max-iter", "20", "--trace", "sample:3:0", "--quiet", "--out", str(out)]) == 0
+    traces = out / "traces.parquet"
+    if damage == "a table":
+        shutil.copy(out / "runs.parquet", traces)
+    else:
+        table = pq.read_table(traces).to_pandas()
+        table["run"] = table["run"] + (999 if damage == "outside" else 0)
+        table["loss"] = table["loss"] * (2 if damage == "changed" else 1)
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), traces)
+    capsys.readouterr()
+    code = main(["report", str(out)])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and "traces.parquet" in err and "is not the file sweep wrote there" in err

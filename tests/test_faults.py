@@ -162,7 +162,7 @@ def test_resume_over_another_versions_parts_is_refused_before_running(tmp_path, 
     (out / "runs" / "part-000002.parquet").unlink()
     before = files_of(out)
     code, _, err = cli(["run", *SMALL, "--chunk-size", "20", "--no-report", "--resume", str(out)], capsys)
-    assert_one_line(code, err, "in file format 1, not this version's format 2")
+    assert_one_line(code, err, "is in sweep's file format 1 (written by sweep")
     assert files_of(out) == before
     # Parts with other columns (written by another version in the same format) are refused too.
     config["format"] = 2

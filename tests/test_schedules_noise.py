@@ -100,3 +100,18 @@ def test_bad_schedule_and_noise_input_is_one_line(kwargs, fragment):
     with pytest.raises(SweepError) as error:
         sweep.run_sweep([0.1], [1.0], **kwargs)
     assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_noise_floor_line_and_the_tail_map(tmp_path, capsys):
+    from PIL import Image
+
+    from sweep.cli import main
+    from sweep.plots.figures import noise_floor_sigma
+
+    # gap = (L/2) lr sigma^2 / (L (2 - lr L)): 0.01 at lr = 0.1, L = 2 when sigma = 0.6
+    assert noise_floor_sigma([0.1], 2.0, 0.01)[0] == pytest.approx(0.6, rel=1e-12)
+    assert np.isnan(noise_floor_sigma([1.0], 2.0, 0.01)[0])  # lr L = 2: no stationary spread
+    out = tmp_path / "noise"
+    code = main(["run", "--grad-noise", "0:1:9", "--lr", "0.01:1.2:12:log", "--w0", "2", "--max-iter", "100", "--target-loss", "0.01", "--quiet", "--out", str(out)])
+    assert code == 0 and Image.open(out / "tail.png").size[0] > 300
+    assert "Where the noisy runs settle" in (out / "report.html").read_text()

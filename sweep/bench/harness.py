@@ -90,6 +90,19 @@ def _sweep_runs(lr, w0, loss, max_iter, tol, div_factor):
     return result["n_iter"], result["w"], result["outcome"]
 
 
+def _legacy_runs(lr, w0, max_iter, tol):
+    """sweep 0.1's gd kernel (before the generator) on the teaching loss: the "unchanged"
+    baseline, timed beside today's kernel."""
+    import numba
+
+    from sweep.bench import legacy
+
+    n = lr.size
+    n_iter, w, outcome, crossed = np.empty(n, np.int64), np.empty(n), np.empty(n, np.int8), np.empty(n, np.bool_)
+    legacy.descend(np.ascontiguousarray(lr), np.ascontiguousarray(w0), np.array([1.0, 1.0, 2.0]), max_iter, tol, 1e8, numba.get_num_threads(), n_iter, w, outcome, crossed)
+    return n_iter, w, outcome
+
+
 def implementations(case: Case, loss: Loss) -> dict:
     """name -> callable(lr, w0) for one case; JAX only when installed."""
     settings = (loss, case.max_iter, case.tol, 1e8)
@@ -99,6 +112,8 @@ def implementations(case: Case, loss: Loss) -> dict:
         "numpy": lambda lr, w0: numpy_runs(lr, w0, *settings),
         "python": lambda lr, w0: python_runs(lr, w0, *settings),
     }
+    if case.loss == TEACHING:
+        chosen["sweep-0.1"] = lambda lr, w0: _legacy_runs(lr, w0, case.max_iter, case.tol)
     build, _ = jax_runs_factory()
     if build is not None:
         jax_runs = build(*settings)
@@ -544,6 +559,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
     cosine = {row.implementation: row for row in rows if row.case == cases[2].name}
     checks = [
         (f"sweep >= 30x NumPy on the quadratic: {1 / first['numpy'].ratios['sweep']:.1f}x", 1 / first["numpy"].ratios["sweep"] >= 30),
+        (f"gd on the quadratic at least as fast as sweep 0.1's kernel (within 10%): {1 / first['sweep-0.1'].ratios['sweep']:.2f}x", 1 / first["sweep-0.1"].ratios["sweep"] >= 0.9),
         (f"sweep >= 10x plain Numba on the quadratic: {1 / first['numba-plain'].ratios['sweep']:.1f}x", 1 / first["numba-plain"].ratios["sweep"] >= 10),
         (f"thread scaling 1 -> {max_threads()} >= 1.7x: {scaling['sweep']:.2f}x", scaling["sweep"] >= 1.7),
         (f"cosine loss, sweep vs NumPy on the same loss: {1 / cosine['numpy'].ratios['sweep']:.1f}x", 1 / cosine["numpy"].ratios["sweep"] >= 30),

@@ -54,7 +54,7 @@ def compile_step(compile_fn, quiet: bool) -> float:
     with spinner("compiling the kernel (first use; cached afterwards)...", quiet):
         seconds = compile_fn()
     if seconds > 1.0:
-        say(f"compiled the kernel in {seconds:.1f} s (cached for later runs)")
+        say(f"compiled (or loaded) the kernel in {seconds:.1f} s (cached for later runs)")
     return seconds
 
 

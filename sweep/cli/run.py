@@ -29,11 +29,14 @@ def _setting_options(table: dict, attribute: str, kind: str):
 
     def decorate(command):
         for name, entries in reversed(owners.items()):
-            setting = entries[0][1]
-            default = "max_iter" if setting.default != setting.default else f"{setting.default:g}"
-            where = ", ".join(owner for owner, _ in entries)
+            # Entries that share a default are named together: "adam, adamw: 0.999; lion: 0.99".
+            by_default: dict[str, list[str]] = {}
+            for owner, setting in entries:
+                default = "max_iter" if setting.default != setting.default else f"{setting.default:g}"
+                by_default.setdefault(default, []).append(owner)
+            defaults = "; ".join(f"{', '.join(owners_)}: {default}" for default, owners_ in by_default.items())
             flag = "--" + name.replace("_", "-")
-            command = click.option(flag, f"{kind}_{name}", type=SPEC, default=None, metavar="SPEC", help=f"{where}'s {name} (default {default}).")(command)
+            command = click.option(flag, f"{kind}_{name}", type=SPEC, default=None, metavar="SPEC", help=f"{name} (default {defaults}).")(command)
         return command
 
     return decorate, list(owners)
@@ -191,6 +194,9 @@ def _one_piece(plan, folder, extra, no_report):
         f"{config['compile_seconds']:.2f} s compiling or loading it"
     )
     counts_lines(frame["outcome"].value_counts(), n_runs)
+    if plan.target_loss is not None:
+        reached = int((frame["reached"] >= 0).sum())
+        say(f"  reached the target (a loss within {plan.target_loss:g} of the best, {plan.target - plan.target_loss:.6g}): {reached:,} runs ({reached / n_runs:.1%})")
     say(f"wrote {runs_path} and {config_path}")
     if traces is not None:
         say(f"traced {plan.traced.size:,} run{'s' if plan.traced.size != 1 else ''} ({len(traces):,} iterates) into {folder.path / 'traces.parquet'}")

@@ -164,8 +164,8 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
             label = "lr = 2/L(w0): local stability edge" if y == "w0" else f"stability edge for each {plain(y)} (theory)"
             handles.append(Line2D([], [], color="black", linestyle=":", label=label))
     for name, lr_value in (theory or {}).items():
-        if name == "stability_lr_by":
-            continue
+        if name == "stability_lr_by" or not isinstance(lr_value, (int, float)):
+            continue  # per-row edges above; other theory (the noise floor) belongs to its own map
         position = position_of(x_values, lr_value, x_log)
         if x_values.size <= FEW_VALUES and np.isfinite(position) and lr_value not in x_values:
             # Between columns of a short axis nothing is known: draw at the column border.
@@ -406,6 +406,10 @@ def _run_label(run: pd.DataFrame, axes: list[str]) -> str:
     return ", ".join(f"{plain(name)} = {_short(float(first[name]))}" for name in axes)
 
 
+#: Largest magnitude a trace figure draws (see ``trace_figure``).
+DRAWN_MAX = 1e200
+
+
 def trace_figure(traces: pd.DataFrame, runs: pd.DataFrame, *, threshold: float, max_runs: int = 8):
     """Loss and sharpness against step for traced runs: the loss on a log scale (when it
     stays positive), the sharpness (lr_k times the top curvature, preconditioned for adaptive
@@ -430,20 +434,24 @@ def trace_figure(traces: pd.DataFrame, runs: pd.DataFrame, *, threshold: float, 
         run = traces[traces["run"] == number]
         finite = run[np.isfinite(run["loss"])]
         label = f"{_run_label(runs.loc[[number]], axes)}: {runs.loc[number, 'outcome']}"
-        loss_ax.plot(finite["step"], finite["loss"], color=color, linewidth=1.2, label=label)
-        sharp_ax.plot(run["step"], run["sharpness"], color=color, linewidth=1.2)
+        # Values past +-1e200 (lr = 1e300) are drawn at that edge: matplotlib's log axes
+        # cannot place ticks near the largest double, and infinite ones are left out.
+        loss_ax.plot(finite["step"], finite["loss"].clip(-DRAWN_MAX, DRAWN_MAX), color=color, linewidth=1.2, label=label)
+        sharp_ax.plot(run["step"], run["sharpness"].where(np.isfinite(run["sharpness"])).clip(-DRAWN_MAX, DRAWN_MAX), color=color, linewidth=1.2)
     if positive:
         loss_ax.set_yscale("log")
     sharp_ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0)
     sharp_ax.text(0.99, threshold, f" edge of stability ({threshold:g})", transform=sharp_ax.get_yaxis_transform(), ha="right", va="bottom", fontsize=8)
     drawn = traces.loc[traces["run"].isin(shown), "sharpness"].to_numpy()
-    drawn = drawn[np.isfinite(drawn)]
+    drawn = np.clip(drawn[np.isfinite(drawn)], -DRAWN_MAX, DRAWN_MAX)
     # Negative curvature (a concave stretch of the loss) needs a scale through zero.
     if drawn.size and (drawn > 0).all():
         sharp_ax.set_yscale("log")
+        low, high = min(drawn.min(), threshold) / 3, max(drawn.max(), threshold)
+        # room above the top line, unless that would pass the largest double (lr = 1e300)
+        sharp_ax.set_ylim(low, high * 3 if np.isfinite(high * 3) else high)
     else:
         sharp_ax.set_yscale("symlog", linthresh=1e-3)
-    sharp_ax.margins(y=0.15)
     loss_ax.set_xlabel("step")
     loss_ax.set_ylabel("loss" + (" (log scale)" if positive else ""))
     loss_ax.set_title("Loss along each traced run", loc="left", fontsize=11)
@@ -466,6 +474,8 @@ def trace_paths(traces: pd.DataFrame, runs: pd.DataFrame, max_runs: int = 3) -> 
     found = []
     for number in numbers:
         run = traces[traces["run"] == number]
+        if not np.isfinite(run["w"].to_numpy()).any():
+            continue  # nothing to draw on the curve
         found.append({"lr": float(runs.loc[number, "lr"]), "w0": float(runs.loc[number, "w0"]), "path": run["w"].tolist(), "outcome": str(runs.loc[number, "outcome"]), "n_iter": int(run["step"].iloc[-1])})
     return found
 
@@ -520,3 +530,60 @@ def paths_gif(paths: list[dict], loss_curve, *, loss_text: str, max_frames: int 
     out = io.BytesIO()
     frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=milliseconds, loop=0)
     return out.getvalue()
+
+
+def noise_floor_sigma(lr, curvature: float, gap: float) -> np.ndarray:
+    """The noise scale at which GD on a quadratic of curvature L settles, on average, ``gap``
+    above the minimum's loss: the stationary variance of w is lr sigma^2 / (L (2 - lr L)), and
+    the loss gap is L/2 times it, so sigma = sqrt(2 gap (2 - lr L) / lr). NaN where lr L >= 2
+    (no stationary spread: GD diverges)."""
+    lr = np.asarray(lr, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(lr * curvature < 2, np.sqrt(2 * gap * (2 - lr * curvature) / lr), np.nan)
+
+
+def tail_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
+    """Noisy runs: the mean loss over the last 10% of the steps (``loss_tail``) above the best
+    of the sweep, log colour; diverged runs red. On an lr x grad_noise map of a quadratic the
+    theory's noise floor is drawn where it equals the target gap (``theory["noise_floor"]``:
+    curvature and gap)."""
+    tail = grid_of(frame, "loss_tail", x, y).astype(float)
+    diverged = grid_of(frame, "outcome", x, y) == OUTCOMES.index("diverged")
+    usable = ~diverged & np.isfinite(tail)
+    best = float(tail.where(usable).min().min()) if usable.to_numpy().any() else 0.0
+    gap = (tail - best).where(usable)
+    positive = gap.where(gap > 0)
+    present = positive.to_numpy()[np.isfinite(positive.to_numpy())]
+    vmin = float(present.min()) if present.size else 1e-12
+    # The runs next to the stability edge settle far above the rest: the top 5% share the
+    # darkest colour, so that the floor's gradient stays readable.
+    vmax = max(float(np.percentile(present, 95)) if present.size else 1.0, vmin * 1.001)
+    ax = ax or plt.gca()
+    _log_map(
+        ax,
+        gap.where(gap > 0, vmin / 2),
+        ~usable,
+        cmap="crest",
+        norm=LogNorm(vmin=vmin, vmax=vmax) if vmax / vmin > 10 else Normalize(vmin=vmin, vmax=vmax),
+        label=f"loss_tail minus the best ({best:.6g})",
+        title="Where the noisy runs settle: mean loss over the last 10% of steps",
+        zero_label="the best tail",
+        hidden_label="diverged / not finite",
+        theory={k: v for k, v in (theory or {}).items() if k != "noise_floor"},
+        x=x,
+        y=y,
+    )
+    floor = (theory or {}).get("noise_floor")
+    if floor and x == "lr" and y == "grad_noise":
+        x_values = tail.columns.to_numpy(dtype=float)
+        y_values = tail.index.to_numpy(dtype=float)[::-1]
+        sigma = noise_floor_sigma(x_values, floor["curvature"], floor["gap"])
+        points = [(position_of(x_values, lr, is_log_axis(x_values)), len(y_values) - position_of(y_values, s, is_log_axis(y_values))) for lr, s in zip(x_values, sigma)]
+        points = [(px, py) for px, py in points if np.isfinite(px) and np.isfinite(py)]
+        if points:
+            ax.plot(*zip(*points), color="white", linestyle="--", linewidth=1.4)
+            handles, _ = ax.get_legend_handles_labels()
+            legend = ax.get_legend()
+            extra = Line2D([], [], color="black", linestyle="--", label=f"theory: noise floor = {floor['gap']:g} above the minimum")
+            ax.legend(handles=[*legend.legend_handles, extra], loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False, fontsize=9)
+    return ax

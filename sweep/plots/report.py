@@ -185,7 +185,7 @@ def report_names(config: dict, x: str, y: str) -> dict[str, str]:
     folder over other axes never overwrites its main report."""
     default = choose_axes(config, None, None)[:2]
     suffix = "" if (x, y) == default else f"-{x}-{y}"
-    names = {name: f"{name}{suffix}.png" for name in ("outcomes", "iterations", "loss", "paths", "basins", "score", "rise", "increase", "traces")}
+    names = {name: f"{name}{suffix}.png" for name in ("outcomes", "iterations", "loss", "paths", "basins", "score", "rise", "increase", "traces", "tail")}
     names["paths_gif"] = f"paths{suffix}.gif"
     names["report"] = f"report{suffix}.html"
     return names
@@ -229,6 +229,11 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
         maps.append(("basins", figures.basin_map))
     if "r2" in cells.columns or "accuracy" in cells.columns:
         maps.append(("score", figures.score_map))
+    if "loss_tail" in cells.columns and cells["loss_tail"].notna().any():
+        maps.append(("tail", figures.tail_map))
+        curvature = loss.curvature() if loss is not None else None
+        if curvature:
+            theory = {**theory, "noise_floor": {"curvature": curvature, "gap": float(config.get("target_loss") or 0.01)}}
     if "loss_max" in cells.columns and "n_increase" in cells.columns:
         rise = _loss_rise(cells, loss, config)
         if rise is not None:
@@ -239,16 +244,17 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
     if traces is None and source is not None:
         from sweep.store.results import read_traces
 
-        traces = read_traces(source)
+        traces = read_traces(source, int(config["n_runs"]))
     if traces is not None and len(traces):
         traced = _traced_runs(traces, config, runs if runs is not None else cells)
         hyper = {name: float(values[0]) for name, values in config["axes"].items() if len(values) == 1}
         pictures["traces"] = png_bytes(figures.trace_figure(traces, traced, threshold=eos_threshold(config.get("optimizer", "gd"), {k: v for k, v in hyper.items() if k in OPTIMIZERS[config.get("optimizer", "gd")].defaults()})))
         if loss is not None and "w" in traces.columns:
             paths = figures.trace_paths(traces, traced)
-            curve = loss_curve(loss)
-            pictures["paths"] = png_bytes(figures.paths_figure(paths, curve, loss_text=config["loss"]["expression"]))
-            gif = figures.paths_gif(paths, curve, loss_text=config["loss"]["expression"])
+            if paths:
+                curve = loss_curve(loss)
+                pictures["paths"] = png_bytes(figures.paths_figure(paths, curve, loss_text=config["loss"]["expression"]))
+                gif = figures.paths_gif(paths, curve, loss_text=config["loss"]["expression"])
     elif loss is not None and config.get("optimizer", "gd") == "gd" and "lr" in cells.columns and "w0" in cells.columns:
         paths = teaching_paths(cells, loss, config)
         pictures["paths"] = png_bytes(figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"]))

@@ -227,6 +227,13 @@ def _schedule_axes(schedule: str, params: dict | None, max_iter: int) -> tuple[S
             if allowed:
                 raise SweepError(f"{name}={float(value)!r} is not allowed: the {schedule} schedule's {name} must lie in {allowed}")
         axes.append(Axis(name, values, f"schedule:{name}"))
+    if schedule == "warmup-cosine":
+        # The cosine runs over T - warmup steps after the warmup: at least one.
+        by_name = {axis.name: axis.values for axis in axes}
+        T, warmup = float(by_name["T"].min()), float(by_name["warmup"].max())
+        if T - warmup < 1:
+            where = " (T defaults to max_iter)" if "T" not in given else ""
+            raise SweepError(f"T={T:g} and warmup={warmup:g} are not allowed together: the warmup-cosine schedule needs T - warmup >= 1{where}; lengthen T or shorten the warmup")
     return chosen, axes
 
 
@@ -368,13 +375,24 @@ def select_traced(plan: Plan, request: tuple[str, ...]) -> np.ndarray:
 
     if isinstance(plan.problem, Model):
         raise SweepError(f"--trace {request[0]!r} is not allowed for the model {plan.problem.name}: traces are for losses of one weight (its runs keep their end state only)")
-    chosen = None
-    by_axis = {}
+    by_axis: dict[str, set[int]] = {}
+
+    def bounded(n: int, item: str) -> None:
+        # Checked before any run number is drawn: "all" of a huge grid must not allocate it.
+        need = trace_bytes(plan, n)
+        if need > TRACE_BYTES:
+            raise SweepError(
+                f"--trace {item!r}: {n:,} runs of up to {plan.max_iter + 1:,} iterates need about {need / 2**30:,.1f} GiB in memory, "
+                f"more than the {TRACE_BYTES / 2**30:.0f} GiB allowed: trace fewer runs (sample:N:SEED) or lower --max-iter"
+            )
+
+    drawn = []  # samples and "all": their runs are added to those the lists pick
     for item in request:
         if not isinstance(item, str):
             raise SweepError(f"trace={item!r:.40} is not allowed: give 'all', 'sample:N:SEED' or 'AXIS=V1,V2,...'")
         if item == "all":
-            chosen = np.arange(plan.n_runs, dtype=np.int64)
+            bounded(plan.n_runs, item)
+            drawn.append(np.arange(plan.n_runs, dtype=np.int64))
         elif item.startswith("sample:"):
             parts = item.split(":")
             try:
@@ -387,7 +405,8 @@ def select_traced(plan: Plan, request: tuple[str, ...]) -> np.ndarray:
                 raise SweepError(f"--trace {item!r} is not allowed: write sample:N:SEED with whole numbers N >= 1 and SEED >= 0") from None
             if n > plan.n_runs:
                 raise SweepError(f"--trace {item!r} asks for {n:,} runs, but the sweep has {plan.n_runs:,}: sample at most that many, or trace all")
-            chosen = np.sort(np.random.default_rng(seed).choice(plan.n_runs, size=n, replace=False)).astype(np.int64)
+            bounded(n, item)
+            drawn.append(np.sort(np.random.default_rng(seed).choice(plan.n_runs, size=n, replace=False)).astype(np.int64))
         else:
             name, sep, listed = item.partition("=")
             name = name.strip()
@@ -396,30 +415,33 @@ def select_traced(plan: Plan, request: tuple[str, ...]) -> np.ndarray:
             if name not in plan.axis:
                 raise SweepError(f"--trace {item!r}: the sweep has no axis {name!r} (its axes: {', '.join(plan.axis)})")
             axis = plan.axis[name].values
-            at = []
+            at = set()
             for text in listed.split(","):
                 try:
                     value = float(text)
                 except ValueError:
                     raise SweepError(f"--trace {item!r}: {text!r} is not a number") from None
+                if not math.isfinite(value):
+                    raise SweepError(f"--trace {item!r}: {text.strip()!r} is not allowed: axis values are finite numbers")
                 # A value as typed names the axis value it rounds to: 0.55 on a linspace whose
                 # value is 0.5499999999999999 is that value.
                 hit = np.flatnonzero(np.abs(axis - value) <= 1e-9 * max(abs(value), 1e-300))
                 if hit.size == 0:
-                    nearest = axis[np.argmin(np.abs(axis - value))] if np.isfinite(value) else axis[0]
-                    raise SweepError(f"--trace {item!r}: {value:g} is not a value of the {name} axis (the nearest is {float(nearest)!r}); list values the axis holds")
-                at.append(int(hit[0]))
-            by_axis[name] = sorted(set(at))
+                    nearest = float(axis[np.argmin(np.abs(axis - value))])
+                    raise SweepError(f"--trace {item!r}: {value!r} is not a value of the {name} axis (the nearest is {nearest!r}); list values the axis holds")
+                at.add(int(hit[0]))
+            # Two lists for one axis must both match: their common values.
+            by_axis[name] = by_axis[name] & at if name in by_axis else at
     if by_axis:
-        picks = [np.asarray(by_axis.get(axis.name, range(axis.values.size)), dtype=np.int64) for axis in plan.axes]
-        grid = np.ravel_multi_index(np.meshgrid(*picks, indexing="ij"), plan.shape).ravel()
-        chosen = np.sort(grid) if chosen is None else np.union1d(chosen, grid)
+        if any(not values for values in by_axis.values()):
+            empty = next(name for name, values in by_axis.items() if not values)
+            raise SweepError(f"--trace {' '.join(request)!r}: the lists for {empty} have no value in common, so they match no run")
+        picks = [np.asarray(sorted(by_axis[axis.name]) if axis.name in by_axis else range(axis.values.size), dtype=np.int64) for axis in plan.axes]
+        bounded(math.prod(pick.size for pick in picks), " ".join(item for item in request if "=" in item))
+        drawn.append(np.ravel_multi_index(np.meshgrid(*picks, indexing="ij"), plan.shape).ravel())
+    chosen = np.unique(np.concatenate(drawn)) if drawn else None
+    if chosen is not None and chosen.size:
+        bounded(chosen.size, " ".join(request))
     if chosen is None or chosen.size == 0:
         raise SweepError(f"--trace {' '.join(request)!r} matches no run of the sweep")
-    need = trace_bytes(plan, chosen.size)
-    if need > TRACE_BYTES:
-        raise SweepError(
-            f"--trace {' '.join(request)!r}: {chosen.size:,} runs of up to {plan.max_iter + 1:,} iterates need about {need / 1e9:,.1f} GB in memory, "
-            f"more than the {TRACE_BYTES / 1e9:.1f} GB allowed: trace fewer runs (sample:N:SEED) or lower --max-iter"
-        )
     return chosen

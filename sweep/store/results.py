@@ -83,19 +83,35 @@ def traces_bytes(traces: pd.DataFrame):
     return lambda path: pq.write_table(table, path)
 
 
-def read_traces(out: str | os.PathLike) -> pd.DataFrame | None:
+def read_traces(out: str | os.PathLike, n_runs: int | None = None) -> pd.DataFrame | None:
     """The traced runs of a results folder (``traces.parquet``), or None if it has none.
 
+    Args:
+        out: the folder.
+        n_runs: the sweep's run count; when given, every ``run`` must lie in 0..n_runs-1.
+
     Raises:
-        StoreError: if the file is there but cannot be read as Parquet.
+        StoreError: if the file differs from what the folder's record says sweep wrote, cannot
+            be read as Parquet, or lacks the columns a trace has (``run`` and ``step`` whole
+            numbers, ``loss`` and ``sharpness`` numbers).
     """
     path = Path(out) / TRACES_FILE
     if not path.is_file():
         return None
+    if verify(Path(out), [TRACES_FILE]):
+        raise StoreError(f"{str(path)!r} is not the file sweep wrote there (its size or checksum differs from the folder's record): run the sweep again")
     try:
-        return pq.read_table(path).to_pandas()
+        traces = pq.read_table(path).to_pandas()
     except (OSError, pa.ArrowException) as error:
         raise StoreError(f"{str(path)!r} cannot be read: {error}") from None
+    for name, kinds in (("run", "iu"), ("step", "iu"), ("loss", "f"), ("sharpness", "f"), ("w", "f")):
+        if name == "w" and name not in traces.columns:
+            continue  # several weights: one column each
+        if name not in traces.columns or traces[name].dtype.kind not in kinds:
+            raise StoreError(f"{str(path)!r} is not a trace: its column {name!r} is missing or not {'whole numbers' if kinds == 'iu' else 'numbers'}")
+    if n_runs is not None and len(traces) and not (traces["run"].min() >= 0 and traces["run"].max() < n_runs):
+        raise StoreError(f"{str(path)!r} names runs outside the sweep's 0..{n_runs - 1}")
+    return traces
 
 
 def write_results(folder: Folder, frame: pd.DataFrame, config: dict, extra: dict[str, bytes] | None = None) -> tuple[Path, Path]:
@@ -124,6 +140,8 @@ def read_config(out: str | os.PathLike) -> dict:
     """
     path = Path(out) / CONFIG_FILE
     if not path.is_file():
+        if (Path(out) / "fractal.json").is_file():
+            raise StoreError(f"{str(Path(out))!r} is a trainability picture (fractal.json), not a sweep: open its report.html, or zoom into it with 'sweep zoom {Path(out)}'")
         raise StoreError(f"{str(Path(out))!r} holds no sweep results: {CONFIG_FILE} is missing (run 'sweep run --out {Path(out)}')")
     try:
         if path.stat().st_size > 256 << 20:
@@ -147,7 +165,7 @@ def check_format(out: Path, config: dict, action: str) -> None:
     """
     if config.get("format") != FORMAT:
         wrote = config.get("versions", {}).get("sweep", "an older version")
-        raise StoreError(f"{str(out)!r} was written by sweep {wrote} in file format {config.get('format', 1)}, not this version's format {FORMAT}: {action}")
+        raise StoreError(f"{str(out)!r} is in sweep's file format {config.get('format', 1)} (written by sweep {wrote}); this version reads format {FORMAT}: {action}")
 
 
 def expected_parts(config: dict) -> dict[str, tuple[int, int]]:
