@@ -26,7 +26,11 @@ def _model_grad(name):
     X, y, H, b, _ = model_data(model)
     if model.kind == 0:
         return lambda w: tuple(H @ np.array(w) - b)
-    return lambda w: tuple(X.T @ (1.0 / (1.0 + np.exp(-(X @ np.array(w)))) - y) / len(y))
+    def grad(w):
+        with np.errstate(over="ignore"):  # exp(-z) overflows to inf for very negative z: sigmoid 0, as it should
+            return tuple(X.T @ (1.0 / (1.0 + np.exp(-(X @ np.array(w)))) - y) / len(y))
+
+    return grad
 
 
 PROBLEMS = {

@@ -93,7 +93,7 @@ def test_reached_is_the_first_step_within_the_target():
         ({"grad_noise": math.inf}, "grad_noise"),
         ({"target_loss": 0.1}, "--target-loss is for noisy runs"),
         ({"grad_noise": 0.1, "target_loss": -1}, "target_loss=-1 is not allowed"),
-        ({"grad_noise": 0.1, "target_loss": 0.1, "loss": "cosine"}, "none is known for 'cosine'"),
+        ({"grad_noise": 0.1, "target_loss": 0.1, "loss": "cosine"}, "none is known for 'w**2 + 0.1*cos(4*pi*w)' (cosine)"),
     ],
 )
 def test_bad_schedule_and_noise_input_is_one_line(kwargs, fragment):

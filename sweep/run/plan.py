@@ -334,7 +334,8 @@ def plan_sweep(
             raise SweepError("--target-loss is for noisy runs (give --grad-noise): an exact-gradient run has its outcome")
         best = getattr(plan.problem, "best_value", lambda: None)()
         if best is None:
-            raise SweepError(f"--target-loss needs the loss's best value, and none is known for {plan.problem.name!r}: list its minima or use a loss with one")
+            shown = plan.problem.expression() if hasattr(plan.problem, "expression") else plan.problem.name
+            raise SweepError(f"--target-loss needs the loss's best value, and none is known for {shown!r} ({plan.problem.name}): it is known for quadratics and for losses that list their minima (double-well)")
         plan = replace(plan, target=best + float(target_loss), target_loss=float(target_loss))
     if trace is not None and trace != ():
         request = (trace,) if isinstance(trace, str) else tuple(trace)
