@@ -223,3 +223,15 @@ def test_a_damaged_trace_file_is_one_line_in_the_report(tmp_path, capsys, damage
     code = main(["report", str(out)])
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1 and "traces.parquet" in err and "is not the file sweep wrote there" in err
+
+
+def test_a_report_without_its_traces_drops_their_figures(tmp_path, capsys):
+    from sweep.cli import main
+    from sweep.plots.report import write_report
+
+    out = tmp_path / "t"
+    assert main(["run", "--lr", "0.01:1:5", "--w0", "-1:1:3", "--max-iter", "20", "--trace", "sample:2:0", "--quiet", "--out", str(out)]) == 0
+    assert (out / "traces.png").is_file() and (out / "paths.gif").is_file()
+    (out / "traces.parquet").unlink()
+    write_report(out)
+    assert not (out / "traces.png").exists() and not (out / "paths.gif").exists() and (out / "outcomes.png").is_file()

@@ -320,11 +320,16 @@ def write_report(out: str | Path, x: str | None = None, y: str | None = None, in
     config = read_config(out)
     files = render_report(None, config, x, y, source=out)
     page = next(name for name in files if name.endswith(".html"))
+    # Figures of this report's axes that it no longer draws (a trace deleted since) go too;
+    # only files the folder's record lists are ever removed.
+    stale = set(report_names(config, *choose_axes(config, x, y)[:2]).values()) - set(files)
     if folder is not None:
         folder.write(files)
+        folder.remove(stale)
         return folder.path / page
     with claim(into if into is not None else out, command="sweep report", option="--out" if into is not None else "DIR") as claimed:
         claimed.write(files)
+        claimed.remove(stale)
     return claimed.path / page
 
 

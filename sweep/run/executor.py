@@ -145,17 +145,25 @@ def descend(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     spec = kernel_spec(plan)
     kernel = kernel_of(plan)
-    X = inputs(plan, spec, values)
-    n = X.shape[1]
+    n = next(iter(values.values())).size
+    # Noise is keyed by run number: runs given without theirs are numbered 0..n-1 here, once.
+    values = values if RUN_NUMBER in values else {**values, RUN_NUMBER: np.arange(n)}
     D = spec.problem.d
     floats = np.empty((D + len(FLOAT_OUTPUTS), n))
     ints = np.empty((len(INT_OUTPUTS), n), np.int64)
     tail_from = plan.max_iter - -(-plan.max_iter // 10)
+    buffers = None
     for start in range(0, n, PIECE):
         # Python gets control back between pieces, so Ctrl-C stops a long sweep promptly.
         part = slice(start, min(n, start + PIECE))
-        piece_f, piece_i = np.empty((floats.shape[0], part.stop - start)), np.empty((ints.shape[0], part.stop - start), np.int64)
-        run_workers(kernel._worker, part.stop - start, spec.lanes, np.ascontiguousarray(X[:, part]), plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, piece_f, piece_i)
+        m = part.stop - start
+        # Each piece's inputs are built as they are needed and its output buffers reused:
+        # fresh memory for a million runs costs more in page faults than short runs in the kernel.
+        X = inputs(plan, spec, {name: column[part] for name, column in values.items()})
+        if buffers is None or buffers[0].shape[1] != m:
+            buffers = (np.empty((floats.shape[0], m)), np.empty((ints.shape[0], m), np.int64))
+        piece_f, piece_i = buffers
+        run_workers(kernel._worker, m, spec.lanes, X, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, piece_f, piece_i)
         floats[:, part], ints[:, part] = piece_f, piece_i
     return _outputs(plan, spec, floats, ints)
 
