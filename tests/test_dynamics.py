@@ -235,3 +235,11 @@ def test_a_report_without_its_traces_drops_their_figures(tmp_path, capsys):
     (out / "traces.parquet").unlink()
     write_report(out)
     assert not (out / "traces.png").exists() and not (out / "paths.gif").exists() and (out / "outcomes.png").is_file()
+
+
+def test_a_new_streamed_sweep_without_traces_removes_the_old_ones(tmp_path, capsys):
+    from sweep.cli import main
+
+    args = ["run", "--lr", "0.01:1:5", "--w0", "-1:1:3", "--max-iter", "20", "--no-report", "--quiet", "--chunk-size", "4", "--out", str(tmp_path / "s")]
+    assert main([*args, "--trace", "sample:2:0"]) == 0 and (tmp_path / "s" / "traces.parquet").is_file()
+    assert main(args) == 0 and not (tmp_path / "s" / "traces.parquet").exists()

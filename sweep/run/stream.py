@@ -186,6 +186,10 @@ def stream_sweep(
         from sweep.store.results import TRACES_FILE, traces_bytes
 
         folder.write({TRACES_FILE: traces_bytes(trace_runs(plan, plan.traced))})
+    else:
+        from sweep.store.results import TRACES_FILE
+
+        folder.remove([TRACES_FILE])  # an earlier sweep's traces, if this folder had them
     config.update(
         status="complete",
         counts=counts,
