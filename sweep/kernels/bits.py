@@ -16,7 +16,7 @@ _MANTISSA = (1 << 52) - 1
 
 
 @intrinsic
-def _bits(typingctx, value):
+def bitcast_f2u(typingctx, value):
     """The IEEE 754 bits of a float64, as a uint64 (a register move, no memory)."""
 
     def codegen(context, builder, signature, args):
@@ -25,7 +25,17 @@ def _bits(typingctx, value):
     return types.uint64(types.float64), codegen
 
 
+@intrinsic
+def bitcast_u2f(typingctx, bits):
+    """The float64 whose IEEE 754 bits are the uint64 ``bits`` (a register move)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.uint64), codegen
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def save_point(k):
     """Whether the float step count k (0, 1, 2, ...) is 0 or a power of two."""
-    return (_bits(k) & _MANTISSA) == 0
+    return (bitcast_f2u(k) & _MANTISSA) == 0

@@ -79,10 +79,12 @@ import math
 from decimal import Decimal, localcontext
 
 import numpy as np
-from llvmlite import ir as _llvm_ir
 from numba import njit
 from numba import types as _types
 from numba.extending import intrinsic, overload, register_jitable
+
+from sweep.kernels.bits import bitcast_f2u as _bitcast_f2u
+from sweep.kernels.bits import bitcast_u2f as _bitcast_u2f
 
 # --- constants -------------------------------------------------------------------------------
 
@@ -165,22 +167,6 @@ def _gather(table, i):
 def _select(c, a, b):
     """``a`` where ``c`` else ``b``, exactly (a value select, not arithmetic)."""
     return np.where(c, a, b)
-
-
-@intrinsic
-def _bitcast_f2u(typingctx, v):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], _llvm_ir.IntType(64))
-
-    return _types.uint64(_types.float64), codegen
-
-
-@intrinsic
-def _bitcast_u2f(typingctx, i):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], _llvm_ir.DoubleType())
-
-    return _types.float64(_types.uint64), codegen
 
 
 @intrinsic

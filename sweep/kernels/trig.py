@@ -47,10 +47,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir as _llvm_ir
 from numba import njit
 from numba import types as _types
 from numba.extending import intrinsic, overload
+
+from sweep.kernels.bits import bitcast_f2u as _bitcast_f2u
+from sweep.kernels.bits import bitcast_u2f as _bitcast_u2f
 
 _INV_PIO2 = 6.36619772367581382433e-01
 # pi/2 in three 33-bit parts plus the tails (fdlibm's pio2_1, pio2_1t, pio2_2, ...)
@@ -107,22 +109,6 @@ def _gather(table, i):
 def _select(c, a, b):
     """``a`` where ``c`` else ``b``, exactly (not ``c*a + (1-c)*b``, which loses -0.0 and NaN)."""
     return _namespace(c).where(c, a, b)
-
-
-@intrinsic
-def _bitcast_f2u(typingctx, v):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], _llvm_ir.IntType(64))
-
-    return _types.uint64(_types.float64), codegen
-
-
-@intrinsic
-def _bitcast_u2f(typingctx, i):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], _llvm_ir.DoubleType())
-
-    return _types.float64(_types.uint64), codegen
 
 
 @intrinsic

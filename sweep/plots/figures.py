@@ -249,24 +249,32 @@ def _log_map(ax, values, hidden, *, cmap: str, norm, label: str, title: str, zer
     return ax
 
 
-def iterations_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
-    """Updates applied per run (log colour), 0-update cells in their own colour, diverged runs red."""
-    n_iter = grid_of(frame, "n_iter", x, y).astype(float)
+def _count_map(frame: pd.DataFrame, column: str, *, theory, ax, x: str, y: str, cmap: str, label: str, title: str, zero_label: str):
+    """A count per run (log colour), 0 in its own colour, diverged runs red."""
+    count = grid_of(frame, column, x, y).astype(float)
     diverged = grid_of(frame, "outcome", x, y) == OUTCOMES.index("diverged")
-    vmax = max(2.0, float(np.nanmax(n_iter.where(~diverged).to_numpy(), initial=0.0)))
+    vmax = max(2.0, float(np.nanmax(count.where(~diverged).to_numpy(), initial=0.0)))
     return _log_map(
         ax or plt.gca(),
-        n_iter.where(~diverged).replace(0.0, 0.5),  # 0 updates: below vmin = 1, drawn gold
+        count.where(~diverged).replace(0.0, 0.5),  # 0: below vmin = 1, drawn gold
         diverged,
-        cmap="mako_r",
+        cmap=cmap,
         norm=LogNorm(vmin=1, vmax=vmax),
-        label="n_iter (updates applied)",
-        title="Iterations to stop (crawling runs are dark)",
-        zero_label="0: started at the stop",
+        label=label,
+        title=title,
+        zero_label=zero_label,
         hidden_label="diverged",
         theory=theory,
         x=x,
         y=y,
+    )
+
+
+def iterations_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
+    """Updates applied per run (log colour), 0-update cells in their own colour, diverged runs red."""
+    return _count_map(
+        frame, "n_iter", theory=theory, ax=ax, x=x, y=y, cmap="mako_r", label="n_iter (updates applied)",
+        title="Iterations to stop (crawling runs are dark)", zero_label="0: started at the stop",
     )
 
 
@@ -382,22 +390,9 @@ def rise_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str
 
 def increase_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
     """Updates that raised the loss (``n_increase``), log colour; none in gold, diverged red."""
-    count = grid_of(frame, "n_increase", x, y).astype(float)
-    diverged = grid_of(frame, "outcome", x, y) == OUTCOMES.index("diverged")
-    vmax = max(2.0, float(np.nanmax(count.where(~diverged).to_numpy(), initial=0.0)))
-    return _log_map(
-        ax or plt.gca(),
-        count.where(~diverged).replace(0.0, 0.5),
-        diverged,
-        cmap="flare",
-        norm=LogNorm(vmin=1, vmax=vmax),
-        label="n_increase (updates that raised the loss)",
-        title="Updates that raised the loss",
-        zero_label="0: the loss only fell",
-        hidden_label="diverged",
-        theory=theory,
-        x=x,
-        y=y,
+    return _count_map(
+        frame, "n_increase", theory=theory, ax=ax, x=x, y=y, cmap="flare", label="n_increase (updates that raised the loss)",
+        title="Updates that raised the loss", zero_label="0: the loss only fell",
     )
 
 
