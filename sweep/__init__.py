@@ -14,6 +14,7 @@ _EXPORTS = {
     "SweepError": "sweep.errors",
     "run_sweep": "sweep.run.sweeps",
     "trace": "sweep.run.sweeps",
+    "compare": "sweep.run.sweeps",
     "Loss": "sweep.problems.losses",
     "make_loss": "sweep.problems.losses",
     "quadratic": "sweep.problems.losses",

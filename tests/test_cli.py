@@ -66,7 +66,7 @@ BAD_INPUTS = [
     (["--w0", "a,b"], "'a'"),
     (["--loss", "__import__('os')"], "__import__"),
     (["--loss", "w**2 + q"], "--param q=VALUE"),
-    (["--param", "oops"], "NAME=NUMBER"),
+    (["--param", "oops"], "NAME=VALUE or NAME=SPEC"),
     (["--threads", "0"], "n_threads=0"),
 ]
 

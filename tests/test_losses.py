@@ -68,7 +68,10 @@ def test_cosine_families_have_a_ragged_boundary(name):
 
 
 def test_builtin_defaults_and_parameters():
-    assert set(BUILTIN_LOSSES) == {"quadratic", "cosine", "cosine-mult", "double-well"}
+    one = {"quadratic", "cosine", "cosine-mult", "double-well"}
+    several = {"rosenbrock", "beale", "himmelblau", "booth", "rastrigin", "ill-quadratic"}
+    assert set(BUILTIN_LOSSES) == one | several
+    assert {name for name, factory in BUILTIN_LOSSES.items() if factory().d == 1} == one
     assert dict(make_loss("cosine").params) == {"delta": 0.1, "lam": 0.5}
     assert dict(make_loss("cosine", {"delta": 0.2}).params) == {"delta": 0.2, "lam": 0.5}
     with pytest.raises(ValueError, match="has no parameter 'a'"):

@@ -161,3 +161,35 @@ def test_streamed_optimizer_sweep_equals_one_piece(tmp_path):
     streamed, config = read_results(out)
     assert config["n_chunks"] == -(-plan.n_runs // 50) and config["optimizer"] == "adam"
     assert streamed.equals(execute(plan))
+
+
+def test_traces_are_written_with_their_chunks_and_resume(tmp_path, monkeypatch):
+    from sweep.run import stream
+    from sweep.store.folder import read_record
+
+    plan = plan_sweep(np.geomspace(1e-3, 10, 21), np.linspace(-2, 3, 11), max_iter=200, tol=1e-10, trace=["w0=2", "sample:6:1"])
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    stream_sweep(plan, whole, chunk_size=50, progress=False, log=lambda *_: None)
+    # the same sweep, stopped by a failing third chunk
+    real = stream.write_chunk
+
+    def failing(plan, out, index, start, stop, n_threads=None):
+        if index == 2:
+            raise KeyboardInterrupt
+        return real(plan, out, index, start, stop, n_threads)
+
+    monkeypatch.setattr(stream, "write_chunk", failing)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        stream_sweep(plan, broken, chunk_size=50, progress=False, log=lambda *_: None)
+    record = read_record(broken)
+    # each finished chunk's traced runs are on disk and in the record beside its runs
+    finished = [i for i in (0, 1) if stream.traced_in(plan, i * 50, (i + 1) * 50).size]
+    assert finished and all((broken / f"trace-parts/part-{i:06d}.parquet").is_file() and record[f"trace-parts/part-{i:06d}.parquet"].size > 0 for i in finished)
+    assert not (broken / "traces.parquet").exists()
+    monkeypatch.setattr(stream, "write_chunk", real)
+    stream_sweep(plan, broken, chunk_size=50, resume=True, progress=False, log=lambda *_: None)
+    assert read_traces(broken).equals(read_traces(whole)) and read_traces(whole)["run"].nunique() == plan.traced.size
+    assert read_results(broken)[0].equals(read_results(whole)[0]) and not (broken / "trace-parts").exists()

@@ -13,6 +13,7 @@ import sys
 import click
 
 from sweep.cli.bench import bench_command
+from sweep.cli.compare import compare_command
 from sweep.cli.fractal import fractal_command
 from sweep.cli.output import Interrupted, say
 from sweep.cli.report import report_command
@@ -33,7 +34,7 @@ def cli():
     """
 
 
-for command in (run_command, report_command, bench_command, fractal_command, zoom_command):
+for command in (run_command, report_command, compare_command, bench_command, fractal_command, zoom_command):
     cli.add_command(command)
 
 

@@ -51,6 +51,41 @@ class NameValue(click.ParamType):
             self.fail(f"{value!r} must read NAME=NUMBER, for example a=2", param, ctx)
 
 
+class NameSpec(click.ParamType):
+    """``NAME=SPEC`` (a loss parameter, or one weight's starts), as a (name, value) pair: a
+    plain number stays a float, any other SPEC becomes its axis of values. With
+    ``bare=True`` a SPEC without a name is allowed too, as ("", axis)."""
+
+    name = "NAME=SPEC"
+
+    def __init__(self, bare: bool = False):
+        self.bare = bare
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        from sweep.errors import SpecError
+        from sweep.run.spec import parse_spec
+
+        option = param.opts[0] if param is not None else "NAME=SPEC"
+        name, sep, text = value.partition("=")
+        if not sep:
+            if self.bare:
+                name, text = "", value
+            else:
+                self.fail(f"{value!r} must read NAME=VALUE or NAME=SPEC, for example a=2 or kappa=1:1000:31:log", param, ctx)
+        elif not name.strip().isidentifier():
+            self.fail(f"{option} {value!r}: {name.strip()!r} is not a name; write NAME=SPEC, for example x=-2:2:41", param, ctx)
+        try:
+            return name.strip(), float(text)
+        except ValueError:
+            pass
+        try:
+            return name.strip(), parse_spec(text)
+        except SpecError as error:
+            self.fail(f"{option} {value!r}: {error}", param, ctx)
+
+
 class Range(click.ParamType):
     """``A:B`` or ``A:B:log`` / ``A:B:linear``, as (A, B, log or None)."""
 
@@ -71,15 +106,17 @@ class Range(click.ParamType):
 
 SPEC = Spec()
 NAME_VALUE = NameValue()
+NAME_SPEC = NameSpec()
+START_SPEC = NameSpec(bare=True)
 RANGE = Range()
 
 
-def params_dict(pairs) -> dict[str, float]:
-    """``--param`` pairs as a dict, refused in one line when a name is given twice."""
-    found: dict[str, float] = {}
+def params_dict(pairs, option: str = "--param") -> dict:
+    """``--param`` (or ``--w0``) pairs as a dict, refused in one line when a name is given twice."""
+    found: dict = {}
     for name, value in pairs:
         if name in found:
-            raise click.BadParameter(f"{name!r} is given twice; give each parameter once", param_hint="--param")
+            raise click.BadParameter(f"{name!r} is given twice; give each once", param_hint=option)
         found[name] = value
     return found
 
@@ -93,4 +130,4 @@ def quiet_option(command):
 
 
 def param_option(command):
-    return click.option("--param", "params", type=NAME_VALUE, multiple=True, help="A loss parameter (repeatable), e.g. --param a=2.")(command)
+    return click.option("--param", "params", type=NAME_SPEC, multiple=True, help="A loss parameter (repeatable): a value, --param a=2, or an axis, --param kappa=1:1000:31:log.")(command)

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from sweep.cli.options import SPEC, SPEC_HELP, param_option, params_dict, quiet_option, threads_option
+from sweep.cli.options import SPEC, SPEC_HELP, START_SPEC, param_option, params_dict, quiet_option, threads_option
 from sweep.cli.output import Interrupted, command_line, compile_step, counts_lines, say, seconds_text, size_text
 from sweep.errors import SweepError
 from sweep.optim.optimizers import OPTIMIZERS
@@ -48,8 +48,15 @@ _schedule_options, SCHEDULE_NAMES = _setting_options(SCHEDULES, "params", "sched
 
 @click.command("run")
 @click.option("--lr", "lr_axis", type=SPEC, default=DEFAULT_LR, show_default=True, metavar="SPEC", help=f"Learning rates: {SPEC_HELP}.")
-@click.option("--w0", "w0_axis", type=SPEC, default=DEFAULT_W0, show_default=True, metavar="SPEC", help="Initial weights, same SPEC forms.")
-@click.option("--loss", default="quadratic", show_default=True, help="A built-in loss (quadratic, cosine, cosine-mult, double-well), a model (mse-linear, logloss-logistic) or a formula in w, e.g. '(w-1)**2 + 2'.")
+@click.option(
+    "--w0", "w0_axis", type=START_SPEC, multiple=True, metavar="[NAME=]SPEC",
+    help=f"Initial weights, same SPEC forms (default {DEFAULT_W0}). For a loss of several weights one per weight, --w0 x=-2:2:41 --w0 y=-1:3:41; weights left out start at the built-in's customary point.",
+)
+@click.option(
+    "--loss", default="quadratic", show_default=True,
+    help="A built-in loss (one weight: quadratic, cosine, cosine-mult, double-well; several: rosenbrock, beale, himmelblau, booth, rastrigin, ill-quadratic), "
+    "a model (mse-linear, logloss-logistic) or a formula: in w, e.g. '(w-1)**2 + 2', or in several weights, e.g. '0.5*(x**2 + k*y**2)' --param k=10.",
+)
 @param_option
 @click.option("--dataset", default=None, help="For the models mse-linear / logloss-logistic: diabetes, breast-cancer or a CSV file.")
 @click.option("--target", default=None, help="The column to predict, for a CSV dataset.")
@@ -103,7 +110,7 @@ def run_command(lr_axis, w0_axis, loss, params, dataset, target, features, max_i
         raise SweepError(f"--resume {resume_dir!r} writes into that folder: drop --out {out!r}, or give the same folder")
     out_path = check_name(resume_dir, "--resume") if resume_dir is not None else check_name(out)
     plan = plan_sweep(
-        lr_axis, w0_axis, loss=loss, params=params_dict(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads, dataset=dataset, target=target,
+        lr_axis, starts_argument(w0_axis, loss, params_dict(params)), loss=loss, params=params_dict(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads, dataset=dataset, target=target,
         features=feature_list, optimizer=optimizer, hyper=hyper, schedule=schedule, schedule_params=schedule_params, grad_noise=grad_noise, seed=seed, dynamics=dynamics, trace=trace or None, target_loss=target_loss,
     )
     ctx = click.get_current_context()
@@ -119,6 +126,36 @@ def run_command(lr_axis, w0_axis, loss, params, dataset, target, features, max_i
         except StoreError as error:
             raise SweepError(f"--resume {resume_dir!r}: nothing to resume ({error})") from None
     _run(plan, out_path, chunk_size, resume_dir is not None, scheduler, extra, quiet, no_report)
+
+
+def starts_argument(given, loss, params):
+    """What ``--w0`` gives ``plan_sweep``: one axis (unnamed, or the default for a loss of one
+    weight), or a dict of weight name to axis (None: every weight at its customary start)."""
+    from sweep.run.spec import parse_spec
+
+    named = params_dict([(name, value) for name, value in given if name], "--w0")
+    bare = [value for name, value in given if not name]
+    if len(bare) > 1 or (bare and named):
+        raise SweepError("--w0 is given more than once: give one SPEC for a loss of one weight, or one NAME=SPEC per weight for several")
+    if bare:
+        return bare[0]
+    if named:
+        return named
+    return None if loss_weights(loss, params) > 1 else parse_spec(DEFAULT_W0)
+
+
+def loss_weights(loss, params) -> int:
+    """How many weights a --loss has (1 for a model, or when the loss cannot be built: the
+    plan then says what is wrong with it)."""
+    from sweep.problems.losses import make_loss
+    from sweep.problems.models import MODELS
+
+    if loss in MODELS:
+        return 1
+    try:
+        return make_loss(loss, {name: value if isinstance(value, float) else float(value[0]) for name, value in params.items()}).d
+    except (ValueError, TypeError, IndexError):
+        return 1
 
 
 def _plain(value):

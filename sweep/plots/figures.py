@@ -172,7 +172,7 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
             position = float(np.searchsorted(x_values, lr_value))
         if not np.isfinite(position):
             continue
-        style = {"one_step_lr": ("--", "lr = 1/L: one step"), "stability_lr": (":", "lr = 2/L: stability edge")}
+        style = {"one_step_lr": ("--", "lr = 1/L: one step"), "stability_lr": (":", "lr = 2/L: stability edge"), "best_lr": ("--", "lr = 2/(mu+L): fastest")}
         linestyle, label = style.get(name, ("-.", name))
         ax.axvline(position, color="black", linestyle=linestyle, linewidth=1.0, alpha=0.75)
         handles.append(Line2D([], [], color="black", linestyle=linestyle, label=f"{label} ({_short(lr_value)})"))
@@ -194,8 +194,10 @@ def outcome_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: 
     return ax
 
 
-def basin_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0"):
-    """Which minimum each converged run reached (``basin`` column); grey where none."""
+def basin_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str = "w0", labels: dict | None = None):
+    """Which minimum each converged run reached (``basin`` column); grey where none.
+    ``labels`` names each basin value in the legend (several weights: the minimum's point
+    for its index); by default a value is the minimum itself (one weight)."""
     ax = ax or plt.gca()
     basin = grid_of(frame, "basin", x, y).astype(float)
     minima = np.sort(frame["basin"].dropna().unique())
@@ -205,7 +207,8 @@ def basin_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: st
         sns.heatmap(codes, mask=codes.isna(), cmap=ListedColormap(palette[: len(minima)]), vmin=-0.5, vmax=len(minima) - 0.5, cbar=False, ax=ax, xticklabels=False, yticklabels=False, rasterized=True)
     _overlay(ax, codes.isna(), OUTCOME_COLORS["max_iter"])
     handles = _dress(ax, basin, x, y, theory, "Which minimum each run reached")
-    handles = [Patch(color=palette[i], label=f"w* = {_short(m)}") for i, m in enumerate(minima)] + [Patch(color=OUTCOME_COLORS["max_iter"], label="no minimum reached")] + handles
+    names = labels or {}
+    handles = [Patch(color=palette[i], label=names.get(m, f"w* = {_short(m)}")) for i, m in enumerate(minima)] + [Patch(color=OUTCOME_COLORS["max_iter"], label="no minimum reached")] + handles
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
     return ax
 
@@ -582,3 +585,97 @@ def tail_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str
             extra = Line2D([], [], color="black", linestyle="--", label=f"theory: noise floor = {floor['gap']:g} above the minimum")
             ax.legend(handles=[*legend.legend_handles, extra], loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False, fontsize=9)
     return ax
+
+
+# -- several weights --------------------------------------------------------------------------
+
+
+def contour_window(paths: list[np.ndarray], minima=(), pad: float = 0.15) -> tuple[float, float, float, float]:
+    """The (x_lo, x_hi, y_lo, y_hi) box that holds every finite point of the paths (each an
+    (n, 2) float64 array of iterates) and the listed minima, padded by ``pad`` of its size;
+    points beyond 1e3 times the starts' spread (a diverging run) are left out."""
+    starts = np.array([path[0] for path in paths if len(path)], dtype=float).reshape(-1, 2)
+    scale = max(1.0, float(np.abs(starts).max()) if starts.size else 1.0)
+    points = [starts, np.asarray(minima, dtype=float).reshape(-1, 2)]
+    for path in paths:
+        path = np.asarray(path, dtype=float).reshape(-1, 2)
+        points.append(path[np.isfinite(path).all(axis=1) & (np.abs(path) <= 1e3 * scale).all(axis=1)])
+    allp = np.concatenate(points)
+    lo, hi = allp.min(axis=0), allp.max(axis=0)
+    span = np.maximum(hi - lo, 1e-3 * scale)
+    lo, hi = lo - pad * span, hi + pad * span
+    return float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])
+
+
+def contour_paths(panels: list[dict], loss_fn, *, names: tuple[str, str], loss_text: str, minima=(), best: float | None = None, resolution: int = 240):
+    """Paths of runs over the contours of a loss of two weights, one panel per entry.
+
+    Args:
+        panels: one dict per panel: ``title`` and ``runs``, a list of dicts with ``path``
+            (an (n, 2) float64 array of iterates), ``label`` and ``outcome``.
+        loss_fn: the loss as a NumPy function of two arrays (``Loss.numeric``).
+        names: the two weights' names, for the axis labels.
+        loss_text: the loss, for the title.
+        minima: known minima, marked with stars. best: the least value of the loss, if known:
+            the contours are then of log10(loss - best), which shows a narrow valley's floor.
+        resolution: grid points per side of the contour plot.
+
+    Returns:
+        The Figure (the caller saves it); every panel shares one window.
+    """
+    window = contour_window([run["path"] for panel in panels for run in panel["runs"]], minima)
+    gx, gy = np.meshgrid(np.linspace(window[0], window[1], resolution), np.linspace(window[2], window[3], resolution))
+    with np.errstate(all="ignore"):
+        values = np.asarray(loss_fn(gx, gy), dtype=float) * np.ones_like(gx)
+        shown = np.log10(np.maximum(values - (best if best is not None else np.nanmin(values)), 1e-12))
+    fig, axes = subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False, layout="constrained")
+    for ax, panel in zip(axes[0], panels):
+        ax.contourf(gx, gy, shown, levels=24, cmap="Greys_r", alpha=0.55)
+        ax.contour(gx, gy, shown, levels=24, colors="#495057", linewidths=0.4, alpha=0.6)
+        palette = sns.color_palette("colorblind", max(len(panel["runs"]), 1))
+        for color, run in zip(palette, panel["runs"]):
+            path = np.asarray(run["path"], dtype=float).reshape(-1, 2)
+            inside = path[np.isfinite(path).all(axis=1)]
+            ax.plot(inside[:, 0], inside[:, 1], "-", color=color, linewidth=1.4, marker="o", markersize=2, label=f"{run['label']}: {run['outcome']}")
+            ax.plot(inside[:1, 0], inside[:1, 1], "s", color="black", markersize=5)
+        for point in minima:
+            ax.plot(point[0], point[1], "*", color="#ffd60a", markeredgecolor="black", markersize=12)
+        ax.set_xlim(window[0], window[1])
+        ax.set_ylim(window[2], window[3])
+        ax.set_xlabel(plain(names[0]))
+        ax.set_ylabel(plain(names[1]))
+        ax.set_title(plain(panel["title"]), fontsize=10)
+        # Below the panel: inside it the legend would hide a path or a minimum.
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False, ncols=1 if len(panel["runs"]) < 4 else 2)
+    fig.suptitle(f"Paths on the contours of {plain(loss_text)}" + (" (shading: log10 of loss above its minimum)" if best is not None else ""), fontsize=10)
+    return fig
+
+
+def basin_panels(frame: pd.DataFrame, *, x: str, y: str, minima, max_panels: int = 4):
+    """Which minimum runs from each start reached, over the plane of starts, one panel per
+    learning rate (at most ``max_panels``, spread over the sweep's): Himmelblau's four basins
+    meet in fractal boundaries, as a Newton fractal's do.
+
+    Args:
+        frame: the runs table with ``lr``, the two start columns ``x`` and ``y``, and
+            ``basin`` (the minimum's index in ``minima``, NaN for none).
+        minima: the loss's listed minima (points of two coordinates), for the legend.
+
+    Returns:
+        The Figure.
+    """
+    lrs = np.sort(frame["lr"].unique())
+    if lrs.size > max_panels:
+        lrs = lrs[np.round(np.linspace(0, lrs.size - 1, max_panels)).astype(int)]
+    fig, axes = subplots(1, lrs.size, figsize=(4.3 * lrs.size + 1.8, 4.0), squeeze=False, layout="constrained")
+    palette = sns.color_palette("Set2", max(len(minima), 1))
+    for ax, lr in zip(axes[0], lrs):
+        grid = grid_of(frame[frame["lr"] == lr], "basin", x, y).astype(float)
+        if np.isfinite(grid.to_numpy()).any():
+            sns.heatmap(grid, mask=grid.isna(), cmap=ListedColormap(palette[: len(minima)]), vmin=-0.5, vmax=len(minima) - 0.5, cbar=False, ax=ax, xticklabels=False, yticklabels=False, rasterized=True)
+        _overlay(ax, grid.isna(), OUTCOME_COLORS["max_iter"])
+        _dress(ax, grid, x, y, None, f"lr = {_short(lr)}")
+    handles = [Patch(color=palette[i], label="(" + ", ".join(f"{c:.4g}" for c in m) + ")") for i, m in enumerate(minima)]
+    handles.append(Patch(color=OUTCOME_COLORS["max_iter"], label="no minimum reached"))
+    axes[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9, title="minimum reached")
+    return fig

@@ -7,6 +7,7 @@ embeds the pictures, so it can be mailed or opened anywhere on its own).
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from pathlib import Path
@@ -160,21 +161,27 @@ def choose_axes(config: dict, x: str | None, y: str | None) -> tuple[str, str, l
         StoreError: for an axis the sweep does not have, or x == y.
     """
     axes = config["axes"]
+    starts = config.get("starts", ["w0"])
     swept = [name for name, values in axes.items() if len(values) > 1]
     if x is not None and not x.strip() or y is not None and not y.strip():
         raise StoreError("--x and --y must name an axis, not ''")
+    swept_starts = [name for name in starts if name in swept]
+    if x is None and y is None and len(axes["lr"]) == 1 and len(swept_starts) >= 2:
+        # One learning rate over a plane of starts: the map is that plane (the basin map).
+        x, y = swept_starts[:2]
     x = x or "lr"
     if y is None:
-        hyper = [name for name in swept if name not in ("lr", "w0", x)]
+        hyper = [name for name in swept if name not in ("lr", *starts, x)]
+        plane = [name for name in [*swept_starts, *starts] if name != x]
         others = [name for name in swept if name != x]
-        y = hyper[0] if hyper else ("w0" if x != "w0" else (others[0] if others else "lr"))
+        y = hyper[0] if hyper else (plane[0] if plane else (others[0] if others else "lr"))
     for option, name in (("--x", x), ("--y", y)):
         if name not in axes:
             raise StoreError(f"{option} {name}: the sweep has no such axis; its axes are {', '.join(axes)}")
     if x == y:
         raise StoreError(f"--x and --y are both {x}: choose two different axes")
     for option, name in (("--x", x), ("--y", y)):
-        if len(axes[name]) < 2 and name not in ("lr", "w0"):
+        if len(axes[name]) < 2 and name not in ("lr", *starts):
             raise StoreError(f"{option} {name}: that axis has one value only ({axes[name][0]:g}); swept axes are {', '.join(swept) or 'none'}")
     return x, y, [name for name in swept if name not in (x, y)]
 
@@ -185,7 +192,7 @@ def report_names(config: dict, x: str, y: str) -> dict[str, str]:
     folder over other axes never overwrites its main report."""
     default = choose_axes(config, None, None)[:2]
     suffix = "" if (x, y) == default else f"-{x}-{y}"
-    names = {name: f"{name}{suffix}.png" for name in ("outcomes", "iterations", "loss", "paths", "basins", "score", "rise", "increase", "traces", "tail")}
+    names = {name: f"{name}{suffix}.png" for name in ("outcomes", "iterations", "loss", "paths", "basins", "basins_by_lr", "contours", "score", "rise", "increase", "traces", "tail")}
     names["paths_gif"] = f"paths{suffix}.gif"
     names["report"] = f"report{suffix}.html"
     return names
@@ -225,8 +232,11 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
         raise StoreError(f"the loss in {CONFIG_FILE} cannot be rebuilt: {error}") from None
     theory = config["loss"].get("theory") or {}
     maps = [("outcomes", figures.outcome_map), ("iterations", figures.iterations_map), ("loss", figures.loss_map)]
+    starts = config.get("starts", ["w0"])
+    minima = config["loss"].get("minima") or []
     if "basin" in cells.columns:
-        maps.append(("basins", figures.basin_map))
+        labels = {float(i): "(" + ", ".join(f"{c:.4g}" for c in point) + ")" for i, point in enumerate(minima)} if len(starts) > 1 else None
+        maps.append(("basins", functools.partial(figures.basin_map, labels=labels)))
     if "r2" in cells.columns or "accuracy" in cells.columns:
         maps.append(("score", figures.score_map))
     if "loss_tail" in cells.columns and cells["loss_tail"].notna().any():
@@ -241,6 +251,11 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
             maps.append(("rise", figures.rise_map))
         maps.append(("increase", figures.increase_map))
     pictures = {name: _heatmap_png(draw, cells, theory, x, y) for name, draw in maps}
+    plane = [name for name in starts if len(config["axes"][name]) > 1][:2]
+    swept = {name for name, values in config["axes"].items() if len(values) > 1}
+    if len(plane) == 2 and runs is not None and "basin" in runs.columns and len(config["axes"]["lr"]) > 1 and swept <= {"lr", *plane}:
+        # Basins over the plane of starts, one panel per learning rate.
+        pictures["basins_by_lr"] = png_bytes(figures.basin_panels(runs, x=plane[0], y=plane[1], minima=minima))
     if traces is None and source is not None:
         from sweep.store.results import read_traces
 
@@ -255,6 +270,8 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
                 curve = loss_curve(loss)
                 pictures["paths"] = png_bytes(figures.paths_figure(paths, curve, loss_text=config["loss"]["expression"]))
                 gif = figures.paths_gif(paths, curve, loss_text=config["loss"]["expression"])
+        if loss is not None and loss.d == 2 and all(name in traces.columns for name in loss.weight_names):
+            pictures["contours"] = png_bytes(contour_figure(traces, traced, loss, config))
     elif loss is not None and config.get("optimizer", "gd") == "gd" and "lr" in cells.columns and "w0" in cells.columns:
         paths = teaching_paths(cells, loss, config)
         pictures["paths"] = png_bytes(figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"]))
@@ -265,6 +282,20 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
         files[names["paths_gif"]] = gif
     files[names["report"]] = page.encode()
     return files
+
+
+def contour_figure(traces: pd.DataFrame, traced: pd.DataFrame, loss: Loss, config: dict, max_runs: int = 6):
+    """The traced runs of a two-weight loss on its contours (at most ``max_runs``)."""
+    names = loss.weight_names
+    numbers = sorted(traces["run"].unique())[:max_runs]
+    axes = [name for name in traced.columns if name != "outcome"]
+    runs = []
+    for number in numbers:
+        rows = traces[traces["run"] == number]
+        label = ", ".join(f"{name} = {traced.loc[number, name]:g}" for name in axes if len(config["axes"][name]) > 1) or f"run {number}"
+        runs.append({"path": rows[list(names)].to_numpy(), "label": label, "outcome": traced.loc[number, "outcome"]})
+    title = f"{config.get('optimizer', 'gd')}, traced runs"
+    return figures.contour_paths([{"title": title, "runs": runs}], loss.numeric(), names=names, loss_text=config["loss"]["expression"], minima=loss.minima, best=loss.best_value())
 
 
 def _loss_rise(cells: pd.DataFrame, loss, config: dict) -> np.ndarray | None:
@@ -331,6 +362,11 @@ def write_report(out: str | Path, x: str | None = None, y: str | None = None, in
         claimed.write(files)
         claimed.remove(stale)
     return claimed.path / page
+
+
+def _listed(text) -> str:
+    """A gradient as text: one formula, or one per weight (several weights) in brackets."""
+    return text if isinstance(text, str) else "(" + ", ".join(text) + ")"
 
 
 def _axis_text(values: list[float]) -> str:
@@ -419,20 +455,22 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x
         counts_note = "Counts are exact; each median n_iter is the median over the figure's cells of their mean n_iter, an approximation for so large a sweep."
     lead = ", ".join(f"{share:.1%} {name}" if share < 0.01 else f"{share:.0%} {name}" for name, share in counts["share"].items())
     swept = [name for name, values in config["axes"].items() if len(values) > 1]
+    starts = config.get("starts", ["w0"])
     optimizer = config.get("optimizer", "gd")
+    bound = "|w| > {0:g} * max(1, |w0|)" if starts == ["w0"] else "max_i |w_i| > {0:g} * max(1, max_i |w0_i|)"
     settings = [
         ["optimizer", optimizer],
-        *[[f"axis {name}", _axis_text(values)] for name, values in config["axes"].items() if name not in ("lr", "w0")],
+        *[[f"axis {name}", _axis_text(values)] for name, values in config["axes"].items() if name not in ("lr", *starts)],
         ["loss", loss_cfg["formula"]],
         ["loss with its parameters", loss_cfg["expression"]],
-        ["gradient (symbolic)", loss_cfg.get("gradient", "written by hand in the model kernel")],
-        ["gradient with its parameters", loss_cfg.get("gradient_expression", "-")],
+        ["gradient (symbolic)", _listed(loss_cfg.get("gradient", "written by hand in the model kernel"))],
+        ["gradient with its parameters", _listed(loss_cfg.get("gradient_expression", "-"))],
         ["parameters", ", ".join(f"{k} = {v:g}" for k, v in loss_cfg.get("params", {}).items()) or "none"],
         ["lr", _axis_text(config["axes"]["lr"])],
-        ["w0", _axis_text(config["axes"]["w0"])],
+        *[[name, _axis_text(config["axes"][name])] for name in starts],
         ["max_iter", str(config["max_iter"])],
         ["tol", f"{config['tol']:g}" + (" (stop only at a gradient of exactly 0)" if config["tol"] == 0 else "")],
-        ["divergence bound", f"|w| > {config['div_factor']:g} * max(1, |w0|)"],
+        ["divergence bound", bound.format(config["div_factor"])],
         ["runs", f"{config['n_runs']:,}"],
         ["kernel time", f"{config.get('seconds', float('nan')):.3f} s (plus {config.get('compile_seconds', float('nan')):.2f} s compiling or loading the kernel)"],
     ]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from sweep.errors import SweepError
 from sweep.kernels.generator import FLOAT_OUTPUTS, INT_OUTPUTS, KernelSpec
-from sweep.outcomes import regime_of, to_categorical
+from sweep.outcomes import OUTCOMES, regime_of, to_categorical
 from sweep.run.plan import RUN_NUMBER, TRACE_BYTES, Plan, trace_bytes
 
 #: Runs per kernel call: enough blocks to balance the threads between the calls' joins,
@@ -276,7 +276,7 @@ def table(plan: Plan, values: dict[str, np.ndarray], result: dict[str, np.ndarra
     (``n_iter``, the final weight(s), ``loss``, ``grad``), ``outcome``, ``oscillated``,
     ``regime``, the dynamics, and ``basin`` where the loss lists its minima; a model has
     ``w_norm`` and its score instead of the weights."""
-    columns = {name: values[name] for name in ("lr", "w0")}
+    columns = {name: values[name] for name in ("lr", *plan.starts)}
     # A swept setting is a column; a fixed one is recorded in sweep.json only.
     columns.update({axis.name: values[axis.name] for axis in plan.axes if axis.swept and axis.name not in columns})
     columns["n_iter"] = result["n_iter"].astype(np.int32)
@@ -295,10 +295,12 @@ def table(plan: Plan, values: dict[str, np.ndarray], result: dict[str, np.ndarra
         if name in result:
             columns[name] = result[name].astype(np.int32) if name in ("n_increase", "first_increase", "eos_step", "reached") else result[name]
     frame = pd.DataFrame(columns)
-    if getattr(plan.problem, "minima", ()):
+    # A basin tells minima apart: a loss with one listed minimum has none to tell.
+    if len(getattr(plan.problem, "minima", ())) > 1:
         from sweep.problems.losses import basin_of
 
-        frame["basin"] = basin_of(plan.problem, frame["w"].to_numpy(), (frame["outcome"] == "converged").to_numpy())
+        ends = frame[list(plan.weights)].to_numpy()
+        frame["basin"] = basin_of(plan.problem, ends[:, 0] if ends.shape[1] == 1 else ends, (frame["outcome"] == "converged").to_numpy())
     return frame
 
 
@@ -376,21 +378,26 @@ def sweep_config(plan: Plan) -> dict:
     from sweep.store.schema import FORMAT
 
     problem = plan.problem
-    w0 = plan.axis["w0"].values
     if is_model(plan):
-        described = {**problem.describe(), "formula": _MODEL_TEXT[problem.name], "expression": f"{_MODEL_TEXT[problem.name]} on {problem.dataset}", "theory": problem.theory(w0)}
+        described = {**problem.describe(), "formula": _MODEL_TEXT[problem.name], "expression": f"{_MODEL_TEXT[problem.name]} on {problem.dataset}", "theory": problem.theory(plan.axis["w0"].values)}
     else:
+        import sympy as sp
+
+        swept_params = tuple(axis.name for axis in plan.axes if axis.role.startswith("param:") and axis.swept)
+        gradient = problem.grad_expr if problem.d == 1 else sp.Matrix([sp.diff(problem.expr, w) for w in problem.weights])
         described = {
             "name": problem.name,
             "formula": problem.text(),
-            "expression": problem.expression(),
-            "gradient": problem.text(problem.grad_expr),
-            "gradient_expression": problem.expression(problem.grad_expr),
-            "params": dict(problem.params),
+            "expression": problem.expression(keep=swept_params),
+            "gradient": problem.text(gradient) if problem.d == 1 else [problem.text(g) for g in gradient],
+            "gradient_expression": problem.expression(gradient, keep=swept_params) if problem.d == 1 else [problem.expression(g, keep=swept_params) for g in gradient],
+            "params": problem.settings,
             "source": problem.source,
             "theory": problem.theory(),
-            "minima": list(problem.minima),
+            "minima": [list(m) if isinstance(m, tuple) else m for m in problem.minima],
         }
+        if problem.d > 1:
+            described["weights"] = list(problem.weight_names)
     described["theory"] = _optimizer_theory(plan, described["theory"])
     return {
         "format": FORMAT,
@@ -399,6 +406,7 @@ def sweep_config(plan: Plan) -> dict:
         "dynamics": plan.dynamics,
         "loss": described,
         "axes": {axis.name: axis.values.tolist() for axis in plan.axes},
+        "starts": list(plan.starts),
         "max_iter": plan.max_iter,
         "tol": plan.tol,
         "div_factor": plan.div_factor,
@@ -411,28 +419,52 @@ def sweep_config(plan: Plan) -> dict:
 
 def _optimizer_theory(plan: Plan, theory: dict) -> dict:
     """Theory for the plan's optimizer: gd's lines as the loss gives them; for momentum and
-    nesterov on a loss of constant curvature L, the stability edge per momentum value."""
+    nesterov on a loss of constant curvature L, the stability edge per momentum value; and
+    for a swept parameter of a quadratic loss (ill-quadratic's kappa), the edge per value."""
     from sweep.optim.optimizers import heavy_ball_edge, nesterov_edge
 
     name = plan.optimizer.name
+    if name not in ("gd", "momentum", "nesterov"):
+        return {}
+    edge = {"gd": lambda L, beta: 2.0 / L, "momentum": heavy_ball_edge, "nesterov": nesterov_edge}[name]
+    beta = plan.axis["momentum"].values if name != "gd" else np.array([0.0])
+    swept = [axis for axis in plan.axes if axis.role.startswith("param:") and axis.swept]
+    if not is_model(plan) and len(swept) == 1 and beta.size == 1:
+        edges = _edges_by_param(plan.problem, swept[0], lambda L: edge(L, float(beta[0])))
+        if edges:
+            return {"stability_lr_by": {"axis": swept[0].name, "values": edges}}
     if name == "gd":
         return theory
     # Only a constant curvature (a quadratic loss, the MSE model) gives an exact edge.
     curvature = plan.problem.curvature() if not is_model(plan) or plan.problem.kind == 0 else None
-    if name not in ("momentum", "nesterov") or not curvature:
+    if not curvature:
         return {}
-    edge = heavy_ball_edge if name == "momentum" else nesterov_edge
-    values = {float(beta): edge(curvature, float(beta)) for beta in plan.axis["momentum"].values}
+    values = {float(b): edge(curvature, float(b)) for b in beta}
     if len(values) == 1:
         return {"stability_lr": next(iter(values.values()))}
     return {"stability_lr_by": {"axis": "momentum", "values": values}}
+
+
+def _edges_by_param(loss, axis, edge) -> dict[float, float] | None:
+    """The stability edge for each value of a swept loss parameter, where the loss is a
+    quadratic at every value (its curvature constant); None elsewhere."""
+    from sweep.problems.losses import rebuilt
+
+    edges = {}
+    for value in axis.values:
+        curvature = rebuilt(loss, {axis.name: float(value)}).curvature()
+        if not curvature:
+            return None
+        edges[float(value)] = edge(curvature)
+    return edges
 
 
 def trace_runs(plan: Plan, index: np.ndarray) -> pd.DataFrame:
     """Every iterate of the runs numbered ``index``, in long form: ``run`` (the run's number
     in the grid), ``step`` (0 .. n_iter), the weight(s), ``loss``, ``grad``, ``lr`` (lr_k),
     ``sharpness``, and the optimizer's state. The runs stop by the same rules as in the
-    table, and each run's last row is its final state there.
+    table, and each run's last row is its final state there; ``attrs["outcomes"]`` maps each
+    run's number to its outcome.
 
     Raises:
         SweepError: for a model (traces are for losses), or traces larger than
@@ -463,4 +495,6 @@ def trace_runs(plan: Plan, index: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=fields)
     frame.insert(0, "run", np.repeat(index, T_len))
     frame["step"] = frame["step"].astype(np.int64)
+    # How each traced run ended, as the table records it (the rows hold only its iterates).
+    frame.attrs["outcomes"] = {int(run): OUTCOMES[code] for run, code in zip(index, ints[1])}
     return frame

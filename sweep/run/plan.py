@@ -168,7 +168,14 @@ class Plan:
 
     @property
     def weights(self) -> tuple[str, ...]:
+        """The weights' names: the table's columns of the final point (``w`` for one)."""
         return tuple(getattr(self.problem, "weight_names", ("w",)))
+
+    @property
+    def starts(self) -> tuple[str, ...]:
+        """The starting point's axes, one per weight (``w0`` for one weight, a model's one
+        axis for all its weights; ``x0, y0`` or ``w1_0, w2_0, ...`` for several)."""
+        return tuple(axis.name for axis in self.axes if axis.role == "w0" or axis.role.startswith("w0:"))
 
     def values_at(self, index: np.ndarray) -> dict[str, np.ndarray]:
         """The per-run value of every axis for the runs numbered ``index`` (int64 array), and
@@ -180,6 +187,42 @@ class Plan:
     def values_of(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """The per-run values of every axis for runs ``start..stop-1``."""
         return self.values_at(np.arange(start, stop, dtype=np.int64))
+
+
+def start_name(weight: str, d: int) -> str:
+    """The table column of a weight's start: ``w0`` for one weight, else the weight's name
+    and 0 (``x0``), with an underscore after a name ending in a digit (``w1_0``)."""
+    if d == 1:
+        return "w0"
+    return f"{weight}_0" if weight[-1].isdigit() else f"{weight}0"
+
+
+def _start_axes(w0, problem) -> list[Axis]:
+    """The starting point's axes: one ``w0`` axis for one weight (and for a model, whose
+    weights all start there); for several weights one axis per weight, from a dict of weight
+    name to values, the loss's customary start for a weight the dict leaves out."""
+    weights = tuple(getattr(problem, "weight_names", ("w",)))
+    if len(weights) == 1 or not hasattr(problem, "start"):
+        if isinstance(w0, dict):
+            raise SweepError("w0={...} by weight is for losses of several weights; this loss has one weight: give w0 as a list of numbers")
+        return [Axis("w0", axis_values(w0, "w0"), "w0")]
+    names = ", ".join(weights)
+    if w0 is not None and not isinstance(w0, dict):
+        raise SweepError(f"w0={str(w0)[:40]!r} is not allowed for a loss of {len(weights)} weights ({names}): give one axis per weight, w0={{'{weights[0]}': [...], ...}} (--w0 {weights[0]}=SPEC)")
+    given = dict(w0 or {})
+    unknown = [name for name in given if name not in weights]
+    if unknown:
+        raise SweepError(f"w0 names the weight {str(unknown[0])[:40]!r}, which the loss does not have (its weights: {names})")
+    axes = []
+    for j, weight in enumerate(weights):
+        if weight in given:
+            values = axis_values(given[weight], f"w0 of {weight}")
+        elif problem.start:
+            values = np.array([problem.start[j]])
+        else:
+            raise SweepError(f"w0 gives no start for the weight {weight!r}: give one axis per weight ({names}), such as --w0 {weight}=-2:2:41")
+        axes.append(Axis(start_name(weight, len(weights)), values, f"w0:{weight}"))
+    return axes
 
 
 def _hyper_axes(optimizer: str, hyper: dict | None) -> tuple[Optimizer, list[Axis]]:
@@ -246,7 +289,12 @@ def _problem(loss, params, dataset, target, features):
         raise SweepError(f"loss={loss!r:.60} is not allowed: give a built-in name, a model name, a formula in w, or a sweep.problems.losses.Loss")
     if params is not None and not (isinstance(params, dict) and all(isinstance(k, str) for k in params)):
         raise SweepError(f"params={params!r:.60} is not allowed: give a dict of parameter names to real numbers, such as {{'a': 2.0}}")
+    from sweep.problems.losses import SHAPE_OPTIONS
+
     swept = {name: axis_values(value, f"params[{name!r}]", sort=True) for name, value in (params or {}).items()}
+    for name in SHAPE_OPTIONS:
+        if name in swept and swept[name].size > 1:
+            raise SweepError(f"{name} fixes the loss's number of weights and cannot be an axis: give one value (--param {name}=N)")
     first = {name: float(values[0]) for name, values in swept.items()}
     is_model = isinstance(loss, str) and loss in MODELS
     if (dataset or target or features) and not is_model:
@@ -303,9 +351,9 @@ def plan_sweep(
         sweep.problems.formula.FormulaError: for a formula that is not allowed.
     """
     lr_axis = axis_values(lr, "lr", positive=True)
-    w0_axis = axis_values(w0, "w0")
     max_iter, tol, div_factor = check_settings(max_iter, tol, div_factor, n_threads)
     problem, param_axes = _problem(loss, params, dataset, target, features)
+    start_axes = _start_axes(w0, problem)
     chosen, hyper_axes = _hyper_axes(optimizer, hyper)
     scheduled, schedule_axes = _schedule_axes(schedule, schedule_params, max_iter)
     if not isinstance(dynamics, bool):
@@ -318,7 +366,7 @@ def plan_sweep(
         noise_axes.append(Axis("grad_noise", values, "noise:grad_noise"))
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise SweepError(f"seed={seed!r:.30} is not allowed: it must be a whole number in 0..2**63-1")
-    axes = (Axis("lr", lr_axis, "lr"), Axis("w0", w0_axis, "w0"), *hyper_axes, *schedule_axes, *noise_axes, *param_axes)
+    axes = (Axis("lr", lr_axis, "lr"), *start_axes, *hyper_axes, *schedule_axes, *noise_axes, *param_axes)
     names = [axis.name for axis in axes]
     clash = sorted({name for name in names if names.count(name) > 1})
     if clash:

@@ -27,10 +27,10 @@ import pyarrow.parquet as pq
 from sweep.errors import SweepError
 from sweep.outcomes import OUTCOMES
 from sweep.problems.models import Model
-from sweep.run.executor import compile_kernel, run_range, sweep_config, threads, versions
+from sweep.run.executor import compile_kernel, run_range, sweep_config, threads, trace_runs, versions
 from sweep.run.plan import Plan as SweepPlan
 from sweep.store.folder import TEMP_PREFIX, Folder, StoreError, disk_errors, file_digest
-from sweep.store.results import CONFIG_FILE, check_format, config_bytes, damaged_parts, expected_parts, part_name, read_config, runs_bytes
+from sweep.store.results import CONFIG_FILE, TRACE_PARTS_DIR, TRACES_FILE, check_format, config_bytes, damaged_parts, expected_parts, part_name, read_config, runs_bytes, trace_part_name, traces_bytes
 from sweep.store.schema import FORMAT
 
 #: Bytes per run a chunk holds while it runs: inputs, kernel outputs, the table, its encoding.
@@ -77,23 +77,19 @@ def write_chunk(plan: SweepPlan, out: str, index: int, start: int, stop: int, n_
         file (for the folder's record), outcome ``counts``, ``seconds`` in the kernel and
         ``compile_seconds`` (compiling or loading the kernel in this process, the same for
         every chunk the process runs) and ``process`` (host and process id, so that the
-        sweep's record counts each process's compile once).
+        sweep's record counts each process's compile once); for a chunk that holds traced
+        runs, ``trace``: the ``name``, ``size`` and ``sha256`` of their traces' part.
     """
+    traced = traced_in(plan, start, stop)
     with threads(n_threads):
         compile_seconds = compile_kernel(plan)
         started = time.perf_counter()
         frame = run_range(plan, start, stop)
         seconds = time.perf_counter() - started
-    target = part_path(Path(out), index)
-    tmp = target.parent / f"{TEMP_PREFIX}{target.name}-{os.getpid()}"
-    try:
-        with disk_errors(target):
-            runs_bytes(frame)(tmp)
-            size, digest = file_digest(tmp)
-            os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        traces = trace_runs(plan, traced) if traced.size else None
+    # The traces first: a chunk whose runs are recorded has its traces on disk too.
+    trace = _write_part(Path(out) / trace_part_name(index), traces_bytes(traces)) if traces is not None else None
+    size, digest = _write_part(part_path(Path(out), index), runs_bytes(frame))
     counts = frame["outcome"].value_counts()
     return {
         "name": part_name(index),
@@ -104,7 +100,31 @@ def write_chunk(plan: SweepPlan, out: str, index: int, start: int, stop: int, n_
         "compile_seconds": compile_seconds,
         "process": f"{socket.gethostname()}:{os.getpid()}",
         "counts": {name: int(counts.get(name, 0)) for name in OUTCOMES},
+        **({"trace": {"name": trace_part_name(index), "size": trace[0], "sha256": trace[1]}} if trace else {}),
     }
+
+
+def traced_in(plan: SweepPlan, start: int, stop: int) -> np.ndarray:
+    """The traced runs among runs ``start..stop-1`` (sorted run numbers, int64)."""
+    if plan.traced is None:
+        return np.empty(0, np.int64)
+    return plan.traced[(plan.traced >= start) & (plan.traced < stop)]
+
+
+def _write_part(target: Path, write) -> tuple[int, str]:
+    """Write a file through ``write(path)`` under a temporary name, then rename it into place;
+    returns its size and SHA-256."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f"{TEMP_PREFIX}{target.name}-{os.getpid()}"
+    try:
+        with disk_errors(target):
+            write(tmp)
+            size, digest = file_digest(tmp)
+            os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return size, digest
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -168,6 +188,7 @@ def stream_sweep(
         folder.write({CONFIG_FILE: config_bytes(config)})
         todo = [(i, start, stop) for i, (start, stop) in enumerate(bounds) if part_name(i) in todo_names]
         folder.plan({part_name(i): (start, stop) for i, start, stop in todo})
+        folder.plan({trace_part_name(i): (start, stop) for i, start, stop in todo if traced_in(plan, start, stop).size})
         (out / "runs").mkdir(exist_ok=True)
         started = time.perf_counter()
         results = _run_chunks(plan, folder, todo, connection, progress and sys.stderr.isatty())
@@ -180,15 +201,10 @@ def stream_sweep(
         for outcome, count in table.column("outcome").to_pandas().value_counts().items():
             counts[str(outcome)] += int(count)
     if plan.traced is not None:
-        # The traced runs, once every chunk is done (a resumed sweep traces them again): at
-        # most TRACE_BYTES, computed here whichever backend ran the chunks.
-        from sweep.run.executor import trace_runs
-        from sweep.store.results import TRACES_FILE, traces_bytes
-
-        folder.write({TRACES_FILE: traces_bytes(trace_runs(plan, plan.traced))})
+        # Each chunk wrote its traced runs' traces with its runs; joined here, in run order.
+        folder.write({TRACES_FILE: traces_bytes(_joined_traces(plan, out, bounds))})
+        folder.remove([name for name in list(folder.record) if name.startswith(TRACE_PARTS_DIR + "/")])
     else:
-        from sweep.store.results import TRACES_FILE
-
         folder.remove([TRACES_FILE])  # an earlier sweep's traces, if this folder had them
     config.update(
         status="complete",
@@ -199,6 +215,24 @@ def stream_sweep(
     )
     folder.write({CONFIG_FILE: config_bytes(config)})
     return config
+
+
+def _trace_parts(plan: SweepPlan, bounds) -> dict[str, str]:
+    """Trace part -> runs part, for each chunk that holds traced runs."""
+    return {trace_part_name(i): part_name(i) for i, (start, stop) in enumerate(bounds) if traced_in(plan, start, stop).size}
+
+
+def _joined_traces(plan: SweepPlan, out: Path, bounds):
+    """Every chunk's traces, verified against the folder's record, in one table."""
+    import pandas as pd
+
+    from sweep.store.folder import verify
+
+    names = list(_trace_parts(plan, bounds))
+    bad = verify(out, names)
+    if bad:
+        raise StoreError(f"the traces {bad[0]} in {str(out)!r} differ from what sweep wrote there: finish the sweep again with --resume {out}")
+    return pd.concat([pq.read_table(out / name).to_pandas() for name in names], ignore_index=True)
 
 
 def _todo(plan: SweepPlan, folder: Folder, config: dict, resume: bool) -> set[str]:
@@ -219,6 +253,11 @@ def _todo(plan: SweepPlan, folder: Folder, config: dict, resume: bool) -> set[st
     if differ:
         raise SweepError(f"--resume {str(out)!r}: the sweep there differs from this command in {', '.join(differ)}; run the same command, or a new --out")
     bad = set(damaged_parts(out, config))
+    # A chunk whose traces are missing or damaged is run again, traces and all.
+    from sweep.store.folder import verify
+
+    traces = _trace_parts(plan, chunk_bounds(plan.n_runs, int(config["chunk_size"])))
+    bad |= {traces[name] for name in verify(out, traces)}
     expected = _part_schema(plan)
     for name in sorted(set(parts) - bad):
         if pq.read_schema(out / name).remove_metadata() != expected:
@@ -280,6 +319,9 @@ def _run_chunks(plan, folder: Folder, todo, connection, show_progress) -> list[d
         began = time.perf_counter()
 
         def done(result):
+            if "trace" in result:
+                trace = result["trace"]
+                folder.note(trace["name"], trace["size"], trace["sha256"], tuple(result["rows"]))
             folder.note(result["name"], result["size"], result["sha256"], tuple(result["rows"]))
             results.append(result)
             finished = sum(r["rows"][1] - r["rows"][0] for r in results)

@@ -42,15 +42,21 @@ def run_sweep(
     Args:
         lr: learning rates, a 1-D array-like of distinct finite floats > 0.
         w0: initial weights, a 1-D array-like of distinct finite floats (for a model, the
-            value every weight starts at).
-        loss: a built-in name (``"quadratic"``, the teaching loss ``a*(w-c)**2 + b``), a
-            formula in ``w`` such as ``"(w-1)**2 + 2"``, a model (``"mse-linear"``,
-            ``"logloss-logistic"``), or a ``sweep.problems.losses.Loss``.
+            value every weight starts at). For a loss of several weights, a dict of weight
+            name to its axis of starts (``{"x": [...], "y": [...]}``), each an axis of the
+            grid; a weight left out starts at the built-in's customary point (None: all do).
+        loss: a built-in name (``"quadratic"``, the teaching loss ``a*(w-c)**2 + b``; of
+            several weights ``"rosenbrock"``, ``"beale"``, ``"himmelblau"``, ``"booth"``,
+            ``"rastrigin"``, ``"ill-quadratic"``), a formula (in ``w``, such as
+            ``"(w-1)**2 + 2"``; or in several weights, every name without a value in
+            ``params``, in ``sweep.problems.losses.weight_order``), a model
+            (``"mse-linear"``, ``"logloss-logistic"``), or a ``sweep.problems.losses.Loss``.
         params: the loss's parameters by name, each a number or a 1-D array-like (an axis of
             the grid, like lr: ``{"delta": [0.1, 0.2]}``).
         max_iter: most updates per run, 0..2**31-1.
         tol: gradient tolerance, finite and >= 0; 0 stops only when the gradient is exactly 0.
-        div_factor: a run has diverged once ``|w| > div_factor * max(1, |w0|)``; >= 1.
+        div_factor: a run has diverged once ``|w| > div_factor * max(1, |w0|)`` (several
+            weights: the largest coordinate against the largest starting one); >= 1.
         n_threads: Numba threads to use (default: all). Results do not depend on it.
         dataset, target, features: for the models: ``"diabetes"``, ``"breast-cancer"`` or a
             CSV path, the CSV's target column and its feature columns (``sweep.problems.models``).
@@ -83,7 +89,10 @@ def run_sweep(
         eigenvalue of the Hessian, preconditioned for Adam and RMSprop, at an iterate where
         an update was computed) and ``eos_step`` (the first iterate at which it passed the
         optimizer's stability threshold, 2 for gd; -1 if never). A loss with several minima
-        adds ``basin``. A model has ``w_norm`` instead of ``w``, ``grad`` as the gradient's
+        adds ``basin``. Several weights: the starts (``x0, y0`` or ``w1_0, ...``,
+        ``sweep.run.plan.start_name``) instead of ``w0``, the end point (``x, y`` or
+        ``w1, ...``) instead of ``w``, ``grad`` as the gradient's 2-norm, and ``basin`` as
+        the index of the minimum reached in the loss's ``minima``. A model has ``w_norm`` instead of ``w``, ``grad`` as the gradient's
         2-norm, and ``r2`` or ``accuracy``. ``attrs["config"]`` holds what ``sweep.json``
         stores, with ``seconds`` (kernel time), ``compile_seconds``, ``n_threads`` and
         package ``versions``.
@@ -120,7 +129,9 @@ def trace(
     ``weight_list`` is the ``w`` column (101 entries for lr 10 from w0 = 2).
 
     Args:
-        lr, w0: the run's learning rate (> 0) and initial weight.
+        lr, w0: the run's learning rate (> 0) and initial weight; for a loss of several
+            weights, w0 is a dict of weight name to its start (weights left out start at the
+            built-in's customary point), or None for that point.
         loss, params, max_iter, tol, div_factor, optimizer, hyper, schedule,
             schedule_params: as for ``run_sweep`` (each a single value).
 
@@ -129,7 +140,8 @@ def trace(
         column per weight), ``loss``, ``grad`` (the 2-norm for several weights), ``lr``
         (lr_k, the schedule's learning rate at that step), ``sharpness`` (lr_k times the
         top Hessian eigenvalue; NaN at a final iterate no update was computed at) and the
-        optimizer's state. The last row is the run's final state in ``run_sweep``'s table.
+        optimizer's state. The last row is the run's final state in ``run_sweep``'s table,
+        and ``attrs["outcome"]`` its outcome there.
 
     Raises:
         SweepError: as for ``run_sweep``, and for more than one value of a setting.
@@ -137,13 +149,71 @@ def trace(
     from sweep.errors import SweepError
     from sweep.run.plan import is_real_number
 
-    for name, value in (("lr", lr), ("w0", w0)):
+    given = w0.items() if isinstance(w0, dict) else (() if w0 is None else (("w0", w0),))
+    for name, value in (("lr", lr), *given):
         if not is_real_number(value):
             raise SweepError(f"{name}={value!r:.40} is not allowed: sweep.trace follows one run; give one number (run_sweep takes axes)")
     plan = plan_sweep(
-        [lr], [w0], loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, optimizer=optimizer, hyper=hyper, schedule=schedule, schedule_params=schedule_params
+        [lr], {name: [value] for name, value in w0.items()} if isinstance(w0, dict) else (None if w0 is None else [w0]), loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, optimizer=optimizer, hyper=hyper, schedule=schedule, schedule_params=schedule_params
     )
     if plan.n_runs != 1:
         swept = [axis.name for axis in plan.axes if axis.swept]
         raise SweepError(f"sweep.trace follows one run, but {', '.join(swept)} {'has' if len(swept) == 1 else 'have'} several values")
-    return trace_runs(plan, [0]).drop(columns="run")
+    frame = trace_runs(plan, [0])
+    outcome = frame.attrs["outcomes"][0]
+    frame = frame.drop(columns="run")
+    frame.attrs = {"outcome": outcome}
+    return frame
+
+
+def compare(
+    lr: float,
+    w0=None,
+    *,
+    loss="rosenbrock",
+    params: dict | None = None,
+    optimizers=("gd", "momentum", "adam", "rmsprop"),
+    max_iter: int = 1000,
+    tol: float = 0.0,
+    div_factor: float = DIV_FACTOR,
+    hyper: dict | None = None,
+) -> pd.DataFrame:
+    """Several optimizers from the same start with the same learning rate, every iterate.
+
+    Args:
+        lr: the learning rate (> 0), the same for every optimizer.
+        w0: the start: a number for one weight; for several a dict of weight name to its
+            start (weights left out, or all with None, start at the built-in's customary point).
+        loss, params, max_iter, tol, div_factor: as for ``run_sweep`` (single values).
+        optimizers: names from ``sweep.optim.optimizers.OPTIMIZERS``, each once.
+        hyper: hyperparameters by optimizer name (``{"momentum": {"momentum": 0.9}}``); the
+            rest keep their defaults.
+
+    Returns:
+        The traces of ``trace`` for each optimizer, one after another, with a first column
+        ``optimizer``; the state columns of optimizers without that state are NaN.
+        ``attrs["outcomes"]`` maps each optimizer to its run's outcome.
+
+    Raises:
+        SweepError: for an empty or repeated list of optimizers, or as ``trace`` does.
+    """
+    from sweep.errors import SweepError
+
+    names = [optimizers] if isinstance(optimizers, str) else list(optimizers)
+    if not names or len(set(names)) != len(names) or not all(isinstance(name, str) for name in names):
+        raise SweepError(f"optimizers={optimizers!r:.60} is not allowed: give one or more optimizer names, each once, such as ('gd', 'momentum', 'adam')")
+    settings = dict(hyper or {})
+    unknown = [name for name in settings if name not in names]
+    if unknown:
+        raise SweepError(f"hyper names the optimizer {unknown[0]!r:.40}, which is not among those compared ({', '.join(names)})")
+    frames = []
+    for name in names:
+        frame = trace(lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, optimizer=name, hyper=settings.get(name))
+        frame.insert(0, "optimizer", name)
+        frames.append(frame)
+    outcomes = {frame["optimizer"].iloc[0]: frame.attrs["outcome"] for frame in frames}
+    for frame in frames:
+        frame.attrs = {}
+    joined = pd.concat(frames, ignore_index=True)
+    joined.attrs["outcomes"] = outcomes
+    return joined

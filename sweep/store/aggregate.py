@@ -24,6 +24,9 @@ MAX_ROWS = 300
 
 def needs_aggregation(config: dict, max_columns: int = MAX_COLUMNS, max_rows: int = MAX_ROWS) -> bool:
     """True when the sweep's grid is finer than a figure can show."""
+    # Cells are folded on the (lr, w0) plane; a sweep over several weights' starts is drawn run by run.
+    if "w0" not in config["axes"]:
+        return False
     return len(config["axes"]["lr"]) > max_columns or len(config["axes"]["w0"]) > max_rows
 
 

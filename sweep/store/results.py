@@ -58,6 +58,16 @@ def part_name(index: int) -> str:
     return f"{RUNS_DIR}/part-{index:06d}.parquet"
 
 
+#: Where a streamed sweep's chunks put the traces of their traced runs, until the sweep is
+#: complete and they are joined into ``traces.parquet``.
+TRACE_PARTS_DIR = "trace-parts"
+
+
+def trace_part_name(index: int) -> str:
+    """The path of chunk ``index``'s traces, relative to the results folder."""
+    return f"{TRACE_PARTS_DIR}/part-{index:06d}.parquet"
+
+
 def config_bytes(config: dict) -> bytes:
     """``sweep.json``'s text: the configuration as indented JSON."""
     return (json.dumps(config, indent=2, allow_nan=True) + "\n").encode()
@@ -235,7 +245,8 @@ def _check_runs(frame: pd.DataFrame, path: Path, config: dict) -> None:
     row count, bad values."""
     from sweep.outcomes import OUTCOMES
 
-    missing = [name for name in ("lr", "w0", "n_iter", "loss", "outcome") if name not in frame.columns]
+    starts = config.get("starts", ["w0"])
+    missing = [name for name in ("lr", *starts, "n_iter", "loss", "outcome") if name not in frame.columns]
     problem = None
     if missing:
         problem = f"it lacks the column {missing[0]!r}"
@@ -243,8 +254,8 @@ def _check_runs(frame: pd.DataFrame, path: Path, config: dict) -> None:
         problem = f"it has {len(frame):,} rows, but sweep.json says {config['n_runs']:,} runs"
     elif not set(frame["outcome"].astype(str).unique()) <= set(OUTCOMES):
         problem = f"its outcomes are not among {', '.join(OUTCOMES)}"
-    elif not (np.isfinite(frame["lr"].to_numpy(float)).all() and np.isfinite(frame["w0"].to_numpy(float)).all()):
-        problem = "its lr or w0 values are not all finite"
+    elif not all(np.isfinite(frame[name].to_numpy(float)).all() for name in ("lr", *starts)):
+        problem = f"its {' or '.join(('lr', *starts))} values are not all finite"
     if problem:
         raise StoreError(f"the runs in {str(path)!r} are not a sweep's: {problem}")
 

@@ -36,7 +36,8 @@ SWEEP_SCHEMA = {
                 "gradient_expression": _TEXT,
                 "source": _TEXT,
                 "params": {"type": "object", "additionalProperties": _NUMBER, "maxProperties": 50},
-                "minima": {"type": "array", "items": _NUMBER, "maxItems": 1000},
+                "minima": {"type": "array", "items": {"anyOf": [_NUMBER, {"type": "array", "items": _NUMBER, "maxItems": 64}]}, "maxItems": 1000},
+                "weights": {"type": "array", "items": {"type": "string", "maxLength": 100}, "minItems": 2, "maxItems": 64},
                 "dataset": {"type": "string", "maxLength": 4096},
                 "n_samples": {"type": "integer", "minimum": 1},
                 "n_weights": {"type": "integer", "minimum": 1},
@@ -47,11 +48,12 @@ SWEEP_SCHEMA = {
         },
         "axes": {
             "type": "object",
-            "required": ["lr", "w0"],
+            "required": ["lr"],
             "additionalProperties": _FINITE_LIST,
             "maxProperties": 20,
         },
         "axes_spec": {"type": "object", "additionalProperties": _TEXT},
+        "starts": {"type": "array", "items": {"type": "string", "maxLength": 100}, "minItems": 1, "maxItems": 64},
         "max_iter": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
         "tol": {"type": "number", "minimum": 0},
         "div_factor": {"type": "number", "minimum": 1},
@@ -127,7 +129,11 @@ def sweep_config_problem(config) -> str | None:
     schedule = config.get("schedule", "constant")
     if schedule not in SCHEDULES:
         return f"schedule = {schedule[:40]!r}: must be one of {', '.join(SCHEDULES)}"
-    allowed = ["lr", "w0", *(h.name for h in OPTIMIZERS[optimizer].hyperparameters), *(p.name for p in SCHEDULES[schedule].params), "grad_noise", *config["loss"].get("params", {})]
+    starts = config.get("starts", ["w0"])
+    missing = [name for name in starts if name not in config["axes"]]
+    if missing:
+        return f"axes lacks {missing[0][:40]!r}, the start of a weight (starts: {', '.join(starts)})"
+    allowed = ["lr", *starts, *(h.name for h in OPTIMIZERS[optimizer].hyperparameters), *(p.name for p in SCHEDULES[schedule].params), "grad_noise", *config["loss"].get("params", {})]
     unknown = [name for name in config["axes"] if name not in allowed]
     if unknown:
         return f"axes.{unknown[0][:40]} is not an axis of a {optimizer} sweep (its axes are {', '.join(allowed)})"
