@@ -145,6 +145,7 @@ def optimizer_run(
     div_factor: float = 1e8,
     value: Callable | None = None,
     lr_at: Callable[[int], float] | None = None,
+    grad_at: Callable[[int, tuple], tuple] | None = None,
 ) -> tuple[int, tuple[float, ...], str]:
     """One run of any optimizer on any number of weights, with sweep's outcome rules.
 
@@ -154,6 +155,8 @@ def optimizer_run(
             (one per weight). grad: the gradient, a tuple of floats -> a tuple of floats (a
             float -> a float for one weight). value: the loss, same argument (a NaN loss stops
             the run as nan). lr_at: the learning rate at step k (default: ``lr`` throughout).
+            grad_at: a stochastic gradient ``grad_at(k, w)`` (mini-batches) used instead of
+            ``grad``: the run then stops only as nan, max_iter or diverged.
 
     At step k: nan if the loss is NaN; converged if every |g| <= tol and every |d| <= tol;
     nan if a gradient is NaN; max_iter at k == max_iter; after the update, diverged if some
@@ -176,7 +179,7 @@ def optimizer_run(
         seen = [seen_state(name, h, s) for s in states]
         if k & (k - 1) == 0:
             saved = (w, seen)
-        g = call(grad, w)
+        g = call(grad, w) if grad_at is None else tuple(grad_at(k, w))
         steps = [optimizer_step(name, h, wj, gj, sj) for wj, gj, sj in zip(w, g, states)]
         d = [step[0] for step in steps]
         new_states = [step[1] for step in steps]
@@ -185,7 +188,7 @@ def optimizer_run(
         new_seen = [seen_state(name, h, s) for s in new_states]
         if value is not None and math.isnan(value(w[0]) if one else value(w)):
             return k, w, OUTCOMES[NAN]
-        if all(abs(x) <= tol for x in g) and all(abs(x) <= tol for x in d):
+        if grad_at is None and all(abs(x) <= tol for x in g) and all(abs(x) <= tol for x in d):
             return k, w, OUTCOMES[CONVERGED]
         if any(math.isnan(x) for x in g):
             return k, w, OUTCOMES[NAN]
@@ -193,9 +196,9 @@ def optimizer_run(
             return k, w, OUTCOMES[MAX_ITER]
         if not all(abs(x) <= bound for x in new):
             return k + 1, new, OUTCOMES[DIVERGED]
-        if new == w and new_seen == seen:
+        if grad_at is None and new == w and new_seen == seen:
             return k, w, OUTCOMES[STALLED]
-        if (new, new_seen) == saved:
+        if grad_at is None and (new, new_seen) == saved:
             return k + 1, new, OUTCOMES[CYCLING]
         w, states = new, new_states
         k += 1

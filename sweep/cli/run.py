@@ -69,7 +69,8 @@ _schedule_options, SCHEDULE_NAMES = _setting_options(SCHEDULES, "params", "sched
 @click.option("--schedule", type=click.Choice(list(SCHEDULES)), default="constant", show_default=True, help="The learning-rate schedule.")
 @_schedule_options
 @click.option("--grad-noise", "grad_noise", type=SPEC, default=None, metavar="SPEC", help="Scale of Gaussian noise on every gradient component (>= 0); runs then stop only by divergence, NaN or max_iter.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the gradient noise.")
+@click.option("--batch-size", "batch_size", type=SPEC, default=None, metavar="SPEC", help="For a model: samples per mini-batch (1..n_samples), drawn afresh each epoch; runs then stop only by divergence, NaN or max_iter.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the gradient noise and of the mini-batches' order.")
 @click.option("--target-loss", "target_loss", type=float, default=None, help="With noise: the gap above the loss's best value that counts as reached (the table's reached column).")
 @click.option("--dynamics/--no-dynamics", default=True, show_default=True, help="Track the sharpness at every step.")
 @click.option("--trace", "trace", multiple=True, metavar="AXIS=V1,V2|sample:N:SEED|all", help="Keep every iterate of these runs in DIR/traces.parquet (repeatable: the runs matching every AXIS=... given, plus any sample).")
@@ -80,7 +81,7 @@ _schedule_options, SCHEDULE_NAMES = _setting_options(SCHEDULES, "params", "sched
 @click.option("--resume", "resume_dir", default=None, metavar="DIR", help="Finish the interrupted sweep in DIR (same options as before); damaged parts are recomputed.")
 @click.option("--scheduler", default=None, metavar="dask|tcp://HOST:PORT", help="Run the chunks on a local Dask cluster or an existing one.")
 @quiet_option
-def run_command(lr_axis, w0_axis, loss, params, dataset, target, features, max_iter, tol, div_factor, optimizer, schedule, grad_noise, seed, target_loss, dynamics, trace, threads, out, no_report, chunk_size, resume_dir, scheduler, quiet, **settings):
+def run_command(lr_axis, w0_axis, loss, params, dataset, target, features, max_iter, tol, div_factor, optimizer, schedule, grad_noise, batch_size, seed, target_loss, dynamics, trace, threads, out, no_report, chunk_size, resume_dir, scheduler, quiet, **settings):
     """Run every point of the grid and write DIR/runs.parquet, DIR/sweep.json and the report.
 
     \b
@@ -111,7 +112,7 @@ def run_command(lr_axis, w0_axis, loss, params, dataset, target, features, max_i
     out_path = check_name(resume_dir, "--resume") if resume_dir is not None else check_name(out)
     plan = plan_sweep(
         lr_axis, starts_argument(w0_axis, loss, params_dict(params)), loss=loss, params=params_dict(params), max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=threads, dataset=dataset, target=target,
-        features=feature_list, optimizer=optimizer, hyper=hyper, schedule=schedule, schedule_params=schedule_params, grad_noise=grad_noise, seed=seed, dynamics=dynamics, trace=trace or None, target_loss=target_loss,
+        features=feature_list, optimizer=optimizer, hyper=hyper, schedule=schedule, schedule_params=schedule_params, grad_noise=grad_noise, seed=seed, dynamics=dynamics, trace=trace or None, target_loss=target_loss, batch_size=batch_size,
     )
     ctx = click.get_current_context()
     # What the user typed, by the option's own flag, each value as the library read it.

@@ -122,6 +122,8 @@ class KernelSpec:
         optimizer, schedule: the parts (see the module docstring).
         noisy: gradients carry noise (``sweep.optim.noise``): only divergence, NaN and max_iter
             stop a run, and the exact-gradient tests are compiled out.
+        batched: a model's gradients are of mini-batches (``sweep.optim.batches``), with the
+            same stops as under noise.
         dynamics: compute the sharpness (the other dynamics are cheap and always on).
         lanes: runs in flight per thread.
         substeps: steps per vector pass.
@@ -134,12 +136,18 @@ class KernelSpec:
     dynamics: bool = True
     lanes: int = 128
     substeps: int = 2
+    batched: bool = False
+
+    @property
+    def stochastic(self) -> bool:
+        """Gradients are not exact (noise or mini-batches): no convergence test."""
+        return self.noisy or self.batched
 
     @property
     def exact_tests(self) -> bool:
         """Whether the stall and cycle tests apply: only under a constant schedule and
         exact gradients is an update that repeats a state a fixed point or a cycle."""
-        return self.schedule.constant and not self.noisy
+        return self.schedule.constant and not self.stochastic
 
     def rows(self) -> list[str]:
         """The rows of the kernel's per-run input array X, in order."""
@@ -150,7 +158,9 @@ class KernelSpec:
         rows += [f"schedule:{p.name}" for p in self.schedule.params]
         # A noisy run's draws are keyed by its number in the whole grid, whichever piece,
         # chunk or worker runs it.
-        rows += ["noise:grad_noise", "noise:run"] if self.noisy else []
+        rows += ["noise:grad_noise"] if self.noisy else []
+        rows += ["batch:batch_size"] if self.batched else []
+        rows += ["noise:run"] if self.stochastic else []
         rows += [f"param:{name}" for name in self.problem.params]
         return rows
 
@@ -709,7 +719,7 @@ def _block_source(spec: KernelSpec) -> str:
     sparams = [p.name for p in spec.schedule.params]
     rows = {name: i for i, name in enumerate(spec.rows())}
     # Per-lane floats: rows of L.
-    floats = ["lr_", "bound_", "kk", "live_", "vprev_", "lmax_", "smax_", "swing_", "thr_", "tail_", "ninc_", "finc_", "eos_", "reach_", "lrk_", "sigma_"]
+    floats = ["lr_", "bound_", "kk", "live_", "vprev_", "lmax_", "smax_", "swing_", "thr_", "tail_", "ninc_", "finc_", "eos_", "reach_", "lrk_", "sigma_", "bs_"]
     floats += [f"h_{h}" for h in hypers] + [f"q_{q}" for q in sparams] + [f"k_{c}" for c in counters] + [f"k_{c}_new" for c in counters] + [f"sk_{c}" for c in counters]
     at = {name: i for i, name in enumerate(floats)}
 
@@ -764,7 +774,7 @@ for lane in range(B):
     noisy_grad = f"g = g + {lane('sigma_')} * _normal(seed, int(X[{rows['noise:run']}, K[0, lane]]), int({lane('kk')}), j)\n" if spec.noisy else ""
     tests_exact = spec.exact_tests
     verdict = [f"status = {NAN} if v != v else {CONTINUE}"]
-    if not spec.noisy:
+    if not spec.stochastic:
         verdict.append(f"status = {CONVERGED} if (status == {CONTINUE}) & SM[lane] & RS[lane] else status")
     verdict += [
         f"status = {NAN} if (status == {CONTINUE}) & NG[lane] else status",
@@ -787,6 +797,7 @@ for lane in range(B):
             *(f"{lane('q_' + q)} = X[{rows['schedule:' + q]}, r]" for q in sparams),
             *(f"{lane('k_' + c)} = {float(v)!r}" for c, v in o.counters),
             (f"{lane('sigma_')} = X[{rows['noise:grad_noise']}, r]" if spec.noisy else ""),
+            (f"{lane('bs_')} = X[{rows['batch:batch_size']}, r]" if spec.batched else ""),
             f"{lane('vprev_')} = math.inf",
             f"{lane('lmax_')} = -math.inf",
             f"{lane('smax_')} = -math.inf",
@@ -806,9 +817,33 @@ for lane in range(B):
             "n_live += 1",
         ]
     )
-    # Only the log loss passes over the samples a block at a time.
-    sample_rows = "n_samples" if pr.kind == "logloss" else "1"
+    # Only the log loss and mini-batches pass over the samples a block at a time.
+    sample_rows = "n_samples" if pr.kind == "logloss" or spec.batched else "1"
     scratch = f"SC = np.zeros(({sample_rows}, B))\nZB = np.zeros(({sample_rows}, B))"
+    batches = ""
+    if spec.batched:
+        scratch += "\nMB = np.zeros((n_samples, B))\nRK = np.zeros((n_samples, B), np.int64)\nBT = np.zeros(B, np.int64)\nBS = np.ones(B, np.int64)\nBI = np.zeros(B)"
+        # Each lane's batch at this step: a new epoch's order at its first step, then the
+        # weights 1/|batch| on the batch's samples (sweep.optim.batches).
+        batches = f"""
+for lane in range(B):
+    if {lane('live_')} == 0.0:
+        BS[lane] = n_samples
+        BT[lane] = -1
+        continue
+    size = int({lane('bs_')})
+    per_epoch = (n_samples + size - 1) // size
+    k = int({lane('kk')})
+    t = k % per_epoch
+    if t == 0:
+        _epoch_ranks(seed, int(X[{rows['noise:run']}, K[0, lane]]), k // per_epoch, RK, lane)
+    BS[lane] = size
+    BT[lane] = t
+    BI[lane] = 1.0 / min(size, n_samples - t * size)
+for i in range(n_samples):
+    for lane in range(B):
+        MB[i, lane] = BI[lane] if RK[i, lane] // BS[lane] == BT[lane] else 0.0
+"""
     lines = f'''@njit(cache=True, nogil=True, error_model="numpy")
 def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor, seed, tail_from_, target, F, I):
     """The worker's share of the runs, B lanes in flight, each refilled as its run ends."""
@@ -865,6 +900,7 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
 {_lines(load_hyper, 16)}
 {_lines(chr(10).join(f"{s_} = S[{i}, j, lane]" for i, s_ in enumerate(slots)), 16)}
 {_lines(save_state, 16)}
+{_lines(batches, 8)}
 {_lines(pr.gradient_code, 8)}
         for lane in range(B):
 {_lines(load_hyper, 12)}
@@ -911,7 +947,7 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             {lane('finc_')} = first if first < {lane('finc_')} else {lane('finc_')}
             {lane('lmax_')} = v if v > {lane('lmax_')} else {lane('lmax_')}
             {lane('swing_')} = OS[lane] if OS[lane] < {lane('swing_')} else {lane('swing_')}
-{_lines(f"{lane('tail_')} = {lane('tail_')} + v if {lane('kk')} >= tail_from else {lane('tail_')}" + chr(10) + f"first = {lane('kk')} if v <= target else math.inf" + chr(10) + f"{lane('reach_')} = first if first < {lane('reach_')} else {lane('reach_')}" if spec.noisy else "", 12)}
+{_lines(f"{lane('tail_')} = {lane('tail_')} + v if {lane('kk')} >= tail_from else {lane('tail_')}" + chr(10) + f"first = {lane('kk')} if v <= target else math.inf" + chr(10) + f"{lane('reach_')} = first if first < {lane('reach_')} else {lane('reach_')}" if spec.stochastic else "", 12)}
             {lane('vprev_')} = v
 {_lines(chr(10).join(verdict), 12)}
             status = status if {lane('live_')} == 1.0 else {CONTINUE}
@@ -968,9 +1004,13 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
         from sweep.optim.noise import NORMAL_SOURCE
 
         functions.append(NORMAL_SOURCE)
+    if spec.batched:
+        from sweep.optim.batches import BATCH_SOURCE
+
+        functions.append(BATCH_SOURCE)
     header = "\n".join(
         [
-            f"# Generated by sweep; do not edit. Problem: {pr.description}; optimizer {o.name}; schedule {spec.schedule.name}{'; noisy gradients' if spec.noisy else ''}.",
+            f"# Generated by sweep; do not edit. Problem: {pr.description}; optimizer {o.name}; schedule {spec.schedule.name}{'; noisy gradients' if spec.noisy else ''}{'; mini-batches' if spec.batched else ''}.",
             "import math",
             "",
             "import numpy as np",

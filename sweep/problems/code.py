@@ -164,6 +164,29 @@ for i in range(n_samples):
 matmul_tn(DX, ZB, G)"""
 
 
+def _batched_gradient(mse: bool, with_curvature: bool) -> str:
+    # A mini-batch gradient from the batch's weights MB[i, lane] (1/|batch| for the lane's
+    # batch, 0 elsewhere): one product for the block's predictions, one pass over the samples
+    # for the full loss (the run's objective) and the batch's residuals, one product back.
+    if mse:
+        sample = "r = ZB[i, lane] - y_i\n        V[lane] += r * r * inv_n\n        ZB[i, lane] = 2.0 * r * MB[i, lane]"
+    else:
+        curvature = "\n        SC[i, lane] = p * (1.0 - p)" if with_curvature else ""
+        sample = (
+            "z = ZB[i, lane]\n        e = vexp(-abs(z))\n        q = 1.0 / (1.0 + e)\n        p = q if z >= 0.0 else e * q\n"
+            f"        V[lane] += (max(z, 0.0) + vlog1p_unit(e) - y_i * z) * inv_n{curvature}\n        ZB[i, lane] = (p - y_i) * MB[i, lane]"
+        )
+    return f"""matmul(DX, W, ZB)
+inv_n = 1.0 / n_samples
+for lane in range(B):
+    V[lane] = 0.0
+for i in range(n_samples):
+    y_i = DY[i]
+    for lane in range(B):
+        {sample}
+matmul_tn(DX, ZB, G)"""
+
+
 _LOGLOSS_HVP = """
 # H x = X^T (p (1 - p) X x) / n
 matmul(DX, PX, ZB)
@@ -175,7 +198,7 @@ matmul_tn(DX, ZB, HX)
 """
 
 
-def model_problem(model, with_loss: bool = True, with_curvature: bool = True) -> BlockProblem:
+def model_problem(model, with_loss: bool = True, with_curvature: bool = True, batched: bool = False) -> BlockProblem:
     """The BlockProblem of a ``sweep.problems.models.Model``: its gradient and Hessian-vector
     product as loops over the data with the lanes innermost.
 
@@ -184,13 +207,19 @@ def model_problem(model, with_loss: bool = True, with_curvature: bool = True) ->
         with_loss: fill the block's losses ``V`` at every step (the dynamics columns and the
             noisy outcomes need them; without, V stays 0 and the kernel skips the work).
         with_curvature: keep what the Hessian-vector product needs (the sharpness).
+        batched: the gradient of each lane's mini-batch (``sweep.optim.batches``), from the
+            weights ``MB`` the kernel fills at every step; the loss is still the full one.
     """
     mse = model.kind == 0
     d = model.n_weights
+    if batched:
+        gradient = _batched_gradient(mse, with_curvature)
+    else:
+        gradient = _mse_gradient(d) if mse else _logloss_gradient(with_loss, with_curvature)
     return BlockProblem(
         d=d,
         kind="mse" if mse else "logloss",
-        gradient_code=_mse_gradient(d) if mse else _logloss_gradient(with_loss, with_curvature),
+        gradient_code=gradient,
         hvp_code=_product("DH", "PX", "HX", d) if mse else _LOGLOSS_HVP.strip("\n"),
         hessian_constant=mse,
         description=f"{model.name} on {model.n_samples} samples x {d} weights",

@@ -97,8 +97,8 @@ def kernel_spec(plan: Plan) -> KernelSpec:
 
     if is_model(plan):
         # The loss at every step feeds the dynamics and the noisy outcomes only.
-        problem = model_problem(plan.problem, with_loss=plan.dynamics or plan.noisy, with_curvature=plan.dynamics)
-        return KernelSpec(problem, plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=model_lanes(plan.problem), substeps=1)
+        problem = model_problem(plan.problem, with_loss=plan.dynamics or plan.stochastic, with_curvature=plan.dynamics, batched=plan.batched)
+        return KernelSpec(problem, plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=model_lanes(plan.problem), substeps=1, batched=plan.batched)
     return KernelSpec(problem_code(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=LANES, substeps=SUBSTEPS)
 
 
@@ -290,7 +290,7 @@ def table(plan: Plan, values: dict[str, np.ndarray], result: dict[str, np.ndarra
     columns["outcome"] = to_categorical(codes)
     columns["oscillated"] = result["oscillated"]
     columns["regime"] = regime_of(codes, columns["n_iter"], result["oscillated"])
-    names = DYNAMICS + (("loss_tail", "reached") if plan.noisy else ())
+    names = DYNAMICS + (("loss_tail", "reached") if plan.stochastic else ())
     for name in names:
         if name in result:
             columns[name] = result[name].astype(np.int32) if name in ("n_increase", "first_increase", "eos_step", "reached") else result[name]
@@ -329,7 +329,9 @@ def memory_bytes(plan: Plan) -> int:
         import numba
 
         workers = plan.n_threads or numba.get_num_threads()
-        fixed += plan.problem.kind * workers * MODEL_SCRATCH_ARRAYS * plan.problem.n_samples * model_lanes(plan.problem) * 8
+        # Mini-batches add the batch weights and each sample's rank in its epoch's order.
+        arrays = MODEL_SCRATCH_ARRAYS + 2 if plan.batched else plan.problem.kind * MODEL_SCRATCH_ARRAYS
+        fixed += workers * arrays * plan.problem.n_samples * model_lanes(plan.problem) * 8
     return plan.n_runs * per_run + fixed
 
 
@@ -411,7 +413,7 @@ def sweep_config(plan: Plan) -> dict:
         "tol": plan.tol,
         "div_factor": plan.div_factor,
         "n_runs": int(plan.n_runs),
-        **({"seed": plan.seed} if plan.noisy else {}),
+        **({"seed": plan.seed} if plan.stochastic else {}),
         **({"target_loss": plan.target_loss, "target": plan.target} if plan.target_loss is not None else {}),
         **({"trace": list(plan.trace_request), "n_traced": int(plan.traced.size)} if plan.traced is not None else {}),
     }

@@ -125,7 +125,9 @@ class Plan:
         axes: every axis, in grid order (lr first); a fixed setting is an axis of one value.
         optimizer, schedule: the parts (``sweep.optim``).
         max_iter, tol, div_factor: the stops.
-        noisy, seed: gradient noise is on (a ``grad_noise`` axis), and its generator's seed.
+        noisy, seed: gradient noise is on (a ``grad_noise`` axis), and its generator's seed
+            (also the seed of the mini-batches' order).
+        batched: a model's gradients are of mini-batches (a ``batch_size`` axis).
         dynamics: compute the sharpness at every step.
         n_threads: Numba threads (None: all).
         traced, trace_request: the runs to trace (``select_traced``), or None.
@@ -141,6 +143,7 @@ class Plan:
     noisy: bool = False
     seed: int = 0
     dynamics: bool = True
+    batched: bool = False
     n_threads: int | None = None
     #: The runs whose every iterate is kept (sorted run numbers), and the request they came from.
     traced: np.ndarray | None = None
@@ -148,6 +151,12 @@ class Plan:
     #: The loss a noisy run must reach for ``reached``: best known value + target_loss.
     target: float = -math.inf
     target_loss: float | None = None
+
+    @property
+    def stochastic(self) -> bool:
+        """The gradients are not exact (noise or mini-batches): runs stop only by divergence,
+        NaN or max_iter, and the table adds ``loss_tail`` and ``reached``."""
+        return self.noisy or self.batched
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -223,6 +232,22 @@ def _start_axes(w0, problem) -> list[Axis]:
             raise SweepError(f"w0 gives no start for the weight {weight!r}: give one axis per weight ({names}), such as --w0 {weight}=-2:2:41")
         axes.append(Axis(start_name(weight, len(weights)), values, f"w0:{weight}"))
     return axes
+
+
+def _batch_axes(batch_size, problem) -> list[Axis]:
+    """A model's mini-batch sizes as an axis (none without ``batch_size``)."""
+    from sweep.problems.models import Model
+
+    if batch_size is None:
+        return []
+    if not isinstance(problem, Model):
+        raise SweepError(f"batch_size={str(batch_size)[:40]} is for the models on data (mse-linear, logloss-logistic): the loss {problem.name!r} has no samples to batch; use --grad-noise for noisy gradients")
+    values = axis_values(batch_size, "batch_size", sort=True)
+    n = problem.n_samples
+    bad = values[(values != np.round(values)) | (values < 1) | (values > n)]
+    if bad.size:
+        raise SweepError(f"batch_size={float(bad[0])!r} is not allowed: a batch size is a whole number of samples in 1..{n} (the {problem.dataset} data has {n})")
+    return [Axis("batch_size", values, "batch:batch_size")]
 
 
 def _hyper_axes(optimizer: str, hyper: dict | None) -> tuple[Optimizer, list[Axis]]:
@@ -340,10 +365,12 @@ def plan_sweep(
     dynamics: bool = True,
     trace=None,
     target_loss: float | None = None,
+    batch_size=None,
 ) -> Plan:
     """Check a sweep's input without running it (arguments as for ``sweep.run_sweep``;
     ``trace`` as for ``select_traced``; ``target_loss``, for noisy runs, the gap above the
-    loss's best known value within which ``reached`` counts a run as there).
+    loss's best known value within which ``reached`` counts a run as there; ``batch_size``,
+    for a model, samples per mini-batch, a whole number or an axis of them in 1..n_samples).
 
     Raises:
         SweepError: for a bad lr, w0, loss, model, dataset, optimizer, schedule or setting
@@ -364,22 +391,23 @@ def plan_sweep(
         if (values < 0).any():
             raise SweepError(f"grad_noise={float(values[0])!r} is not allowed: a noise scale must be finite and >= 0")
         noise_axes.append(Axis("grad_noise", values, "noise:grad_noise"))
+    batch_axes = _batch_axes(batch_size, problem)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise SweepError(f"seed={seed!r:.30} is not allowed: it must be a whole number in 0..2**63-1")
-    axes = (Axis("lr", lr_axis, "lr"), *start_axes, *hyper_axes, *schedule_axes, *noise_axes, *param_axes)
+    axes = (Axis("lr", lr_axis, "lr"), *start_axes, *hyper_axes, *schedule_axes, *noise_axes, *batch_axes, *param_axes)
     names = [axis.name for axis in axes]
     clash = sorted({name for name in names if names.count(name) > 1})
     if clash:
         raise SweepError(f"{clash[0]!r} names both a setting of the optimizer or schedule and a parameter of the loss: rename the loss's parameter")
-    plan = Plan(problem, axes, chosen, scheduled, max_iter, tol, div_factor, noisy=bool(noise_axes), seed=int(seed), dynamics=dynamics, n_threads=n_threads)
+    plan = Plan(problem, axes, chosen, scheduled, max_iter, tol, div_factor, noisy=bool(noise_axes), seed=int(seed), dynamics=dynamics, n_threads=n_threads, batched=bool(batch_axes))
     if plan.n_runs > MAX_RUNS:
         sizes = " x ".join(f"{size:,}" for size in plan.shape)
         raise SweepError(f"the grid has {sizes} = {plan.n_runs:.3g} runs, more than the {MAX_RUNS:.1e} a sweep can number: narrow the axes")
     if target_loss is not None:
         if isinstance(target_loss, bool) or not is_real_number(target_loss) or not (0 <= float(target_loss) < math.inf):
             raise SweepError(f"target_loss={target_loss!r:.30} is not allowed: it must be a finite number >= 0 (a gap above the loss's best value)")
-        if not plan.noisy:
-            raise SweepError("--target-loss is for noisy runs (give --grad-noise): an exact-gradient run has its outcome")
+        if not plan.stochastic:
+            raise SweepError("--target-loss is for noisy runs (give --grad-noise, or --batch-size for a model): an exact-gradient run has its outcome")
         best = getattr(plan.problem, "best_value", lambda: None)()
         if best is None:
             shown = plan.problem.expression() if hasattr(plan.problem, "expression") else plan.problem.name

@@ -30,6 +30,7 @@ def run_sweep(
     seed: int = 0,
     dynamics: bool = True,
     target_loss: float | None = None,
+    batch_size=None,
 ) -> pd.DataFrame:
     """Run gradient descent from every point of a grid, each run to its own stop.
 
@@ -71,7 +72,12 @@ def run_sweep(
             or an axis (>= 0); None for exact gradients. With noise a run stops only by
             divergence, NaN or max_iter, and the table adds ``loss_tail`` (mean loss over the
             last 10% of the steps) and ``reached`` (``sweep.optim.noise``).
-        seed: the noise's seed; the noise of a run is a function of (seed, run, step).
+        seed: the noise's seed; the noise of a run is a function of (seed, run, step), and
+            its mini-batches of (seed, run, epoch).
+        batch_size: for a model, samples per mini-batch (a whole number in 1..n_samples, or
+            an axis of them); None for full-batch gradients. Each epoch visits every sample
+            once in an order drawn afresh (``sweep.optim.batches``); the runs then stop as
+            under noise, and the recorded loss is always the full one.
         target_loss: for noisy runs, a gap >= 0 above the loss's best known value:
             ``reached`` is the first step whose loss came within it (-1 if none, and -1
             everywhere when None).
@@ -104,7 +110,7 @@ def run_sweep(
     plan = plan_sweep(
         lr, w0, loss=loss, params=params, max_iter=max_iter, tol=tol, div_factor=div_factor, n_threads=n_threads, dataset=dataset, target=target,
         features=features, optimizer=optimizer, hyper=hyper, schedule=schedule, schedule_params=schedule_params, grad_noise=grad_noise, seed=seed, dynamics=dynamics,
-        target_loss=target_loss,
+        target_loss=target_loss, batch_size=batch_size,
     )
     return execute(plan)
 

@@ -133,7 +133,7 @@ def sweep_config_problem(config) -> str | None:
     missing = [name for name in starts if name not in config["axes"]]
     if missing:
         return f"axes lacks {missing[0][:40]!r}, the start of a weight (starts: {', '.join(starts)})"
-    allowed = ["lr", *starts, *(h.name for h in OPTIMIZERS[optimizer].hyperparameters), *(p.name for p in SCHEDULES[schedule].params), "grad_noise", *config["loss"].get("params", {})]
+    allowed = ["lr", *starts, *(h.name for h in OPTIMIZERS[optimizer].hyperparameters), *(p.name for p in SCHEDULES[schedule].params), "grad_noise", "batch_size", *config["loss"].get("params", {})]
     unknown = [name for name in config["axes"] if name not in allowed]
     if unknown:
         return f"axes.{unknown[0][:40]} is not an axis of a {optimizer} sweep (its axes are {', '.join(allowed)})"
