@@ -173,6 +173,10 @@ def test_formulas_in_several_weights():
         ({"w0": None, "loss": "rastrigin", "params": {"d": [2, 3]}}, "cannot be an axis"),
         ({"w0": None, "loss": "rastrigin", "params": {"d": 40}}, "whole number in 2..16"),
         ({"w0": None, "loss": "ill-quadratic", "params": {"kappa": 0.5}}, "condition number"),
+        # a weight's end is a column: it may not take another column's name
+        ({"w0": {"lr": [2.0], "x": [1.0], "y": [1.0]}, "loss": "x**2 + lr*y**2"}, "weight named 'lr'"),
+        ({"w0": {"x": [1.0], "x0": [2.0], "y": [1.0]}, "loss": "x**2 + x0*y**2"}, "weight named 'x0'"),
+        ({"w0": {"loss": [1.0], "grad": [1.0]}, "loss": "loss**2 + grad**2"}, "weight named 'grad'"),
     ],
 )
 def test_bad_starts_and_shapes_are_one_line(kwargs, message):
@@ -210,6 +214,15 @@ def test_sweep_run_report_and_compare_on_a_plane_of_starts(tmp_path, capsys):
 
     stored = pd.read_parquet(out / "runs.parquet")
     np.testing.assert_array_equal(stored[["x", "y"]].to_numpy(), frame[["x", "y"]].to_numpy())
+    # the folder reads back: sweep report draws it again, over the plane of starts
+    assert main(["report", str(out), "--x", "x0", "--y", "y0"]) == 0, capsys.readouterr().err
+    assert (out / "report-x0-y0.html").is_file() or (out / "report.html").is_file()
+    # streamed in chunks, the same runs and traces
+    chunked = tmp_path / "chunked"
+    assert main(["run", "--loss", "himmelblau", "--lr", "0.005,0.015", "--w0", "x=-5:5:21", "--w0", "y=-5:5:21", "--max-iter", "400", "--tol", "1e-8", "--trace", "x0=-4,4", "--trace", "y0=4", "--chunk-size", "200", "--out", str(chunked), "--quiet"]) == 0
+    from sweep.store.results import read_results, read_traces
+
+    assert read_results(chunked)[0].equals(read_results(out)[0]) and read_traces(chunked).equals(read_traces(out))
     # a bad --w0 is one line and writes nothing
     assert main(["run", "--loss", "himmelblau", "--w0", "z=1:2:3", "--out", str(tmp_path / "bad")]) == 2
     assert "does not have" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -464,8 +464,9 @@ def kernel_source(spec: KernelSpec) -> str:
     Worker arguments: ``worker`` and ``n_workers`` (this worker takes blocks worker,
     worker + n_workers, ...); ``X`` (rows x n) float64 per-run inputs in the order of
     ``spec.rows()``; ``max_iter``, ``tol``, ``div_factor``, ``seed``, ``tail_from`` (first step
-    of the loss tail), ``target``; outputs ``F`` (D + len(FLOAT_OUTPUTS), n) float64 and ``I``
-    (len(INT_OUTPUTS), n) int64. ``_worker_traced`` also fills ``T`` (n, max_iter + 2, fields)
+    of the loss tail), ``target``; outputs ``F`` (D + len(FLOAT_OUTPUTS), N) float64 and ``I``
+    (len(INT_OUTPUTS), N) int64, N >= base + n, run r's end in column ``base`` + r (so that a
+    piece of a larger sweep writes straight into the sweep's outputs). ``_worker_traced`` also fills ``T`` (n, max_iter + 2, fields)
     with one row per iterate and ``T_len`` (n,) with each run's row count. The workers hold no
     lock (nogil): one per thread, each run's result depends on that run alone.
     """
@@ -621,6 +622,7 @@ def _worker(spec: KernelSpec, parts: _Parts, traced: bool) -> str:
     final_grad2 = "g2_0" if parts.D == 1 else "math.sqrt(" + " + ".join(f"g2_{j} * g2_{j}" for j in range(parts.D)) + ")"
     hess2 = [f"_h2_{i}" for i in range(parts.n_hess)]
     finish = f"""
+out_ = base + run_
 if status == DIVERGED or status == CYCLING:
     # The run ends at the iterate the update reached: its loss is part of the run.
     {', '.join(['v2', *(f'g2_{j}' for j in range(parts.D)), *hess2])}, = _evaluate_exact({', '.join([*parts.wn, *parts.p]) or '0.0'})
@@ -629,25 +631,25 @@ if status == DIVERGED or status == CYCLING:
         finc_ = min(finc_, kk)
     lmax_ = v2 if v2 > lmax_ else lmax_
 {_lines(moved_trace, 4)}
-{_lines(chr(10).join(f'F[{j}, run_] = wn_{j}' for j in range(parts.D)), 4)}
-    F[D, run_] = v2
-    F[D + 1, run_] = {final_grad2}
-    I[0, run_] = int(kk) + 1
+{_lines(chr(10).join(f'F[{j}, out_] = wn_{j}' for j in range(parts.D)), 4)}
+    F[D, out_] = v2
+    F[D + 1, out_] = {final_grad2}
+    I[0, out_] = int(kk) + 1
 else:
 {_lines(('T_len[run_] = int(kk) + 1' + chr(10)) if traced else '', 4)}
-{_lines(chr(10).join(f'F[{j}, run_] = w_{j}' for j in range(parts.D)), 4)}
-    F[D, run_] = v
-    F[D + 1, run_] = {final_grad}
-    I[0, run_] = int(kk)
-F[D + 2, run_] = lmax_
-F[D + 3, run_] = smax_ if smax_ > -math.inf else math.nan
-F[D + 4, run_] = tail_ / (max_iter + 1.0 - tail_from) if kk >= max_iter and max_iter + 1.0 > tail_from else math.nan
-I[1, run_] = status
-I[2, run_] = int(ninc_)
-I[3, run_] = int(finc_) if finc_ < math.inf else -1
-I[4, run_] = int(eos_) if eos_ < math.inf else -1
-I[5, run_] = 1 if swing_ < 0.0 else 0
-I[6, run_] = int(reach_) if reach_ < math.inf else -1
+{_lines(chr(10).join(f'F[{j}, out_] = w_{j}' for j in range(parts.D)), 4)}
+    F[D, out_] = v
+    F[D + 1, out_] = {final_grad}
+    I[0, out_] = int(kk)
+F[D + 2, out_] = lmax_
+F[D + 3, out_] = smax_ if smax_ > -math.inf else math.nan
+F[D + 4, out_] = tail_ / (max_iter + 1.0 - tail_from) if kk >= max_iter and max_iter + 1.0 > tail_from else math.nan
+I[1, out_] = status
+I[2, out_] = int(ninc_)
+I[3, out_] = int(finc_) if finc_ < math.inf else -1
+I[4, out_] = int(eos_) if eos_ < math.inf else -1
+I[5, out_] = 1 if swing_ < 0.0 else 0
+I[6, out_] = int(reach_) if reach_ < math.inf else -1
 {a['live_']} = 0.0
 n_live -= 1
 stopped = True
@@ -677,9 +679,10 @@ if not stopped:
     return (
         # nogil: the executor runs one worker per Python thread (sweep.run.executor.run_workers).
         f'@njit(cache=True, nogil=True, error_model="numpy")\n'
-        f"def {name}(worker, n_workers, X, max_iter_, tol, div_factor, seed, tail_from_, target, F, I{trace_args}):\n"
+        f"def {name}(worker, n_workers, X, max_iter_, tol, div_factor, seed, tail_from_, target, F, I, base{trace_args}):\n"
         '    """Run the worker\'s share of the runs (blocks worker, worker + n_workers, ...) to their\n'
-        '    stops, B lanes in flight, each refilled as its run ends."""\n'
+        '    stops, B lanes in flight, each refilled as its run ends; run r\'s end goes to column\n'
+        '    base + r of F and I."""\n'
         "    n = X.shape[1]\n"
         f"    L = np.zeros(({n_float}, B))\n"
         f"    K = np.zeros(({n_int}, B), np.int64)\n"
@@ -845,8 +848,9 @@ for i in range(n_samples):
         MB[i, lane] = BI[lane] if RK[i, lane] // BS[lane] == BT[lane] else 0.0
 """
     lines = f'''@njit(cache=True, nogil=True, error_model="numpy")
-def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor, seed, tail_from_, target, F, I):
-    """The worker's share of the runs, B lanes in flight, each refilled as its run ends."""
+def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor, seed, tail_from_, target, F, I, base):
+    """The worker's share of the runs, B lanes in flight, each refilled as its run ends; run
+    r's end goes to column base + r of F and I."""
     n = X.shape[1]
     n_samples = DX.shape[0]
     L = np.zeros(({len(floats)}, B))
@@ -968,10 +972,11 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             if status == {CONTINUE}:
                 continue
             run_ = K[0, lane]
+            out_ = base + run_
             kk = {lane('kk')}
             moved = (status == {DIVERGED}) | (status == {CYCLING})
             for j in range(D):
-                F[j, run_] = WN[j, lane] if moved else W[j, lane]
+                F[j, out_] = WN[j, lane] if moved else W[j, lane]
             if moved:
                 # The run ends at the iterate the update reached: its loss is part of the run.
                 v2 = model_loss({0 if pr.kind == "mse" else 1}, WN[:, lane].copy(), DX, DY)
@@ -979,18 +984,18 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
                     {lane('ninc_')} += 1.0
                     {lane('finc_')} = min({lane('finc_')}, kk)
                 {lane('lmax_')} = v2 if v2 > {lane('lmax_')} else {lane('lmax_')}
-            F[D, run_] = math.nan
-            F[D + 1, run_] = math.nan
-            F[D + 2, run_] = {lane('lmax_')}
-            F[D + 3, run_] = {lane('smax_')} if {lane('smax_')} > -math.inf else math.nan
-            F[D + 4, run_] = {lane('tail_')} / (max_iter + 1.0 - tail_from) if kk >= max_iter and max_iter + 1.0 > tail_from else math.nan
-            I[0, run_] = int(kk) + 1 if moved else int(kk)
-            I[1, run_] = status
-            I[2, run_] = int({lane('ninc_')})
-            I[3, run_] = int({lane('finc_')}) if {lane('finc_')} < math.inf else -1
-            I[4, run_] = int({lane('eos_')}) if {lane('eos_')} < math.inf else -1
-            I[5, run_] = 1 if {lane('swing_')} < 0.0 else 0
-            I[6, run_] = int({lane('reach_')}) if {lane('reach_')} < math.inf else -1
+            F[D, out_] = math.nan
+            F[D + 1, out_] = math.nan
+            F[D + 2, out_] = {lane('lmax_')}
+            F[D + 3, out_] = {lane('smax_')} if {lane('smax_')} > -math.inf else math.nan
+            F[D + 4, out_] = {lane('tail_')} / (max_iter + 1.0 - tail_from) if kk >= max_iter and max_iter + 1.0 > tail_from else math.nan
+            I[0, out_] = int(kk) + 1 if moved else int(kk)
+            I[1, out_] = status
+            I[2, out_] = int({lane('ninc_')})
+            I[3, out_] = int({lane('finc_')}) if {lane('finc_')} < math.inf else -1
+            I[4, out_] = int({lane('eos_')}) if {lane('eos_')} < math.inf else -1
+            I[5, out_] = 1 if {lane('swing_')} < 0.0 else 0
+            I[6, out_] = int({lane('reach_')}) if {lane('reach_')} < math.inf else -1
             {lane('live_')} = 0.0
             n_live -= 1
             r = _next_run(worker, n_workers, cursor, n)

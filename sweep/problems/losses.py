@@ -418,7 +418,8 @@ def basin_of(loss: Loss, w, converged):
     ends = w.reshape(n, -1)
     gaps = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2))
     reach = 0.5 * gaps[np.triu_indices(len(points), 1)].min() if len(points) > 1 else np.inf
-    with np.errstate(invalid="ignore"):
+    # A diverged run's end may square to inf (or be NaN): it is in no basin, quietly.
+    with np.errstate(all="ignore"):
         distance = np.sqrt(((ends[:, None, :] - points[None, :, :]) ** 2).sum(axis=2))
     nearest = np.argmin(np.where(np.isnan(distance), np.inf, distance), axis=1)
     inside = np.asarray(converged) & (distance[np.arange(n), nearest] < reach)

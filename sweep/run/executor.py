@@ -152,19 +152,13 @@ def descend(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     floats = np.empty((D + len(FLOAT_OUTPUTS), n))
     ints = np.empty((len(INT_OUTPUTS), n), np.int64)
     tail_from = plan.max_iter - -(-plan.max_iter // 10)
-    buffers = None
     for start in range(0, n, PIECE):
         # Python gets control back between pieces, so Ctrl-C stops a long sweep promptly.
         part = slice(start, min(n, start + PIECE))
-        m = part.stop - start
-        # Each piece's inputs are built as they are needed and its output buffers reused:
-        # fresh memory for a million runs costs more in page faults than short runs in the kernel.
+        # Each piece's inputs are built as they are needed, and the kernel writes its runs'
+        # ends straight into the outputs (columns start.., the last argument): no copies.
         X = inputs(plan, spec, {name: column[part] for name, column in values.items()})
-        if buffers is None or buffers[0].shape[1] != m:
-            buffers = (np.empty((floats.shape[0], m)), np.empty((ints.shape[0], m), np.int64))
-        piece_f, piece_i = buffers
-        run_workers(kernel._worker, m, spec.lanes, X, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, piece_f, piece_i)
-        floats[:, part], ints[:, part] = piece_f, piece_i
+        run_workers(kernel._worker, part.stop - start, spec.lanes, X, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, floats, ints, start)
     return _outputs(plan, spec, floats, ints)
 
 
@@ -198,9 +192,7 @@ def _descend_model(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.nd
     with threadpool_limits(1, user_api="blas"):
         for start in range(0, n, PIECE):
             part = slice(start, min(n, start + PIECE))
-            piece_f, piece_i = np.empty((floats.shape[0], part.stop - start)), np.empty((ints.shape[0], part.stop - start), np.int64)
-            run_workers(kernel._worker, part.stop - start, spec.lanes, np.ascontiguousarray(X[:, part]), *data, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, piece_f, piece_i)
-            floats[:, part], ints[:, part] = piece_f, piece_i
+            run_workers(kernel._worker, part.stop - start, spec.lanes, np.ascontiguousarray(X[:, part]), *data, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, floats, ints, start)
     W = np.ascontiguousarray(floats[:d].T)
     loss, grad = np.empty(n), np.empty(n)
     model_kernels.evaluate_model(plan.problem.kind, W, data[2], data[3], data[0], data[1], loss, grad)
@@ -492,7 +484,7 @@ def trace_runs(plan: Plan, index: np.ndarray) -> pd.DataFrame:
     T = np.full((n, plan.max_iter + 2, len(fields)), np.nan)
     T_len = np.zeros(n, np.int64)
     tail_from = plan.max_iter - -(-plan.max_iter // 10)
-    run_workers(kernel._worker_traced, n, spec.lanes, X, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, floats, ints, T, T_len)
+    run_workers(kernel._worker_traced, n, spec.lanes, X, plan.max_iter, plan.tol, plan.div_factor, plan.seed, tail_from, plan.target, floats, ints, 0, T, T_len)
     rows = np.concatenate([T[i, : T_len[i]] for i in range(n)]) if n else np.empty((0, len(fields)))
     frame = pd.DataFrame(rows, columns=fields)
     frame.insert(0, "run", np.repeat(index, T_len))

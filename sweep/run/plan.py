@@ -198,6 +198,12 @@ class Plan:
         return self.values_at(np.arange(start, stop, dtype=np.int64))
 
 
+#: The table's columns besides the axes and the weights' ends (``sweep.run.executor.table``).
+TABLE_COLUMNS = (
+    "w", "w0", "n_iter", "loss", "grad", "outcome", "oscillated", "regime", "basin", "loss_max", "n_increase", "first_increase", "sharpness_max", "eos_step", "loss_tail", "reached", "w_norm", "r2", "accuracy",
+)
+
+
 def start_name(weight: str, d: int) -> str:
     """The table column of a weight's start: ``w0`` for one weight, else the weight's name
     and 0 (``x0``), with an underscore after a name ending in a digit (``w1_0``)."""
@@ -396,6 +402,12 @@ def plan_sweep(
         raise SweepError(f"seed={seed!r:.30} is not allowed: it must be a whole number in 0..2**63-1")
     axes = (Axis("lr", lr_axis, "lr"), *start_axes, *hyper_axes, *schedule_axes, *noise_axes, *batch_axes, *param_axes)
     names = [axis.name for axis in axes]
+    weights = getattr(problem, "weight_names", ("w",))
+    if len(weights) > 1:
+        # A weight's end is a column too: it must not take another column's name.
+        taken = [name for name in weights if name in names or name in TABLE_COLUMNS]
+        if taken:
+            raise SweepError(f"the loss has a weight named {taken[0]!r}, which is also the name of a column of the table (or a weight's start): rename that weight in the formula")
     clash = sorted({name for name in names if names.count(name) > 1})
     if clash:
         raise SweepError(f"{clash[0]!r} names both a setting of the optimizer or schedule and a parameter of the loss: rename the loss's parameter")

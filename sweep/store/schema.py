@@ -32,8 +32,9 @@ SWEEP_SCHEMA = {
                 "name": {"type": "string", "maxLength": 100},
                 "formula": _TEXT,
                 "expression": _TEXT,
-                "gradient": _TEXT,
-                "gradient_expression": _TEXT,
+                # one text, or one per weight for a loss of several
+                "gradient": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT, "maxItems": 64}]},
+                "gradient_expression": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT, "maxItems": 64}]},
                 "source": _TEXT,
                 "params": {"type": "object", "additionalProperties": _NUMBER, "maxProperties": 50},
                 "minima": {"type": "array", "items": {"anyOf": [_NUMBER, {"type": "array", "items": _NUMBER, "maxItems": 64}]}, "maxItems": 1000},
