@@ -241,3 +241,31 @@ def test_sweep_run_report_and_compare_on_a_plane_of_starts(tmp_path, capsys):
     assert "gd" in said and (compared / "compare.png").stat().st_size > 10_000
     assert main(["compare", "--loss", "quadratic", "--out", str(tmp_path / "one")]) == 2
     assert "two weights" in capsys.readouterr().err and not (tmp_path / "one").exists()
+
+
+def test_a_seeded_cloud_of_starts(tmp_path, capsys):
+    frame = sweep.run_sweep([0.01], "cloud:300:-5:5:4", loss="himmelblau", max_iter=2000, tol=1e-9)
+    points = np.random.RandomState(4).uniform(-5, 5, size=(300, 2))
+    assert list(frame.columns[:4]) == ["lr", "x0", "y0", "start"]
+    np.testing.assert_array_equal(frame[["x0", "y0"]].to_numpy(), points)
+    # each run is the run from its point: the same as that point on a grid of one
+    for i in (0, 123, 299):
+        one = sweep.run_sweep([0.01], {"x": [points[i, 0]], "y": [points[i, 1]]}, loss="himmelblau", max_iter=2000, tol=1e-9)
+        assert (frame["x"][i], frame["y"][i], frame["n_iter"][i]) == (one["x"][0], one["y"][0], one["n_iter"][0])
+    # points given as an array are the same cloud
+    assert sweep.run_sweep([0.01], points, loss="himmelblau", max_iter=2000, tol=1e-9).equals(frame)
+    # from the command line, streamed in chunks, with its report and the points in sweep.json
+    out = tmp_path / "cloud"
+    assert main(["run", "--loss", "himmelblau", "--lr", "0.01", "--w0", "cloud:300:-5:5:4", "--max-iter", "2000", "--tol", "1e-9", "--chunk-size", "64", "--out", str(out), "--quiet"]) == 0
+    from sweep.store.results import read_results
+
+    runs, config = read_results(out)
+    assert runs.equals(frame) and np.array_equal(np.array(config["points"]), points) and (out / "cloud.png").is_file()
+    assert main(["report", str(out)]) == 0
+    for bad, message in (("cloud:0:-5:5:4", "cloud:N:LOW:HIGH:SEED"), ("cloud:10:5:-5:4", "LOW < HIGH"), ("cloud:10:-5:5", "cloud:N:LOW:HIGH:SEED")):
+        assert main(["run", "--loss", "himmelblau", "--w0", bad, "--out", str(tmp_path / "bad")]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    with pytest.raises(SweepError, match="for losses of several weights"):
+        plan_sweep([0.1], "cloud:10:-1:1:0")
+    with pytest.raises(SweepError, match=r"\(n, 2\) array"):
+        plan_sweep([0.1], np.zeros((5, 3)), loss="himmelblau")

@@ -69,6 +69,8 @@ class NameSpec(click.ParamType):
 
         option = param.opts[0] if param is not None else "NAME=SPEC"
         name, sep, text = value.partition("=")
+        if self.bare and not sep and value.startswith("cloud:"):
+            return "", value  # a cloud of starting points: the plan reads it
         if not sep:
             if self.bare:
                 name, text = "", value

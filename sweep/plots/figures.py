@@ -679,3 +679,41 @@ def basin_panels(frame: pd.DataFrame, *, x: str, y: str, minima, max_panels: int
     handles.append(Patch(color=OUTCOME_COLORS["max_iter"], label="no minimum reached"))
     axes[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9, title="minimum reached")
     return fig
+
+
+def cloud_panels(frame: pd.DataFrame, *, x: str, y: str, minima=(), max_panels: int = 4):
+    """Runs from a cloud of starts, each a dot at its start coloured by the minimum it
+    reached (``basin``, where the loss lists several) or else by its outcome, one panel per
+    learning rate (at most ``max_panels``, spread over the sweep's).
+
+    Returns:
+        The Figure.
+    """
+    lrs = np.sort(frame["lr"].unique())
+    if lrs.size > max_panels:
+        lrs = lrs[np.round(np.linspace(0, lrs.size - 1, max_panels)).astype(int)]
+    fig, axes = subplots(1, lrs.size, figsize=(4.3 * lrs.size + 1.8, 4.0), squeeze=False, layout="constrained")
+    by_basin = "basin" in frame.columns
+    palette = sns.color_palette("Set2", max(len(minima), 1))
+    for ax, lr in zip(axes[0], lrs):
+        runs = frame[frame["lr"] == lr]
+        if by_basin:
+            code = runs["basin"].to_numpy()
+            colors = [palette[int(c)] if np.isfinite(c) else OUTCOME_COLORS["max_iter"] for c in code]
+        else:
+            colors = [OUTCOME_COLORS[str(o)] for o in runs["outcome"]]
+        ax.scatter(runs[x], runs[y], c=colors, s=9, linewidths=0, rasterized=True)
+        for point in minima:
+            ax.plot(point[0], point[1], "*", color="#ffd60a", markeredgecolor="black", markersize=11)
+        ax.set_xlabel(plain(x))
+        ax.set_ylabel(plain(y))
+        ax.set_title(f"lr = {_short(lr)}", loc="left", fontsize=11)
+    if by_basin:
+        handles = [Patch(color=palette[i], label="(" + ", ".join(f"{c:.4g}" for c in m) + ")") for i, m in enumerate(minima)]
+        handles.append(Patch(color=OUTCOME_COLORS["max_iter"], label="no minimum reached"))
+        title = "minimum reached"
+    else:
+        present = [name for name in OUTCOMES if (frame["outcome"].astype(str) == name).any()]
+        handles, title = [Patch(color=OUTCOME_COLORS[name], label=name) for name in present], "outcome"
+    axes[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9, title=title)
+    return fig

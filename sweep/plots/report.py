@@ -165,14 +165,14 @@ def choose_axes(config: dict, x: str | None, y: str | None) -> tuple[str, str, l
     swept = [name for name, values in axes.items() if len(values) > 1]
     if x is not None and not x.strip() or y is not None and not y.strip():
         raise StoreError("--x and --y must name an axis, not ''")
-    swept_starts = [name for name in starts if name in swept]
+    swept_starts = [name for name in starts if name in swept]  # a cloud's starts are no axes
     if x is None and y is None and len(axes["lr"]) == 1 and len(swept_starts) >= 2:
         # One learning rate over a plane of starts: the map is that plane (the basin map).
         x, y = swept_starts[:2]
     x = x or "lr"
     if y is None:
         hyper = [name for name in swept if name not in ("lr", *starts, x)]
-        plane = [name for name in [*swept_starts, *starts] if name != x]
+        plane = [name for name in [*swept_starts, *starts] if name != x and name in axes]
         others = [name for name in swept if name != x]
         y = hyper[0] if hyper else (plane[0] if plane else (others[0] if others else "lr"))
     for option, name in (("--x", x), ("--y", y)):
@@ -192,7 +192,7 @@ def report_names(config: dict, x: str, y: str) -> dict[str, str]:
     folder over other axes never overwrites its main report."""
     default = choose_axes(config, None, None)[:2]
     suffix = "" if (x, y) == default else f"-{x}-{y}"
-    names = {name: f"{name}{suffix}.png" for name in ("outcomes", "iterations", "loss", "paths", "basins", "basins_by_lr", "contours", "score", "rise", "increase", "traces", "tail")}
+    names = {name: f"{name}{suffix}.png" for name in ("outcomes", "iterations", "loss", "paths", "basins", "basins_by_lr", "cloud", "contours", "score", "rise", "increase", "traces", "tail")}
     names["paths_gif"] = f"paths{suffix}.gif"
     names["report"] = f"report{suffix}.html"
     return names
@@ -251,7 +251,10 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
             maps.append(("rise", figures.rise_map))
         maps.append(("increase", figures.increase_map))
     pictures = {name: _heatmap_png(draw, cells, theory, x, y) for name, draw in maps}
-    plane = [name for name in starts if len(config["axes"][name]) > 1][:2]
+    if "points" in config and len(starts) == 2 and runs is not None:
+        # A cloud of starts: each run a dot at its start.
+        pictures["cloud"] = png_bytes(figures.cloud_panels(runs, x=starts[0], y=starts[1], minima=minima if "basin" in runs.columns else ()))
+    plane = [name for name in starts if name in config["axes"] and len(config["axes"][name]) > 1][:2]
     swept = {name for name, values in config["axes"].items() if len(values) > 1}
     if len(plane) == 2 and runs is not None and "basin" in runs.columns and len(config["axes"]["lr"]) > 1 and swept <= {"lr", *plane}:
         # Basins over the plane of starts, one panel per learning rate.
@@ -467,7 +470,8 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x
         ["gradient with its parameters", _listed(loss_cfg.get("gradient_expression", "-"))],
         ["parameters", ", ".join(f"{k} = {v:g}" for k, v in loss_cfg.get("params", {}).items()) or "none"],
         ["lr", _axis_text(config["axes"]["lr"])],
-        *[[name, _axis_text(config["axes"][name])] for name in starts],
+        *[[name, _axis_text(config["axes"][name])] for name in starts if name in config["axes"]],
+        *([["starts", f"a cloud of {len(config['points']):,} points (the start axis numbers them)"]] if "points" in config else []),
         ["max_iter", str(config["max_iter"])],
         ["tol", f"{config['tol']:g}" + (" (stop only at a gradient of exactly 0)" if config["tol"] == 0 else "")],
         ["divergence bound", bound.format(config["div_factor"])],

@@ -127,6 +127,8 @@ def inputs(plan: Plan, spec: KernelSpec, values: dict[str, np.ndarray]) -> np.nd
             X[i] = values.get(RUN_NUMBER, np.arange(n))
             continue
         source = by_role.get(row) or (by_role.get("w0") if row.startswith("w0:") else None)
+        if source is None and plan.points is not None and row.startswith("w0:"):
+            source = plan.starts[plan.weights.index(row[3:])]  # a cloud's point, by its start column
         X[i] = values[source]
     return X
 
@@ -401,6 +403,7 @@ def sweep_config(plan: Plan) -> dict:
         "loss": described,
         "axes": {axis.name: axis.values.tolist() for axis in plan.axes},
         "starts": list(plan.starts),
+        **({"points": plan.points.tolist()} if plan.points is not None else {}),
         "max_iter": plan.max_iter,
         "tol": plan.tol,
         "div_factor": plan.div_factor,

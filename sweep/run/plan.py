@@ -144,6 +144,8 @@ class Plan:
     seed: int = 0
     dynamics: bool = True
     batched: bool = False
+    #: A cloud of starting points, (n_points, d) float64, indexed by the ``start`` axis.
+    points: np.ndarray | None = None
     n_threads: int | None = None
     #: The runs whose every iterate is kept (sorted run numbers), and the request they came from.
     traced: np.ndarray | None = None
@@ -182,8 +184,11 @@ class Plan:
 
     @property
     def starts(self) -> tuple[str, ...]:
-        """The starting point's axes, one per weight (``w0`` for one weight, a model's one
-        axis for all its weights; ``x0, y0`` or ``w1_0, w2_0, ...`` for several)."""
+        """The table's columns of the starting point, one per weight (``w0`` for one weight, a
+        model's one axis for all its weights; ``x0, y0`` or ``w1_0, w2_0, ...`` for several,
+        each an axis, or taken from a cloud of points by the ``start`` axis)."""
+        if self.points is not None:
+            return tuple(start_name(weight, len(self.weights)) for weight in self.weights)
         return tuple(axis.name for axis in self.axes if axis.role == "w0" or axis.role.startswith("w0:"))
 
     def values_at(self, index: np.ndarray) -> dict[str, np.ndarray]:
@@ -191,7 +196,12 @@ class Plan:
         under ``RUN_NUMBER`` the numbers themselves (the key of a run's gradient noise)."""
         index = np.asarray(index, dtype=np.int64)
         where = np.unravel_index(index, self.shape)
-        return {axis.name: axis.values[at] for axis, at in zip(self.axes, where)} | {RUN_NUMBER: index}
+        values = {axis.name: axis.values[at] for axis, at in zip(self.axes, where)}
+        if self.points is not None:
+            # A cloud's runs start at the point their start axis names.
+            at = values["start"].astype(np.int64)
+            values.update({name: self.points[at, j] for j, name in enumerate(self.starts)})
+        return values | {RUN_NUMBER: index}
 
     def values_of(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """The per-run values of every axis for runs ``start..stop-1``."""
@@ -212,18 +222,57 @@ def start_name(weight: str, d: int) -> str:
     return f"{weight}_0" if weight[-1].isdigit() else f"{weight}0"
 
 
-def _start_axes(w0, problem) -> list[Axis]:
+#: Most points a cloud of starts may hold.
+MAX_POINTS = 10_000_000
+
+
+def cloud_points(w0, d: int) -> np.ndarray | None:
+    """The points of a cloud of starts: ``"cloud:N:LOW:HIGH:SEED"`` (N points drawn by
+    ``numpy.random.RandomState(SEED).uniform(LOW, HIGH, size=(N, d))``) or an (N, d) array of
+    points; None for anything else (axes per weight).
+
+    Raises:
+        SweepError: for a malformed cloud, or points that are not finite.
+    """
+    if isinstance(w0, str) and w0.startswith("cloud:"):
+        fields = w0.split(":")[1:]
+        try:
+            if len(fields) != 4:
+                raise ValueError
+            n, low, high, seed = int(fields[0]), float(fields[1]), float(fields[2]), int(fields[3])
+            if not (1 <= n <= MAX_POINTS and np.isfinite(low) and np.isfinite(high) and low < high and 0 <= seed < 2**32):
+                raise ValueError
+        except ValueError:
+            raise SweepError(f"w0={w0[:60]!r} is not allowed: write cloud:N:LOW:HIGH:SEED, N points in 1..{MAX_POINTS:,} drawn uniformly in [LOW, HIGH) for every weight, LOW < HIGH, SEED in 0..2**32-1") from None
+        return np.random.RandomState(seed).uniform(low, high, size=(n, d))
+    if isinstance(w0, np.ndarray) and w0.ndim == 2:
+        if w0.shape[1] != d or w0.shape[0] < 1 or w0.dtype.kind not in "iuf" or not np.isfinite(w0).all():
+            raise SweepError(f"w0 as points must be an (n, {d}) array of finite numbers, one column per weight; got shape {w0.shape}")
+        return np.ascontiguousarray(w0, dtype=np.float64)
+    return None
+
+
+def _start_axes(w0, problem) -> tuple[list[Axis], np.ndarray | None]:
     """The starting point's axes: one ``w0`` axis for one weight (and for a model, whose
     weights all start there); for several weights one axis per weight, from a dict of weight
-    name to values, the loss's customary start for a weight the dict leaves out."""
+    name to values, the loss's customary start for a weight the dict leaves out; or a cloud
+    of points (``cloud_points``) and the ``start`` axis that numbers them."""
     weights = tuple(getattr(problem, "weight_names", ("w",)))
     if len(weights) == 1 or not hasattr(problem, "start"):
         if isinstance(w0, dict):
             raise SweepError("w0={...} by weight is for losses of several weights; this loss has one weight: give w0 as a list of numbers")
-        return [Axis("w0", axis_values(w0, "w0"), "w0")]
+        if isinstance(w0, str) and w0.startswith("cloud:"):
+            raise SweepError(f"w0={w0[:40]!r}: a cloud of starts is for losses of several weights; give this loss's w0 as a SPEC (uniform:LOW:HIGH:N:SEED draws at random)")
+        return [Axis("w0", axis_values(w0, "w0"), "w0")], None
     names = ", ".join(weights)
+    points = cloud_points(w0, len(weights))
+    if points is not None:
+        return [Axis("start", np.arange(points.shape[0], dtype=np.float64), "w0:cloud")], points
     if w0 is not None and not isinstance(w0, dict):
-        raise SweepError(f"w0={str(w0)[:40]!r} is not allowed for a loss of {len(weights)} weights ({names}): give one axis per weight, w0={{'{weights[0]}': [...], ...}} (--w0 {weights[0]}=SPEC)")
+        raise SweepError(
+            f"w0={str(w0)[:40]!r} is not allowed for a loss of {len(weights)} weights ({names}): give one axis per weight, w0={{'{weights[0]}': [...], ...}} "
+            f"(--w0 {weights[0]}=SPEC), or a cloud of points, cloud:N:LOW:HIGH:SEED"
+        )
     given = dict(w0 or {})
     unknown = [name for name in given if name not in weights]
     if unknown:
@@ -237,7 +286,7 @@ def _start_axes(w0, problem) -> list[Axis]:
         else:
             raise SweepError(f"w0 gives no start for the weight {weight!r}: give one axis per weight ({names}), such as --w0 {weight}=-2:2:41")
         axes.append(Axis(start_name(weight, len(weights)), values, f"w0:{weight}"))
-    return axes
+    return axes, None
 
 
 def _batch_axes(batch_size, problem) -> list[Axis]:
@@ -386,7 +435,7 @@ def plan_sweep(
     lr_axis = axis_values(lr, "lr", positive=True)
     max_iter, tol, div_factor = check_settings(max_iter, tol, div_factor, n_threads)
     problem, param_axes = _problem(loss, params, dataset, target, features)
-    start_axes = _start_axes(w0, problem)
+    start_axes, points = _start_axes(w0, problem)
     chosen, hyper_axes = _hyper_axes(optimizer, hyper)
     scheduled, schedule_axes = _schedule_axes(schedule, schedule_params, max_iter)
     if not isinstance(dynamics, bool):
@@ -405,13 +454,13 @@ def plan_sweep(
     weights = getattr(problem, "weight_names", ("w",))
     if len(weights) > 1:
         # A weight's end is a column too: it must not take another column's name.
-        taken = [name for name in weights if name in names or name in TABLE_COLUMNS]
+        taken = [name for name in weights if name in names or name in TABLE_COLUMNS or (points is not None and name in ("start", *(start_name(w, len(weights)) for w in weights)))]
         if taken:
             raise SweepError(f"the loss has a weight named {taken[0]!r}, which is also the name of a column of the table (or a weight's start): rename that weight in the formula")
     clash = sorted({name for name in names if names.count(name) > 1})
     if clash:
         raise SweepError(f"{clash[0]!r} names both a setting of the optimizer or schedule and a parameter of the loss: rename the loss's parameter")
-    plan = Plan(problem, axes, chosen, scheduled, max_iter, tol, div_factor, noisy=bool(noise_axes), seed=int(seed), dynamics=dynamics, n_threads=n_threads, batched=bool(batch_axes))
+    plan = Plan(problem, axes, chosen, scheduled, max_iter, tol, div_factor, noisy=bool(noise_axes), seed=int(seed), dynamics=dynamics, n_threads=n_threads, batched=bool(batch_axes), points=points)
     if plan.n_runs > MAX_RUNS:
         sizes = " x ".join(f"{size:,}" for size in plan.shape)
         raise SweepError(f"the grid has {sizes} = {plan.n_runs:.3g} runs, more than the {MAX_RUNS:.1e} a sweep can number: narrow the axes")

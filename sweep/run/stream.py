@@ -39,7 +39,7 @@ BYTES_PER_RUN = 320
 DISK_BYTES_PER_RUN = 40
 #: Settings that must match for ``--resume`` to continue a sweep.
 #: What a resumed sweep must share with the parts already written (and its traces).
-RESUME_KEYS = ("optimizer", "schedule", "dynamics", "loss", "axes", "max_iter", "tol", "div_factor", "chunk_size", "seed", "target_loss", "trace")
+RESUME_KEYS = ("optimizer", "schedule", "dynamics", "loss", "axes", "max_iter", "tol", "div_factor", "chunk_size", "seed", "target_loss", "trace", "points")
 
 
 def default_chunk_size(plan: SweepPlan, available: int | None = None) -> int:

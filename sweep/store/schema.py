@@ -55,6 +55,7 @@ SWEEP_SCHEMA = {
         },
         "axes_spec": {"type": "object", "additionalProperties": _TEXT},
         "starts": {"type": "array", "items": {"type": "string", "maxLength": 100}, "minItems": 1, "maxItems": 64},
+        "points": {"type": "array", "items": {"type": "array", "items": _NUMBER, "maxItems": 64}, "minItems": 1},
         "max_iter": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
         "tol": {"type": "number", "minimum": 0},
         "div_factor": {"type": "number", "minimum": 1},
@@ -131,10 +132,11 @@ def sweep_config_problem(config) -> str | None:
     if schedule not in SCHEDULES:
         return f"schedule = {schedule[:40]!r}: must be one of {', '.join(SCHEDULES)}"
     starts = config.get("starts", ["w0"])
-    missing = [name for name in starts if name not in config["axes"]]
+    # A cloud's starts are columns taken from its points by the start axis, not axes.
+    missing = [name for name in starts if name not in config["axes"]] if "points" not in config else ([] if "start" in config["axes"] else ["start"])
     if missing:
         return f"axes lacks {missing[0][:40]!r}, the start of a weight (starts: {', '.join(starts)})"
-    allowed = ["lr", *starts, *(h.name for h in OPTIMIZERS[optimizer].hyperparameters), *(p.name for p in SCHEDULES[schedule].params), "grad_noise", "batch_size", *config["loss"].get("params", {})]
+    allowed = ["lr", *starts, *(["start"] if "points" in config else []), *(h.name for h in OPTIMIZERS[optimizer].hyperparameters), *(p.name for p in SCHEDULES[schedule].params), "grad_noise", "batch_size", *config["loss"].get("params", {})]
     unknown = [name for name in config["axes"] if name not in allowed]
     if unknown:
         return f"axes.{unknown[0][:40]} is not an axis of a {optimizer} sweep (its axes are {', '.join(allowed)})"
