@@ -83,6 +83,10 @@ class Optimizer:
         eos_threshold: expression of the hyperparameters: the sharpness above which the
             quadratic model of the loss is unstable for this optimizer (2 for gd).
         reference: where the update rule comes from.
+        substeps: steps per vector pass of the lane kernel: the most at which LLVM still
+            vectorizes the pass over the lanes for this update on the quadratic (a longer
+            update needs fewer; past the limit the pass runs scalar and 2 to 3 times slower;
+            measured with ``sweep bench``, see benchmarks/README.md).
     """
 
     name: str
@@ -96,6 +100,7 @@ class Optimizer:
     preconditioner: str | None = None
     eos_threshold: str = "2.0"
     theory: dict = field(default_factory=dict, compare=False)
+    substeps: int = 8
 
     def defaults(self) -> dict[str, float]:
         return {h.name: h.default for h in self.hyperparameters}
@@ -146,6 +151,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
         count_code=_ADAM_COUNT,
         preconditioner=_ADAM_PRE,
         eos_threshold=_ADAM_EOS,
+        substeps=4,
     ),
     "rmsprop": Optimizer(
         "rmsprop",
@@ -155,6 +161,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
         ("rho * v",),
         "Tieleman and Hinton 2012",
         preconditioner="math.sqrt(v_new) + eps",
+        substeps=6,
     ),
     "adamw": Optimizer(
         "adamw",
@@ -167,6 +174,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
         count_code=_ADAM_COUNT,
         preconditioner=_ADAM_PRE,
         eos_threshold=_ADAM_EOS,
+        substeps=3,
     ),
     "lion": Optimizer(
         "lion",
@@ -175,6 +183,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
         "c = b1 * m + (1.0 - b1) * g\nd = (1.0 if c > 0.0 else (-1.0 if c < 0.0 else 0.0)) + weight_decay * w\nm_new = b2 * m + (1.0 - b2) * g",
         ("b2 * m",),
         "Chen et al. 2023 (evolved sign momentum)",
+        substeps=6,
     ),
 }
 

@@ -25,8 +25,9 @@ from sweep.run.plan import RUN_NUMBER, TRACE_BYTES, Plan, trace_bytes
 #: Runs per kernel call: enough blocks to balance the threads between the calls' joins,
 #: few enough to return to Python often (Ctrl-C is seen only between calls).
 PIECE = 1 << 18
-#: Runs a thread keeps in flight, and steps per vector pass (measured on case (a) of the
-#: benchmark: see benchmarks/README.md).
+#: Runs a thread keeps in flight, and the most steps per vector pass (measured on case (a)
+#: of the benchmark: see benchmarks/README.md); an optimizer with a longer update takes fewer
+#: (``Optimizer.substeps``), so that its pass still vectorizes.
 LANES = 128
 SUBSTEPS = 8
 
@@ -99,7 +100,7 @@ def kernel_spec(plan: Plan) -> KernelSpec:
         # The loss at every step feeds the dynamics and the noisy outcomes only.
         problem = model_problem(plan.problem, with_loss=plan.dynamics or plan.stochastic, with_curvature=plan.dynamics, batched=plan.batched)
         return KernelSpec(problem, plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=model_lanes(plan.problem), substeps=1, batched=plan.batched)
-    return KernelSpec(problem_code(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=LANES, substeps=SUBSTEPS)
+    return KernelSpec(problem_code(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=LANES, substeps=min(SUBSTEPS, plan.optimizer.substeps))
 
 
 @functools.lru_cache(maxsize=64)
