@@ -269,3 +269,20 @@ def test_a_seeded_cloud_of_starts(tmp_path, capsys):
         plan_sweep([0.1], "cloud:10:-1:1:0")
     with pytest.raises(SweepError, match=r"\(n, 2\) array"):
         plan_sweep([0.1], np.zeros((5, 3)), loss="himmelblau")
+
+
+def test_sharpness_of_several_weights_is_lr_times_the_top_eigenvalue():
+    # 0.5*(x**2 + 10*y**2): Hessian diag(1, 10), so sharpness = 10*lr at every iterate and
+    # GD passes the edge of stability (2) from the first step exactly when lr > 0.2
+    lrs = np.array([0.01, 0.1, 0.19, 0.21, 0.3])
+    frame = sweep.run_sweep(lrs, {"x": [1.0], "y": [1.0]}, loss="0.5*(x**2 + k*y**2)", params={"k": 10.0}, max_iter=200, tol=1e-10)
+    np.testing.assert_allclose(frame["sharpness_max"], 10 * lrs, rtol=1e-12)
+    assert (frame["eos_step"].to_numpy() == np.where(lrs > 0.2, 0, -1)).all()
+    # an off-diagonal Hessian (booth: eigenvalues 2 and 18), the top one found
+    booth = sweep.run_sweep([0.01, 0.1], None, loss="booth", max_iter=50, tol=1e-10)
+    np.testing.assert_allclose(booth["sharpness_max"], [0.18, 1.8], rtol=1e-10)
+    # a Hessian that changes along the run (rosenbrock) against numpy's eigenvalues on the trace
+    trace = sweep.trace(1e-4, {"x": -1.5, "y": 2.0}, loss="rosenbrock", max_iter=30)
+    x, y = trace["x"].to_numpy()[:-1], trace["y"].to_numpy()[:-1]
+    H = np.array([[[2 - 400 * (yi - 3 * xi * xi), -400 * xi], [-400 * xi, 200.0]] for xi, yi in zip(x, y)])
+    np.testing.assert_allclose(trace["sharpness"].to_numpy()[:-1], 1e-4 * np.linalg.eigvalsh(H)[:, -1], rtol=1e-6)

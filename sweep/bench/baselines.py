@@ -234,6 +234,62 @@ def _bare_updates(lr, w0, c, n_steps, w_out):
         w_out[b * block : (b + 1) * block] = w
 
 
+@njit(parallel=True, error_model="numpy")
+def _bare_lockstep(lr, w0, max_iter, tol, div_factor, n_iter, w_out, outcome):
+    # The bare lockstep kernel of the teaching loss: blocks of 128 runs in lockstep, a stopped
+    # lane masked until its block is done, and only three tests: |g| <= tol, |w| past the
+    # bound, max_iter. What sweep's kernel is held to (issue: speed near the machine's limit).
+    n = lr.size
+    block = 128
+    n_blocks = -(-n // block)
+    for b in prange(n_blocks):
+        start = b * block
+        m = min(block, n - start)
+        w = np.empty(block)
+        rate = np.empty(block)
+        bound = np.empty(block)
+        live = np.zeros(block, np.bool_)
+        done_at = np.zeros(block, np.int64)
+        code = np.zeros(block, np.int8)
+        for lane in range(block):
+            run = start + (lane if lane < m else 0)
+            w[lane] = w0[run]
+            rate[lane] = lr[run]
+            bound[lane] = min(div_factor * max(1.0, abs(w0[run])), 1.7976931348623157e308)
+            live[lane] = lane < m
+        k = 0
+        n_live = m
+        while n_live > 0:
+            stopped = 0
+            for lane in range(block):
+                g = 2.0 * (w[lane] - 1.0)
+                wn = w[lane] - rate[lane] * g
+                converged = abs(g) <= tol
+                at_max = k == max_iter
+                diverged = not (abs(wn) <= bound[lane])
+                stop = live[lane] & (converged | at_max | diverged)
+                code[lane] = (CONVERGED if converged else (MAX_ITER if at_max else DIVERGED)) if stop else code[lane]
+                done_at[lane] = (k + 1 if (diverged and not (converged or at_max)) else k) if stop else done_at[lane]
+                w[lane] = wn if live[lane] & (not (converged | at_max)) else w[lane]
+                live[lane] = live[lane] & (not stop)
+                stopped += stop
+            n_live -= stopped
+            k += 1
+        for lane in range(m):
+            n_iter[start + lane] = done_at[lane]
+            w_out[start + lane] = w[lane]
+            outcome[start + lane] = code[lane]
+
+
+def bare_lockstep_runs(lr, w0, loss, max_iter, tol, div_factor):
+    """The bare lockstep kernel on the teaching loss (``_bare_lockstep``): converged, diverged
+    and max_iter only, so stalled and cycling runs run on to max_iter."""
+    n = lr.size
+    n_iter, w, outcome = np.empty(n, np.int64), np.empty(n), np.empty(n, np.int8)
+    _bare_lockstep(np.ascontiguousarray(lr), np.ascontiguousarray(w0), max_iter, tol, div_factor, n_iter, w, outcome)
+    return n_iter, w, outcome
+
+
 def bare_update_rate(n_runs: int = 1 << 16, n_steps: int = 2000) -> tuple[float, float]:
     """(seconds, steps) of ``n_steps`` bare teaching updates on ``n_runs`` runs."""
     import time
@@ -248,4 +304,4 @@ def bare_update_rate(n_runs: int = 1 << 16, n_steps: int = 2000) -> tuple[float,
 
 
 IMPLEMENTATIONS = {"python": python_runs, "numpy": numpy_runs, "numba-plain": plain_numba_runs}
-__all__ = ["IMPLEMENTATIONS", "bare_update_rate", "jax_runs_factory"]
+__all__ = ["IMPLEMENTATIONS", "bare_lockstep_runs", "bare_update_rate", "jax_runs_factory"]

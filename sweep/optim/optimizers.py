@@ -211,6 +211,15 @@ def get_optimizer(name: str) -> Optimizer:
     return OPTIMIZERS[name]
 
 
+def heavy_ball_optimum(mu: float, curvature: float) -> tuple[float, float]:
+    """The heavy ball's best constant pair on a quadratic with Hessian eigenvalues in
+    [mu, L]: lr* = 4 / (sqrt(L) + sqrt(mu))**2 and momentum* = ((sqrt(L) - sqrt(mu)) /
+    (sqrt(L) + sqrt(mu)))**2, at which the iterates contract by (sqrt(kappa) - 1) /
+    (sqrt(kappa) + 1) a step (Polyak 1964; Goh, "Why Momentum Really Works", Distill 2017)."""
+    root_l, root_mu = math.sqrt(curvature), math.sqrt(mu)
+    return 4.0 / (root_l + root_mu) ** 2, ((root_l - root_mu) / (root_l + root_mu)) ** 2
+
+
 def heavy_ball_edge(curvature: float, momentum: float) -> float:
     """Largest stable lr of the heavy ball on a quadratic with curvature L: it converges iff
     0 < lr * L < 2 + 2 * momentum, for 0 <= momentum < 1 (Polyak 1964; Goh, "Why Momentum

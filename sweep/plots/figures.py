@@ -163,8 +163,15 @@ def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | No
             ax.plot(*zip(*rows), color="black", linestyle=":", linewidth=1.2, alpha=0.8)
             label = "lr = 2/L(w0): local stability edge" if y == "w0" else f"stability edge for each {plain(y)} (theory)"
             handles.append(Line2D([], [], color="black", linestyle=":", label=label))
+    best = (theory or {}).get("best_pair")
+    if best and x == "lr" and y == best["axis"]:
+        # The heavy ball's best (lr, momentum) pair (Polyak 1964), where it lies on the map.
+        px, py = position_of(x_values, best["lr"], x_log), position_of(y_values, best["value"], is_log_axis(y_values))
+        if np.isfinite(px) and np.isfinite(py):
+            ax.plot(px, len(y_values) - py, "*", color="#ffd60a", markeredgecolor="black", markersize=13)
+            handles.append(Line2D([], [], color="#ffd60a", marker="*", markeredgecolor="black", linestyle="", markersize=11, label=f"fastest pair (theory): lr {_short(best['lr'])}, {plain(y)} {_short(best['value'])}"))
     for name, lr_value in (theory or {}).items():
-        if name == "stability_lr_by" or not isinstance(lr_value, (int, float)):
+        if name in ("stability_lr_by", "best_pair") or not isinstance(lr_value, (int, float)):
             continue  # per-row edges above; other theory (the noise floor) belongs to its own map
         position = position_of(x_values, lr_value, x_log)
         if x_values.size <= FEW_VALUES and np.isfinite(position) and lr_value not in x_values:

@@ -440,7 +440,14 @@ def _optimizer_theory(plan: Plan, theory: dict) -> dict:
     values = {float(b): edge(curvature, float(b)) for b in beta}
     if len(values) == 1:
         return {"stability_lr": next(iter(values.values()))}
-    return {"stability_lr_by": {"axis": "momentum", "values": values}}
+    found = {"stability_lr_by": {"axis": "momentum", "values": values}}
+    eigenvalues = plan.problem.hessian_eigenvalues() if name == "momentum" and not is_model(plan) else None
+    if eigenvalues and eigenvalues[0] > 0:
+        from sweep.optim.optimizers import heavy_ball_optimum
+
+        lr_best, momentum_best = heavy_ball_optimum(eigenvalues[0], eigenvalues[-1])
+        found["best_pair"] = {"axis": "momentum", "lr": lr_best, "value": momentum_best}
+    return found
 
 
 def _edges_by_param(loss, axis, edge) -> dict[float, float] | None:
