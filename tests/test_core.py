@@ -64,3 +64,26 @@ def test_the_kernel_of_every_problem_and_optimizer_is_the_reference(problem, opt
         else:
             # sympy's gradient and sweep's sine against the hand-written one and libm's
             np.testing.assert_allclose(ends[i], w, rtol=1e-10)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_steps_per_pass_do_not_change_a_single_bit(optimizer, monkeypatch):
+    # The suite compiles kernels with two steps per vector pass (tests/conftest.py); the
+    # default is eight (fewer for long updates): every run ends the same either way.
+    from sweep.run.sweeps import run_sweep
+
+    args = (np.geomspace(1e-3, 3, 40), np.linspace(-2, 3, 21))
+    settings = {"optimizer": optimizer, "max_iter": 300, "tol": 1e-12, "schedule": "cosine"}
+    monkeypatch.setenv("SWEEP_SUBSTEPS", "8")
+    eight = run_sweep(*args, **settings)
+    monkeypatch.setenv("SWEEP_SUBSTEPS", "2")
+    two = run_sweep(*args, **settings)
+    monkeypatch.setenv("SWEEP_SUBSTEPS", "1")
+    one = run_sweep(*args, **settings)
+    assert eight.equals(two) and two.equals(one)
+    assert len(set(eight["outcome"].astype(str))) >= 2  # runs that stop early and late alike
+    monkeypatch.setenv("SWEEP_SUBSTEPS", "9")
+    from sweep.errors import SweepError
+
+    with pytest.raises(SweepError, match="SWEEP_SUBSTEPS"):
+        run_sweep(*args, **settings)

@@ -9,6 +9,7 @@ streamed sweep (``sweep.run.stream``) repeats it chunk by chunk into part files.
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import time
 from contextlib import contextmanager
@@ -30,6 +31,18 @@ PIECE = 1 << 18
 #: (``Optimizer.substeps``), so that its pass still vectorizes.
 LANES = 128
 SUBSTEPS = 8
+
+
+def _substeps_setting() -> int:
+    """SUBSTEPS, or fewer from the environment (``SWEEP_SUBSTEPS``, 1..8): fewer steps per
+    pass compile in about half the time and run slower; the results are the same bits (a
+    pass that meets a stop is replayed step by step). The test suite uses 2."""
+    text = os.environ.get("SWEEP_SUBSTEPS", "")
+    if not text:
+        return SUBSTEPS
+    if not text.isdigit() or not 1 <= int(text) <= 8:
+        raise SweepError(f"SWEEP_SUBSTEPS={text[:20]!r} is not allowed: it must be a whole number in 1..8 (steps per vector pass)")
+    return min(SUBSTEPS, int(text))
 
 
 @contextmanager
@@ -100,7 +113,7 @@ def kernel_spec(plan: Plan) -> KernelSpec:
         # The loss at every step feeds the dynamics and the noisy outcomes only.
         problem = model_problem(plan.problem, with_loss=plan.dynamics or plan.stochastic, with_curvature=plan.dynamics, batched=plan.batched)
         return KernelSpec(problem, plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=model_lanes(plan.problem), substeps=1, batched=plan.batched)
-    return KernelSpec(problem_code(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=LANES, substeps=min(SUBSTEPS, plan.optimizer.substeps))
+    return KernelSpec(problem_code(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=LANES, substeps=min(_substeps_setting(), plan.optimizer.substeps))
 
 
 @functools.lru_cache(maxsize=64)
