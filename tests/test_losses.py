@@ -134,3 +134,13 @@ def test_curvature_of_a_quadratic_formula():
     assert make_loss("a*(w - c)**2 + b", {"a": 0.1, "b": 2.0, "c": 1.0}).curvature() == 0.2
     assert make_loss("sqrt(2)*w**2").curvature() == 2 * math.sqrt(2)
     assert make_loss("w**2*sin(cosh(a))", {"a": 1e300}).curvature() is None  # not evaluated at 10**300 bits
+
+
+def test_a_bare_name_is_a_typo_not_a_loss():
+    from sweep.problems.formula import FormulaError
+
+    with pytest.raises(FormulaError, match="did you mean 'rosenbrock'"):
+        make_loss("rosenbrok")
+    with pytest.raises(FormulaError, match="neither a built-in loss nor a model"):
+        make_loss("nosuch")
+    assert make_loss("w").text() == "w"  # the linear loss in w is still a formula

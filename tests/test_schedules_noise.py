@@ -115,3 +115,5 @@ def test_the_noise_floor_line_and_the_tail_map(tmp_path, capsys):
     code = main(["run", "--grad-noise", "0:1:9", "--lr", "0.01:1.2:12:log", "--w0", "2", "--max-iter", "100", "--target-loss", "0.01", "--quiet", "--out", str(out)])
     assert code == 0 and Image.open(out / "tail.png").size[0] > 300
     assert "Where the noisy runs settle" in (out / "report.html").read_text()
+    # the teaching paths would be noiseless runs the sweep never made: not drawn
+    assert not (out / "paths.png").exists()

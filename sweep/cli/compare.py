@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from sweep.cli.options import NAME_VALUE, param_option, params_dict
+from sweep.cli.options import NAME_VALUE, params_dict
 from sweep.cli.output import say
 from sweep.optim.optimizers import OPTIMIZERS
 
@@ -13,8 +13,8 @@ COMPARE_FILES = ("compare.parquet", "compare.json", "compare.png")
 
 
 @click.command("compare")
-@click.option("--loss", default="rosenbrock", show_default=True, help="A loss of one or two weights: a built-in (rosenbrock, beale, himmelblau, booth, ...) or a formula.")
-@param_option
+@click.option("--loss", default="rosenbrock", show_default=True, help="A loss of two weights: a built-in (rosenbrock, beale, himmelblau, booth, rastrigin, ill-quadratic) or a formula in two weights.")
+@click.option("--param", "params", type=NAME_VALUE, multiple=True, help="A loss parameter (repeatable), one number: --param b=10.")
 @click.option("--optimizer", "optimizers", type=click.Choice(list(OPTIMIZERS)), multiple=True, help="An optimizer to compare (repeatable; default gd, momentum, adam, rmsprop).")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="The learning rate, the same for every optimizer.")
 @click.option("--w0", "starts", type=NAME_VALUE, multiple=True, metavar="NAME=VALUE", help="The start of one weight (repeatable; default: the built-in's customary start), e.g. --w0 x=-1.5 --w0 y=2.")
@@ -44,8 +44,6 @@ def compare_command(loss, params, optimizers, lr, starts, max_iter, tol, div_fac
 
     chosen = list(optimizers) or ["gd", "momentum", "adam", "rmsprop"]
     fixed = params_dict(params)
-    if any(not isinstance(value, float) for value in fixed.values()):
-        raise SweepError("sweep compare runs one point: give each --param one number (NAME=VALUE)")
     given = params_dict(starts, "--w0")
     try:
         made = make_loss(loss, fixed)

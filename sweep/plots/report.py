@@ -234,7 +234,7 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
     maps = [("outcomes", figures.outcome_map), ("iterations", figures.iterations_map), ("loss", figures.loss_map)]
     starts = config.get("starts", ["w0"])
     minima = config["loss"].get("minima") or []
-    if "basin" in cells.columns:
+    if "basin" in cells.columns and "points" not in config:  # a cloud's basins: its own figure
         labels = {float(i): "(" + ", ".join(f"{c:.4g}" for c in point) + ")" for i, point in enumerate(minima)} if len(starts) > 1 else None
         maps.append(("basins", functools.partial(figures.basin_map, labels=labels)))
     if "r2" in cells.columns or "accuracy" in cells.columns:
@@ -275,7 +275,7 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
                 gif = figures.paths_gif(paths, curve, loss_text=config["loss"]["expression"])
         if loss is not None and loss.d == 2 and all(name in traces.columns for name in loss.weight_names):
             pictures["contours"] = png_bytes(contour_figure(traces, traced, loss, config))
-    elif loss is not None and config.get("optimizer", "gd") == "gd" and "lr" in cells.columns and "w0" in cells.columns:
+    elif loss is not None and config.get("optimizer", "gd") == "gd" and "lr" in cells.columns and "w0" in cells.columns and _plain_gd(config):
         paths = teaching_paths(cells, loss, config)
         pictures["paths"] = png_bytes(figures.paths_figure(paths, loss_curve(loss), loss_text=config["loss"]["expression"]))
     names = report_names(config, x, y)
@@ -287,17 +287,27 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
     return files
 
 
+def _plain_gd(config: dict) -> bool:
+    """The sweep's runs are the teaching loop's: exact gradients and a constant learning rate
+    (the teaching paths, recomputed from the table's settings, would be other runs)."""
+    return config.get("schedule", "constant") == "constant" and not {"grad_noise", "batch_size"} & set(config["axes"])
+
+
 def contour_figure(traces: pd.DataFrame, traced: pd.DataFrame, loss: Loss, config: dict, max_runs: int = 6):
-    """The traced runs of a two-weight loss on its contours (at most ``max_runs``)."""
+    """The traced runs of a two-weight loss on its contours (at most ``max_runs``, spread
+    over the traced runs: first, last and evenly between)."""
     names = loss.weight_names
-    numbers = sorted(traces["run"].unique())[:max_runs]
+    numbers = sorted(traces["run"].unique())
+    total = len(numbers)
+    if total > max_runs:
+        numbers = [numbers[round(i * (total - 1) / (max_runs - 1))] for i in range(max_runs)]
     axes = [name for name in traced.columns if name != "outcome"]
     runs = []
     for number in numbers:
         rows = traces[traces["run"] == number]
         label = ", ".join(f"{name} = {traced.loc[number, name]:g}" for name in axes if len(config["axes"][name]) > 1) or f"run {number}"
         runs.append({"path": rows[list(names)].to_numpy(), "label": label, "outcome": traced.loc[number, "outcome"]})
-    title = f"{config.get('optimizer', 'gd')}, traced runs"
+    title = f"{config.get('optimizer', 'gd')}, traced runs" + (f" ({len(numbers)} of {total}, spread over them)" if total > len(numbers) else "")
     return figures.contour_paths([{"title": title, "runs": runs}], loss.numeric(), names=names, loss_text=config["loss"]["expression"], minima=loss.minima, best=loss.best_value())
 
 
@@ -463,7 +473,7 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x
     bound = "|w| > {0:g} * max(1, |w0|)" if starts == ["w0"] else "max_i |w_i| > {0:g} * max(1, max_i |w0_i|)"
     settings = [
         ["optimizer", optimizer],
-        *[[f"axis {name}", _axis_text(values)] for name, values in config["axes"].items() if name not in ("lr", *starts)],
+        *[[f"axis {name}" if len(values) > 1 else name, _axis_text(values)] for name, values in config["axes"].items() if name not in ("lr", *starts)],
         ["loss", loss_cfg["formula"]],
         ["loss with its parameters", loss_cfg["expression"]],
         ["gradient (symbolic)", _listed(loss_cfg.get("gradient", "written by hand in the model kernel"))],

@@ -458,6 +458,16 @@ def make_loss(loss: str | Loss = "quadratic", params: dict[str, float] | None = 
             if unknown:
                 raise ValueError(f"loss 'quadratic' has no parameter {unknown[0]!r}; its parameters are a, c, b")
         return factory(**params)
+    if isinstance(loss, str) and loss.strip().isidentifier() and loss.strip() != "w":
+        # A bare name is a typo for a built-in far more often than the linear loss in it.
+        import difflib
+
+        from sweep.problems.models import MODELS
+
+        known = [*BUILTIN_LOSSES, *MODELS]
+        close = difflib.get_close_matches(loss.strip(), known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise FormulaError(f"--loss {loss.strip()[:40]!r} is neither a built-in loss nor a model: {hint}built-ins: {', '.join(BUILTIN_LOSSES)}; models: {', '.join(MODELS)}; or write a formula such as '(w-1)**2 + 2'")
     expr, names = parse_formula(loss)
     if not expr.has(W) and names:
         return _several_weights(loss, expr, names, params)

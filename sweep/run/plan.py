@@ -222,8 +222,8 @@ def start_name(weight: str, d: int) -> str:
     return f"{weight}_0" if weight[-1].isdigit() else f"{weight}0"
 
 
-#: Most points a cloud of starts may hold.
-MAX_POINTS = 10_000_000
+#: Most points a cloud of starts may hold: sweep.json keeps every point (some 40 MB at most).
+MAX_POINTS = 1_000_000
 
 
 def cloud_points(w0, d: int) -> np.ndarray | None:
@@ -512,7 +512,7 @@ def select_traced(plan: Plan, request: tuple[str, ...]) -> np.ndarray:
     from sweep.problems.models import Model
 
     if isinstance(plan.problem, Model):
-        raise SweepError(f"--trace {request[0]!r} is not allowed for the model {plan.problem.name}: traces are for losses of one weight (its runs keep their end state only)")
+        raise SweepError(f"--trace {request[0]!r} is not allowed for the model {plan.problem.name}: traces are for losses (of one weight or several); a model's runs keep their end state only")
     by_axis: dict[str, set[int]] = {}
 
     def bounded(n: int, item: str) -> None:
