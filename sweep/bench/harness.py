@@ -124,6 +124,14 @@ def implementations(case: Case, loss: Loss) -> dict:
 
 def _agreement(name, result, reference) -> str:
     n_iter, w, outcome = result
+    if name == "bare-lockstep":
+        # It knows converged, diverged and max_iter only: compared on the runs that ended so.
+        from sweep.outcomes import CONVERGED, DIVERGED, MAX_ITER
+
+        known = np.isin(reference[2], (CONVERGED, DIVERGED, MAX_ITER))
+        text = _agreement("", tuple(a[known] for a in result), tuple(a[known] for a in reference))
+        other = int((~known).sum())
+        return text + (f" on its 3 outcomes ({other:,} runs stalled, cycled or hit NaN, which it runs on)" if other else "")
     same_count = np.array_equal(n_iter, reference[0]) and np.array_equal(outcome, reference[2])
     if not same_count:
         differ = int(np.sum((n_iter != reference[0]) | (outcome != reference[2])))
