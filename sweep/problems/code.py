@@ -139,13 +139,11 @@ for j in range(D):
         V[lane] += W[j, lane] * (0.5 * G[j, lane] - half_b)"""
 
 
-def _logloss_gradient(with_loss: bool, with_curvature: bool) -> str:
-    # z = X w and g = X^T (sigmoid(z) - y) / n: two matrix products for the block, and between
-    # them one pass over the samples for sigmoid and, when asked for, the loss and p (1 - p)
-    # (the Hessian's weights). The loss and the curvature cost as much as the rest of the
-    # pass: a kernel that records neither skips them.
-    loss = "soft = max(z, 0.0) + vlog1p_unit(e)\n        V[lane] += (soft - y_i * z) * inv_n" if with_loss else ""
-    curvature = "SC[i, lane] = p * (1.0 - p)" if with_curvature else ""
+def _sample_pass(sample: str) -> str:
+    """The block's gradient through its predictions: Z = X W (one product), one pass over
+    the samples running ``sample`` for each (sample i, lane) with y_i at hand, filling the
+    losses V and turning ZB into the residuals' weights, then G = X^T ZB (one product)."""
+    body = sample.replace("\n", "\n        ")
     return f"""matmul(DX, W, ZB)
 inv_n = 1.0 / n_samples
 for lane in range(B):
@@ -153,38 +151,34 @@ for lane in range(B):
 for i in range(n_samples):
     y_i = DY[i]
     for lane in range(B):
-        z = ZB[i, lane]
-        # sigmoid and softplus from one e = exp(-|z|), overflow-free for every z
-        e = vexp(-abs(z))
-        q = 1.0 / (1.0 + e)
-        p = q if z >= 0.0 else e * q
-        {loss}
-        {curvature}
-        ZB[i, lane] = (p - y_i) * inv_n
+        {body}
 matmul_tn(DX, ZB, G)"""
+
+
+def _logloss_sample(with_loss: bool, with_curvature: bool, weight: str) -> str:
+    # sigmoid and softplus from one e = exp(-|z|), overflow-free for every z; the loss and the
+    # curvature p (1 - p) (the Hessian's weights) cost as much as the rest of the pass, so a
+    # kernel that records neither skips them. ``weight`` is 1/n, or a mini-batch's weights.
+    lines = ["z = ZB[i, lane]", "e = vexp(-abs(z))", "q = 1.0 / (1.0 + e)", "p = q if z >= 0.0 else e * q"]
+    if with_loss:
+        lines += ["soft = max(z, 0.0) + vlog1p_unit(e)", "V[lane] += (soft - y_i * z) * inv_n"]
+    if with_curvature:
+        lines.append("SC[i, lane] = p * (1.0 - p)")
+    lines.append(f"ZB[i, lane] = (p - y_i) * {weight}")
+    return "\n".join(lines)
+
+
+def _logloss_gradient(with_loss: bool, with_curvature: bool) -> str:
+    # z = X w and g = X^T (sigmoid(z) - y) / n
+    return _sample_pass(_logloss_sample(with_loss, with_curvature, "inv_n"))
 
 
 def _batched_gradient(mse: bool, with_curvature: bool) -> str:
     # A mini-batch gradient from the batch's weights MB[i, lane] (1/|batch| for the lane's
-    # batch, 0 elsewhere): one product for the block's predictions, one pass over the samples
-    # for the full loss (the run's objective) and the batch's residuals, one product back.
+    # batch, 0 elsewhere); the loss is the full one (the run's objective).
     if mse:
-        sample = "r = ZB[i, lane] - y_i\n        V[lane] += r * r * inv_n\n        ZB[i, lane] = 2.0 * r * MB[i, lane]"
-    else:
-        curvature = "\n        SC[i, lane] = p * (1.0 - p)" if with_curvature else ""
-        sample = (
-            "z = ZB[i, lane]\n        e = vexp(-abs(z))\n        q = 1.0 / (1.0 + e)\n        p = q if z >= 0.0 else e * q\n"
-            f"        V[lane] += (max(z, 0.0) + vlog1p_unit(e) - y_i * z) * inv_n{curvature}\n        ZB[i, lane] = (p - y_i) * MB[i, lane]"
-        )
-    return f"""matmul(DX, W, ZB)
-inv_n = 1.0 / n_samples
-for lane in range(B):
-    V[lane] = 0.0
-for i in range(n_samples):
-    y_i = DY[i]
-    for lane in range(B):
-        {sample}
-matmul_tn(DX, ZB, G)"""
+        return _sample_pass("r = ZB[i, lane] - y_i\nV[lane] += r * r * inv_n\nZB[i, lane] = 2.0 * r * MB[i, lane]")
+    return _sample_pass(_logloss_sample(True, with_curvature, "MB[i, lane]"))
 
 
 _LOGLOSS_HVP = """

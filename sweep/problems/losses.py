@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from sweep.problems.formula import FUNCTIONS, MAX_DERIVATIVE_OPS, FormulaError, SympyTimeout, W, check_derivatives, check_values, constant_value, derivative, formula_text, parse_formula, substitute, time_limit
+from sweep.problems.formula import CONSTANTS, FUNCTIONS, MAX_DERIVATIVE_OPS, FormulaError, SympyTimeout, W, check_derivatives, check_values, constant_value, derivative, formula_text, parse_formula, substitute, time_limit
 
 
 @dataclass(frozen=True)
@@ -458,7 +458,7 @@ def make_loss(loss: str | Loss = "quadratic", params: dict[str, float] | None = 
             if unknown:
                 raise ValueError(f"loss 'quadratic' has no parameter {unknown[0]!r}; its parameters are a, c, b")
         return factory(**params)
-    if isinstance(loss, str) and loss.strip().isidentifier() and loss.strip() != "w":
+    if isinstance(loss, str) and loss.strip().isidentifier() and loss.strip() not in ("w", *CONSTANTS, *params):
         # A bare name is a typo for a built-in far more often than the linear loss in it.
         import difflib
 
@@ -469,7 +469,8 @@ def make_loss(loss: str | Loss = "quadratic", params: dict[str, float] | None = 
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise FormulaError(f"--loss {loss.strip()[:40]!r} is neither a built-in loss nor a model: {hint}built-ins: {', '.join(BUILTIN_LOSSES)}; models: {', '.join(MODELS)}; or write a formula such as '(w-1)**2 + 2'")
     expr, names = parse_formula(loss)
-    if not expr.has(W) and names:
+    if not expr.has(W) and any(name not in params for name in names):
+        # Names without a value and no w: those names are the weights.
         return _several_weights(loss, expr, names, params)
     missing = [n for n in names if n not in params]
     if missing:
@@ -515,8 +516,6 @@ def _several_weights(text: str, expr: sp.Expr, names: tuple[str, ...], params: d
     if unused:
         raise ValueError(f"parameter {unused[0]!r} does not appear in the loss formula {text!r}")
     weights = weight_order(n for n in names if n not in params)
-    if not weights:
-        raise FormulaError(f"the loss formula {text!r} has no weight: every name in it has a value; write it in w (one weight) or leave the weights' names without --param")
     if len(weights) > MAX_WEIGHTS:
         raise FormulaError(f"the loss formula {text!r} has {len(weights)} weights ({', '.join(weights[:4])}, ...), more than the {MAX_WEIGHTS} the kernel supports")
     for name in params:
