@@ -37,7 +37,6 @@ from sweep.store.schema import FORMAT
 BYTES_PER_RUN = 320
 #: Parquet bytes per run, with room to spare (the teaching grid's file holds 23).
 DISK_BYTES_PER_RUN = 40
-#: Settings that must match for ``--resume`` to continue a sweep.
 #: What a resumed sweep must share with the parts already written (and its traces).
 RESUME_KEYS = ("optimizer", "schedule", "dynamics", "loss", "axes", "max_iter", "tol", "div_factor", "chunk_size", "seed", "target_loss", "trace", "points")
 
