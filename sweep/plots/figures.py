@@ -597,6 +597,11 @@ def tail_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y: str
 # -- several weights --------------------------------------------------------------------------
 
 
+def point_label(point) -> str:
+    """A point of several coordinates as a legend shows it: ``(3, 2)``, 4 digits each."""
+    return "(" + ", ".join(f"{c:.4g}" for c in point) + ")"
+
+
 def contour_window(paths: list[np.ndarray], minima=(), pad: float = 0.15) -> tuple[float, float, float, float]:
     """The (x_lo, x_hi, y_lo, y_hi) box that holds every finite point of the paths (each an
     (n, 2) float64 array of iterates) and the listed minima, padded by ``pad`` of its size;
@@ -682,7 +687,7 @@ def basin_panels(frame: pd.DataFrame, *, x: str, y: str, minima, max_panels: int
             sns.heatmap(grid, mask=grid.isna(), cmap=ListedColormap(palette[: len(minima)]), vmin=-0.5, vmax=len(minima) - 0.5, cbar=False, ax=ax, xticklabels=False, yticklabels=False, rasterized=True)
         _overlay(ax, grid.isna(), OUTCOME_COLORS["max_iter"])
         _dress(ax, grid, x, y, None, f"lr = {_short(lr)}")
-    handles = [Patch(color=palette[i], label="(" + ", ".join(f"{c:.4g}" for c in m) + ")") for i, m in enumerate(minima)]
+    handles = [Patch(color=palette[i], label=point_label(m)) for i, m in enumerate(minima)]
     handles.append(Patch(color=OUTCOME_COLORS["max_iter"], label="no minimum reached"))
     axes[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9, title="minimum reached")
     return fig
@@ -716,7 +721,7 @@ def cloud_panels(frame: pd.DataFrame, *, x: str, y: str, minima=(), max_panels: 
         ax.set_ylabel(plain(y))
         ax.set_title(f"lr = {_short(lr)}", loc="left", fontsize=11)
     if by_basin:
-        handles = [Patch(color=palette[i], label="(" + ", ".join(f"{c:.4g}" for c in m) + ")") for i, m in enumerate(minima)]
+        handles = [Patch(color=palette[i], label=point_label(m)) for i, m in enumerate(minima)]
         handles.append(Patch(color=OUTCOME_COLORS["max_iter"], label="no minimum reached"))
         title = "minimum reached"
     else:

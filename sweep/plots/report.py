@@ -235,7 +235,7 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
     starts = config.get("starts", ["w0"])
     minima = config["loss"].get("minima") or []
     if "basin" in cells.columns and "points" not in config:  # a cloud's basins: its own figure
-        labels = {float(i): "(" + ", ".join(f"{c:.4g}" for c in point) + ")" for i, point in enumerate(minima)} if len(starts) > 1 else None
+        labels = {float(i): figures.point_label(point) for i, point in enumerate(minima)} if len(starts) > 1 else None
         maps.append(("basins", functools.partial(figures.basin_map, labels=labels)))
     if "r2" in cells.columns or "accuracy" in cells.columns:
         maps.append(("score", figures.score_map))
