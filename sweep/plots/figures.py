@@ -470,12 +470,19 @@ def trace_figure(traces: pd.DataFrame, runs: pd.DataFrame, *, threshold: float, 
     return fig
 
 
+def spread(values, most: int) -> list:
+    """At most ``most`` of the sorted ``values``, spread evenly over them (the first and the
+    last included): what a figure shows of more runs or learning rates than it has room for."""
+    values = list(values)
+    if len(values) <= most:
+        return values
+    return [values[round(i * (len(values) - 1) / (most - 1))] for i in range(most)]
+
+
 def trace_paths(traces: pd.DataFrame, runs: pd.DataFrame, max_runs: int = 3) -> list[dict]:
     """The traced runs in the form ``paths_figure`` draws (at most ``max_runs``, spread over
     the traced runs: first, middle, last)."""
-    numbers = sorted(traces["run"].unique())
-    if len(numbers) > max_runs:
-        numbers = [numbers[round(i * (len(numbers) - 1) / (max_runs - 1))] for i in range(max_runs)]
+    numbers = spread(sorted(traces["run"].unique()), max_runs)
     found = []
     for number in numbers:
         run = traces[traces["run"] == number]
@@ -676,9 +683,7 @@ def basin_panels(frame: pd.DataFrame, *, x: str, y: str, minima, max_panels: int
     Returns:
         The Figure.
     """
-    lrs = np.sort(frame["lr"].unique())
-    if lrs.size > max_panels:
-        lrs = lrs[np.round(np.linspace(0, lrs.size - 1, max_panels)).astype(int)]
+    lrs = np.array(spread(np.sort(frame["lr"].unique()), max_panels))
     fig, axes = subplots(1, lrs.size, figsize=(4.3 * lrs.size + 1.8, 4.0), squeeze=False, layout="constrained")
     palette = sns.color_palette("Set2", max(len(minima), 1))
     for ax, lr in zip(axes[0], lrs):
@@ -701,9 +706,7 @@ def cloud_panels(frame: pd.DataFrame, *, x: str, y: str, minima=(), max_panels: 
     Returns:
         The Figure.
     """
-    lrs = np.sort(frame["lr"].unique())
-    if lrs.size > max_panels:
-        lrs = lrs[np.round(np.linspace(0, lrs.size - 1, max_panels)).astype(int)]
+    lrs = np.array(spread(np.sort(frame["lr"].unique()), max_panels))
     fig, axes = subplots(1, lrs.size, figsize=(4.3 * lrs.size + 1.8, 4.0), squeeze=False, layout="constrained")
     by_basin = "basin" in frame.columns
     palette = sns.color_palette("Set2", max(len(minima), 1))

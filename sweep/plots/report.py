@@ -297,10 +297,8 @@ def contour_figure(traces: pd.DataFrame, traced: pd.DataFrame, loss: Loss, confi
     """The traced runs of a two-weight loss on its contours (at most ``max_runs``, spread
     over the traced runs: first, last and evenly between)."""
     names = loss.weight_names
-    numbers = sorted(traces["run"].unique())
-    total = len(numbers)
-    if total > max_runs:
-        numbers = [numbers[round(i * (total - 1) / (max_runs - 1))] for i in range(max_runs)]
+    total = traces["run"].nunique()
+    numbers = figures.spread(sorted(traces["run"].unique()), max_runs)
     axes = [name for name in traced.columns if name != "outcome"]
     runs = []
     for number in numbers:
