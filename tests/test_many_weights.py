@@ -286,3 +286,29 @@ def test_sharpness_of_several_weights_is_lr_times_the_top_eigenvalue():
     x, y = trace["x"].to_numpy()[:-1], trace["y"].to_numpy()[:-1]
     H = np.array([[[2 - 400 * (yi - 3 * xi * xi), -400 * xi], [-400 * xi, 200.0]] for xi, yi in zip(x, y)])
     np.testing.assert_allclose(trace["sharpness"].to_numpy()[:-1], 1e-4 * np.linalg.eigvalsh(H)[:, -1], rtol=1e-6)
+
+
+def test_schedules_and_noise_with_several_weights():
+    # a cosine schedule on Himmelblau: the kernel against the reference with the same lr_k
+    lrs, max_iter = [0.005, 0.02], 200
+    frame = sweep.run_sweep(lrs, {"x": [-4.0, 0.5], "y": [-3.0, 1.0]}, loss="himmelblau", schedule="cosine", max_iter=max_iter, tol=1e-9)
+    for row in frame.itertuples():
+        def lr_at(k, lr=row.lr):
+            return 0.5 * lr * (1 + math.cos(math.pi * min(k, max_iter) / max_iter))
+
+        n_iter, w, outcome = optimizer_run("gd", row.lr, [row.x0, row.y0], _himmelblau_grad, None, max_iter, 1e-9, lr_at=lr_at)
+        assert (row.n_iter, str(row.outcome)) == (n_iter, outcome)
+        np.testing.assert_allclose([row.x, row.y], w, rtol=1e-8, atol=1e-10)
+    # gradient noise on every weight: the same runs for any thread count and in chunks
+    plan = plan_sweep(np.geomspace(1e-3, 0.02, 7), {"x": [-4.0, 0.5, 3.0], "y": [-3.0, 1.0]}, loss="himmelblau", grad_noise=[0.0, 1.0], seed=5, max_iter=150)
+    from sweep.run.executor import run_range, threads
+
+    with threads(1):
+        one = run_range(plan, 0, plan.n_runs)
+    with threads(2):
+        pieces = [run_range(plan, start, min(start + 11, plan.n_runs)) for start in range(0, plan.n_runs, 11)]
+    import pandas as pd
+
+    assert one.equals(pd.concat(pieces, ignore_index=True)) and {"loss_tail", "reached"} <= set(one.columns)
+    noisy = one[one["grad_noise"] == 1.0]
+    assert not np.array_equal(noisy["x"].to_numpy(), one[one["grad_noise"] == 0.0]["x"].to_numpy())
