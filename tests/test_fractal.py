@@ -65,6 +65,88 @@ def test_loss_image_rows_are_parameter_values():
     assert (picture.converged[5] == np.array(expected)).sum() >= 15  # a boundary run may round the other way
 
 
+def row_by_row(e):
+    """The loss image as it was computed before the pieces: one Loss and one kernel call per row."""
+    from sweep.fractal.experiment import LOSS_DIV_FACTOR, LOSS_TOL, problem_loss
+    from sweep.outcomes import DIVERGED, NAN
+    from sweep.run.executor import descend_runs
+
+    lr = e.x.values()
+    converged, measure = np.empty(e.shape, dtype=bool), np.empty(e.shape)
+    for row, value in enumerate(e.y.values()):
+        loss = problem_loss(e.problem, {**e.params, e.y.name: float(value)})
+        result = descend_runs(lr, np.full(lr.size, e.w0), loss, e.steps, LOSS_TOL, LOSS_DIV_FACTOR)
+        escaped = (result["outcome"] == DIVERGED) | (result["outcome"] == NAN)
+        converged[row], measure[row] = ~escaped, np.where(escaped, 1.0, -1.0) * result["n_iter"]
+    return converged, measure
+
+
+@pytest.mark.parametrize(
+    "loss, y, params, y_range",
+    [("cosine-mult", "delta", None, (0.1, 0.6)), ("a*w**2 + b*cos(3*w)", "b", {"a": 1.0, "b": 0.3}, (0.0, 0.5))],
+)
+def test_loss_image_in_pieces_is_bit_identical_to_row_by_row_runs(monkeypatch, loss, y, params, y_range):
+    import dataclasses
+
+    import sweep.fractal.experiment as experiment
+
+    e = loss_experiment(loss, y, params=params, steps=300, resolution=20, y_range=y_range)
+    e = e.with_window(e.x, dataclasses.replace(e.y, n=24))
+    assert e.shape == (24, 20)
+    expected = row_by_row(e)
+    calls = []
+    for piece in (experiment.PIECE, 7):  # one piece; pieces that end inside rows
+        monkeypatch.setattr(experiment, "PIECE", piece)
+        calls.clear()
+        picture = compute(e, progress=lambda done, total: calls.append((done, total)))
+        assert np.array_equal(picture.converged, expected[0]) and np.array_equal(picture.measure, expected[1])
+        assert 0 < picture.converged.mean() < 1
+        assert calls == [(min(480, k * piece), 480) for k in range(1, -(-480 // piece) + 1)]
+
+
+def test_descend_runs_takes_parameters_per_run():
+    from sweep.problems.losses import make_loss
+    from sweep.run.executor import descend_runs
+
+    loss = make_loss("cosine-mult")
+    lr, w0 = np.full(3, 0.3), np.full(3, 5.0)
+    delta = np.array([0.1, 0.2, 0.4])
+    result = descend_runs(lr, w0, loss, 200, 1e-12, 1e8, param_values={"delta": delta})
+    for i, value in enumerate(delta):
+        one = descend_runs(lr[:1], w0[:1], make_loss("cosine-mult", {"delta": value}), 200, 1e-12, 1e8)
+        assert result["n_iter"][i] == one["n_iter"][0] and result["w"][i] == one["w"][0]
+    with pytest.raises(ValueError, match="not a parameter of the loss"):
+        descend_runs(lr, w0, loss, 10, 1e-12, 1e8, param_values={"kappa": delta})
+    with pytest.raises(ValueError, match="one value per run"):
+        descend_runs(lr, w0, loss, 10, 1e-12, 1e8, param_values={"delta": delta[:2]})
+
+
+def test_an_exception_from_progress_stops_compute_after_the_first_piece():
+    e = network_experiment(width=2, steps=20, resolution=16, x_range=(1e-2, 1e3), y_range=(1e-2, 1e2))
+    piece_flops = Network(2).flops_per_step() * e.steps * 16 * 2  # two rows per piece: 8 pieces
+    default = compute(e)
+    calls = []
+    small = compute(e, progress=lambda done, total: calls.append((done, total)), piece_flops=piece_flops)
+    assert calls == [(k, 8) for k in range(1, 9)]
+    assert np.array_equal(small.converged, default.converged) and np.array_equal(small.measure, default.measure)
+
+    class Stop(Exception):
+        pass
+
+    calls.clear()
+
+    def stop(done, total):
+        calls.append((done, total))
+        raise Stop("the view was closed")
+
+    with pytest.raises(Stop, match="the view was closed"):
+        compute(e, progress=stop, piece_flops=piece_flops)
+    assert calls == [(1, 8)]
+    for bad in (0, -1.0, math.nan, math.inf):
+        with pytest.raises(FractalError, match="piece_flops"):
+            compute(e, piece_flops=bad)
+
+
 def test_axis_windows():
     axis = Axis("lr", 1e-3, 1e6, 10, True)
     zoomed = axis.around(10.0, 3.0)

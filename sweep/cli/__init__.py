@@ -18,6 +18,7 @@ from sweep.cli.fractal import fractal_command
 from sweep.cli.output import Interrupted, say
 from sweep.cli.report import report_command
 from sweep.cli.run import run_command
+from sweep.cli.serve import serve_command
 from sweep.cli.zoom import zoom_command
 from sweep.errors import UserError
 
@@ -34,7 +35,7 @@ def cli():
     """
 
 
-for command in (run_command, report_command, compare_command, bench_command, fractal_command, zoom_command):
+for command in (run_command, report_command, compare_command, bench_command, fractal_command, zoom_command, serve_command):
     cli.add_command(command)
 
 

@@ -95,20 +95,6 @@ def compute_with_progress(experiment, threads: int | None, quiet: bool, label: s
         return compute(experiment, threads, advance)
 
 
-def save_picture(folder, picture, command: str) -> None:
-    """Write a picture's data and report into a claimed folder (``sweep.store.folder.claim``), all
-    files at once; what an earlier result left there is removed (only files sweep wrote)."""
-    from sweep.fractal.report import render_picture_report
-    from sweep.fractal.store import CONFIG_FILE, IMAGE_FILE, config_bytes, picture_bytes, summary
-
-    files = render_picture_report(picture, command)
-    record = summary(picture)
-    record["command"] = command
-    files.update({IMAGE_FILE: picture_bytes(picture), CONFIG_FILE: config_bytes(record)})
-    folder.write(files)
-    folder.keep_only(files)
-
-
 def _mixed(picture: Picture) -> bool:
     """Whether the picture holds both classes, so that it has a boundary to zoom into."""
     return bool(picture.converged.any() and not picture.converged.all())
@@ -122,18 +108,71 @@ def _summary(picture: Picture) -> str:
     return f"{runs:,} runs in {picture.seconds:.1f} s{compiled}: {picture.converged.mean():.1%} {trained}; boundary dimension {dim.text()}"
 
 
+def experiment_options(resolution_help: str):
+    """The options that describe a trainability experiment, declared once for ``sweep fractal``
+    and ``sweep serve`` (which differ only in their default resolution)."""
+    options = [
+        click.option("--problem", default=NETWORK, show_default=True, help="'network' (a two-layer network, one learning rate per layer) or a loss of one weight: cosine, cosine-mult, double-well, or a formula in w."),
+        click.option("--y", "y_name", default=None, help="For a loss: the parameter up the y axis (default delta when the loss has one), or 'none' for a single line of learning rates."),
+        click.option("--param", "params", type=NAME_VALUE, multiple=True, help="A loss parameter held fixed (repeatable), e.g. --param lam=0.5."),
+        click.option("--w0", type=float, default=5.0, show_default=True, help="For a loss: the initial weight of every run."),
+        click.option("--width", type=int, default=8, show_default=True, help="The network's width (1..24; its first use compiles the kernel: about a minute at 16, four at 24); it trains on width*width + width points."),
+        click.option("--nonlinearity", type=click.Choice(["tanh", "relu", "identity"]), default="tanh", show_default=True, help="The network's hidden nonlinearity."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the network's weights and data."),
+        click.option("--steps", type=int, default=None, help="Gradient steps per run (default: 100 for the network, at most 1000 for a loss)."),
+        click.option("--resolution", type=int, default=None, help=resolution_help),
+        click.option("--x-range", type=RANGE, default=None, help="Window across (default: lr_in 1e-3:1e6:log for the network, lr 0:1.5:linear for a loss)."),
+        click.option("--y-range", type=RANGE, default=None, help="Window up (default: lr_out 1e-3:1e6:log, or the loss parameter from half to 1.5 times its value; 0:1 when that value is 0 or less)."),
+    ]
+
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def experiment_from_options(problem, y_name, params, w0, width, nonlinearity, seed, steps, resolution, x_range, y_range, image_resolution: int = 512, line: bool = True):
+    """The Experiment the options of ``experiment_options`` describe; ``image_resolution`` is
+    the default resolution of an image. ``line=False`` refuses a single line of learning rates.
+
+    Raises:
+        FractalError: naming a bad or misplaced option.
+    """
+    from sweep.fractal.experiment import LOSS_STEPS, NETWORK_STEPS, loss_experiment, network_experiment
+
+    xr, yr = x_range, y_range
+    if problem == NETWORK:
+        for name in ("params", "y_name", "w0"):
+            if _given(name):
+                option = {"params": "--param", "y_name": "--y", "w0": "--w0"}[name]
+                raise FractalError(f"{option} is for a loss, not the network (whose axes are lr_in and lr_out)")
+        return network_experiment(width, nonlinearity, NETWORK_STEPS if steps is None else steps, image_resolution if resolution is None else resolution, xr, yr, seed)
+    for name in ("width", "nonlinearity", "seed"):
+        if _given(name):
+            raise FractalError(f"--{name} is for the network, not a loss of one weight")
+    fixed = params_dict(params)
+    if y_name is None:
+        from sweep.fractal import problem_loss
+
+        names = [name for name, _ in problem_loss(problem, fixed).params]
+        if "delta" not in names:
+            choices = ", ".join([*names, "none"] if line else names)
+            line_text = " or 'none' for a single line of learning rates" if line else ""
+            raise FractalError(f"name the y axis with --y: one of the loss's parameters{line_text} ({choices or 'the loss has none'})")
+        y_name = "delta"
+    is_line = y_name.lower() == "none"
+    if is_line and not line:
+        raise FractalError("--y none (a single line of learning rates) is not shown here; name a parameter of the loss for the y axis")
+    if is_line and yr is not None:
+        raise FractalError("--y-range needs a parameter on the y axis; a line (--y none) has only --x-range")
+    default_resolution = 1 << 20 if is_line else image_resolution
+    return loss_experiment(problem, None if is_line else y_name, fixed, LOSS_STEPS if steps is None else steps, default_resolution if resolution is None else resolution, xr, yr, w0)
+
+
 @click.command("fractal")
-@click.option("--problem", default=NETWORK, show_default=True, help="'network' (a two-layer network, one learning rate per layer) or a loss of one weight: cosine, cosine-mult, double-well, or a formula in w.")
-@click.option("--y", "y_name", default=None, help="For a loss: the parameter up the y axis (default delta when the loss has one), or 'none' for a single line of learning rates.")
-@click.option("--param", "params", type=NAME_VALUE, multiple=True, help="A loss parameter held fixed (repeatable), e.g. --param lam=0.5.")
-@click.option("--w0", type=float, default=5.0, show_default=True, help="For a loss: the initial weight of every run.")
-@click.option("--width", type=int, default=8, show_default=True, help="The network's width (1..24; its first use compiles the kernel: about a minute at 16, four at 24); it trains on width*width + width points.")
-@click.option("--nonlinearity", type=click.Choice(["tanh", "relu", "identity"]), default="tanh", show_default=True, help="The network's hidden nonlinearity.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the network's weights and data.")
-@click.option("--steps", type=int, default=None, help="Gradient steps per run (default: 100 for the network, at most 1000 for a loss).")
-@click.option("--resolution", type=int, default=None, help="Values per axis (default 512; for a line, 2**20 + 1 learning rates: give a power of two).")
-@click.option("--x-range", type=RANGE, default=None, help="Window across (default: lr_in 1e-3:1e6:log for the network, lr 0:1.5:linear for a loss).")
-@click.option("--y-range", type=RANGE, default=None, help="Window up (default: lr_out 1e-3:1e6:log, or the loss parameter from half to 1.5 times its value; 0:1 when that value is 0 or less).")
+@experiment_options("Values per axis (default 512; for a line, 2**20 + 1 learning rates: give a power of two).")
 @click.option("--threads", type=int, default=None, help="Numba threads (default: all cores).")
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Folder for image.parquet, fractal.json and the report.")
 @quiet_option
@@ -149,40 +188,15 @@ def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, step
       sweep fractal --problem cosine-mult --y none --resolution 1048576
     Then zoom in: sweep zoom fractal-results --auto 4
     """
-    from sweep.fractal.experiment import LOSS_STEPS, NETWORK_STEPS, loss_experiment, network_experiment
-
     out = _check_out(out)
     _check_threads(threads)
-    xr, yr = x_range, y_range
-    if problem == NETWORK:
-        for name in ("params", "y_name", "w0"):
-            if _given(name):
-                option = {"params": "--param", "y_name": "--y", "w0": "--w0"}[name]
-                raise FractalError(f"{option} is for a loss, not the network (whose axes are lr_in and lr_out)")
-        experiment = network_experiment(width, nonlinearity, NETWORK_STEPS if steps is None else steps, 512 if resolution is None else resolution, xr, yr, seed)
-    else:
-        for name in ("width", "nonlinearity", "seed"):
-            if _given(name):
-                raise FractalError(f"--{name} is for the network, not a loss of one weight")
-        fixed = params_dict(params)
-        if y_name is None:
-            from sweep.fractal import problem_loss
-
-            names = [name for name, _ in problem_loss(problem, fixed).params]
-            if "delta" not in names:
-                choices = ", ".join([*names, "none"])
-                raise FractalError(f"name the y axis with --y: one of the loss's parameters or 'none' for a single line of learning rates ({choices})")
-            y_name = "delta"
-        line = y_name.lower() == "none"
-        if line and yr is not None:
-            raise FractalError("--y-range needs a parameter on the y axis; a line (--y none) has only --x-range")
-        default_resolution = 1 << 20 if line else 512
-        experiment = loss_experiment(problem, None if line else y_name, fixed, LOSS_STEPS if steps is None else steps, default_resolution if resolution is None else resolution, xr, yr, w0)
+    experiment = experiment_from_options(problem, y_name, params, w0, width, nonlinearity, seed, steps, resolution, x_range, y_range)
     _compute_and_save(experiment, threads, quiet, out)
 
 
 def _compute_and_save(experiment, threads, quiet: bool, out: Path) -> None:
     """Estimate, compute and write one picture; --out is claimed before the work starts."""
+    from sweep.fractal.report import save_picture
     from sweep.store.folder import claim
 
     say(_size_line(experiment))

@@ -305,24 +305,39 @@ def _pieces(n_rows: int, row_cells: int, cells_per_piece: int = 1 << 14) -> list
     return [(start, min(n_rows, start + rows)) for start in range(0, n_rows, rows)]
 
 
-def compute(experiment: Experiment, n_threads: int | None = None, progress=None) -> Picture:
+def compute(experiment: Experiment, n_threads: int | None = None, progress=None, *, piece_flops: float = FLOPS_PER_PIECE) -> Picture:
     """Train every cell of the experiment's window.
+
+    The work goes in pieces (one kernel call each); Python gets control back between them,
+    so Ctrl-C, or an exception raised by ``progress``, stops it within one piece and
+    propagates out of ``compute`` unchanged (no Picture is made).
 
     Args:
         experiment: a validated Experiment.
         n_threads: threads (None: all of Numba's).
-        progress: optional callable ``progress(done, total)`` called as rows finish (the
-            work goes in pieces, so Ctrl-C stops it within one piece).
+        progress: optional callable ``progress(done, total)`` called after each piece:
+            the network's pieces done of ``total``; a loss's cells done of ``total`` cells
+            (a line's learning rates, or every cell of an image).
+        piece_flops: the network's work per piece, in floating-point operations (default
+            ``FLOPS_PER_PIECE``, about a second on 2 cores); smaller gives more, shorter
+            pieces, so that ``progress`` is called (and a caller may stop) more often. A
+            piece holds at least one row of the image. A loss's pieces are at most
+            ``sweep.run.executor.PIECE`` runs whatever this is.
 
     Returns:
         The Picture.
+
+    Raises:
+        FractalError: when piece_flops is not a positive finite number.
     """
     e = experiment
+    if isinstance(piece_flops, bool) or not isinstance(piece_flops, (int, float, np.integer, np.floating)) or not (math.isfinite(piece_flops) and piece_flops > 0):
+        raise FractalError(f"piece_flops {piece_flops!r} is not allowed; give a positive finite number of floating-point operations")
     with threads(n_threads):
         compile_seconds = warm_up(e)
         compiled = time.perf_counter()
         if e.is_network:
-            converged, measure = _compute_network(e, progress)
+            converged, measure = _compute_network(e, progress, piece_flops)
         elif e.y is None:
             converged, measure = _compute_loss_rows(e, progress)
             converged, measure = converged[0], measure[0]
@@ -395,12 +410,12 @@ def _warm_up(e: Experiment) -> None:
         descend_runs(one, one * e.w0, problem_loss(e.problem, params), 1, LOSS_TOL, LOSS_DIV_FACTOR)
 
 
-def _compute_network(e: Experiment, progress) -> tuple[np.ndarray, np.ndarray]:
+def _compute_network(e: Experiment, progress, piece_flops: float = FLOPS_PER_PIECE) -> tuple[np.ndarray, np.ndarray]:
     network = Network(e.width, e.nonlinearity, e.seed)
     x, y = e.x.values(), e.y.values()
     converged = np.empty((y.size, x.size), dtype=bool)
     measure = np.empty((y.size, x.size))
-    cells = int(FLOPS_PER_PIECE / (network.flops_per_step() * e.steps))
+    cells = int(piece_flops / (network.flops_per_step() * e.steps))
     pieces = _pieces(y.size, x.size, max(cells, 1))
     for done, (lo, hi) in enumerate(pieces):
         lr_out, lr_in = np.meshgrid(y[lo:hi], x, indexing="ij")
@@ -413,24 +428,47 @@ def _compute_network(e: Experiment, progress) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _compute_loss_rows(e: Experiment, progress) -> tuple[np.ndarray, np.ndarray]:
+    """A loss's (1, nx) line (y None) or (ny, nx) image: converged and measure."""
+    if e.y is not None:
+        return _compute_loss_image(e, progress)
     lr = e.x.values()
-    rows = [None] if e.y is None else list(e.y.values())
-    converged = np.empty((len(rows), lr.size), dtype=bool)
-    measure = np.empty((len(rows), lr.size))
+    converged = np.empty((1, lr.size), dtype=bool)
+    measure = np.empty((1, lr.size))
     w0 = np.full(lr.size, e.w0)
-    for index, value in enumerate(rows):
-        params = dict(e.params) if value is None else {**e.params, e.y.name: float(value)}
-        loss = problem_loss(e.problem, params)
-        for lo, hi in _pieces(lr.size, 1, PIECE):
-            result = descend_runs(lr[lo:hi], w0[lo:hi], loss, e.steps, LOSS_TOL, LOSS_DIV_FACTOR)
-            escaped = (result["outcome"] == DIVERGED) | (result["outcome"] == NAN)
-            converged[index, lo:hi] = ~escaped
-            measure[index, lo:hi] = np.where(escaped, 1.0, -1.0) * result["n_iter"]
-            if progress is not None and e.y is None:
-                progress(hi, lr.size)
-        if progress is not None and e.y is not None:
-            progress(index + 1, len(rows))
+    loss = problem_loss(e.problem, dict(e.params))
+    for lo, hi in _pieces(lr.size, 1, PIECE):
+        result = descend_runs(lr[lo:hi], w0[lo:hi], loss, e.steps, LOSS_TOL, LOSS_DIV_FACTOR)
+        converged[0, lo:hi], measure[0, lo:hi] = _loss_outcome(result)
+        if progress is not None:
+            progress(hi, lr.size)
     return converged, measure
+
+
+def _compute_loss_image(e: Experiment, progress) -> tuple[np.ndarray, np.ndarray]:
+    """The image's cells in row-major order (row r: the y parameter's r-th value; column c:
+    the c-th lr), in pieces of at most PIECE cells, one kernel call each with the parameter
+    given per run. The Loss is built once; the kernel reads the parameter per run, so every
+    cell ends with the same bits as in a run of a loss built with its row's value."""
+    lr, y = e.x.values(), e.y.values()
+    n = y.size * lr.size
+    converged = np.empty(n, dtype=bool)
+    measure = np.empty(n)
+    loss = problem_loss(e.problem, {**e.params, e.y.name: e.y.lo})
+    for lo, hi in _pieces(n, 1, PIECE):
+        cells = np.arange(lo, hi)
+        rows, columns = np.divmod(cells, lr.size)
+        result = descend_runs(lr[columns], np.full(hi - lo, e.w0), loss, e.steps, LOSS_TOL, LOSS_DIV_FACTOR, param_values={e.y.name: y[rows]})
+        converged[lo:hi], measure[lo:hi] = _loss_outcome(result)
+        if progress is not None:
+            progress(hi, n)
+    return converged.reshape(y.size, lr.size), measure.reshape(y.size, lr.size)
+
+
+def _loss_outcome(result: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """converged (bool) and measure (-n_iter if the run stayed bounded, +n_iter if it
+    escaped) of a loss's runs."""
+    escaped = (result["outcome"] == DIVERGED) | (result["outcome"] == NAN)
+    return ~escaped, np.where(escaped, 1.0, -1.0) * result["n_iter"]
 
 
 def most_mixed_window(converged: np.ndarray, factor: float) -> tuple[slice, slice]:

@@ -495,3 +495,22 @@ def render_picture_report(picture: Picture, command: str) -> dict[str, bytes]:
     dimension = png_bytes(dimension_figure(picture.dimension, line=e.y is None))
     page = picture_report(picture, {"image": image, "dimension": dimension}, command)
     return {"boundary.png": image, "dimension.png": dimension, "report.html": page.encode()}
+
+
+def save_picture(folder, picture: Picture, command: str) -> None:
+    """Write a picture's data and report into a claimed folder (``sweep.store.folder.claim``),
+    all files at once; what an earlier result left there is removed (only files sweep wrote).
+
+    Args:
+        folder: the claimed ``sweep.store.folder.Folder``.
+        picture: the computed picture.
+        command: the command line (or the browser view's action) recorded with it.
+    """
+    from sweep.fractal.store import CONFIG_FILE, IMAGE_FILE, config_bytes, picture_bytes, summary
+
+    files = render_picture_report(picture, command)
+    record = summary(picture)
+    record["command"] = command
+    files.update({IMAGE_FILE: picture_bytes(picture), CONFIG_FILE: config_bytes(record)})
+    folder.write(files)
+    folder.keep_only(files)

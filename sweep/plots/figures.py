@@ -406,6 +406,41 @@ def increase_map(frame: pd.DataFrame, *, theory=None, ax=None, x: str = "lr", y:
     )
 
 
+def steps_figure(rows: pd.DataFrame, *, title: str, color: str = "#495057", best: float | None = None):
+    """One run's loss and gradient norm against the step (``sweep.trace``'s table), on a
+    log scale when they stay positive, so that a linear rate of convergence is a line.
+
+    Args:
+        rows: the trace: ``step``, ``loss`` and ``grad`` columns, one row per iterate.
+        title: the panel's title (the run's settings and outcome).
+        color: the loss line's colour (the outcome's).
+        best: the loss's least value where it is known: the loss is then drawn as its height
+            above it (a quadratic's ``(1 - 2 lr)**(2k)`` decay is then a straight line).
+
+    Returns:
+        The Figure (the caller saves it).
+    """
+    fig, ax = subplots(figsize=(5.2, 3.4), layout="constrained")
+    steps = rows["step"].to_numpy()
+    loss = rows["loss"].to_numpy(dtype=float) - (best or 0.0)
+    grad = np.abs(rows["grad"].to_numpy(dtype=float))
+    with np.errstate(all="ignore"):
+        loss, grad = (np.where(np.abs(v) < DRAWN_MAX, v, np.nan) for v in (loss, grad))  # a diverged run's last iterates
+        values = np.concatenate([loss, grad])
+        finite = values[np.isfinite(values)]
+        log = bool(finite.size and finite.min() >= 0 and finite.max() > 0)
+        if log:  # an exact 0 (the teaching example's stop) has no place on a log scale
+            loss, grad = (np.where(v > 0, v, np.nan) for v in (loss, grad))
+    ax.plot(steps, loss, "-", color=color, linewidth=1.4, label="loss" if best is None else f"loss - {best:g}")
+    ax.plot(steps, grad, "--", color="#495057", linewidth=1.2, label="|grad|")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_title(plain(title), fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
 def _run_label(run: pd.DataFrame, axes: list[str]) -> str:
     first = run.iloc[0]
     return ", ".join(f"{plain(name)} = {_short(float(first[name]))}" for name in axes)

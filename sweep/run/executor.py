@@ -222,9 +222,21 @@ def _descend_model(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.nd
     return out
 
 
-def descend_runs(lr, w0, loss, max_iter: int, tol: float, div_factor: float, optimizer: str = "gd", hyper: dict | None = None) -> dict[str, np.ndarray]:
-    """Flat per-run arrays (lr, w0 and the hyperparameters, each of length n, for one loss
-    with fixed parameters) through the generated kernel; see ``sweep.run.executor.descend``."""
+def descend_runs(
+    lr, w0, loss, max_iter: int, tol: float, div_factor: float, optimizer: str = "gd", hyper: dict | None = None, param_values: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Flat per-run arrays (lr, w0 and the hyperparameters, each of length n, for one loss)
+    through the generated kernel; see ``sweep.run.executor.descend``.
+
+    The loss's parameters take the loss's own values in every run, except those named in
+    ``param_values``: a dict of parameter name -> 1-D array of n values (converted to float64),
+    run i using element i. The kernel reads every parameter per run, so runs given a value
+    here end with the same bits as runs of a loss built with that value.
+
+    Raises:
+        ValueError: when ``param_values`` names a parameter the loss does not have, or holds
+            an array that is not 1-D of length n.
+    """
     from sweep.optim.optimizers import OPTIMIZERS
     from sweep.optim.schedules import SCHEDULES
     from sweep.run.plan import Axis
@@ -237,8 +249,18 @@ def descend_runs(lr, w0, loss, max_iter: int, tol: float, div_factor: float, opt
     for h in chosen.hyperparameters:
         values[h.name] = np.broadcast_to(np.asarray((hyper or {}).get(h.name, h.default), np.float64), n)
         axes.append(Axis(h.name, values[h.name][:1], f"hyper:{h.name}"))
-    for name, value in getattr(loss, "params", ()):
-        values[name] = np.full(n, value)
+    params = tuple(getattr(loss, "params", ()))
+    given = dict(param_values or {})
+    unknown = sorted(set(given) - {name for name, _ in params})
+    if unknown:
+        raise ValueError(f"param_values names {unknown[0]!r}, which is not a parameter of the loss (its parameters: {', '.join(name for name, _ in params) or 'none'})")
+    for name, value in params:
+        if name in given:
+            values[name] = np.ascontiguousarray(given[name], np.float64)
+            if values[name].shape != (n,):
+                raise ValueError(f"param_values[{name!r}] has shape {values[name].shape}, not ({n},): give one value per run")
+        else:
+            values[name] = np.full(n, value)
         axes.append(Axis(name, values[name][:1], f"param:{name}"))
     plan = Plan(loss, tuple(axes), chosen, SCHEDULES["constant"], max_iter, tol, div_factor)
     return descend(plan, values)

@@ -1,0 +1,430 @@
+// The page of `sweep serve`: draws what the server computes and asks it for more.
+// Two views share the helpers at the top: the sweep view (maps, hover, click to trace,
+// live recompute) and the trainability view (drag to zoom, recomputed at each window).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function showMessage(text) {
+  const box = $("message");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+// POST or GET JSON; a 4xx answer's {"error"} becomes the page's message and a rejection.
+async function api(path, body) {
+  const init = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const response = await fetch(path, init);
+  let data = null;
+  try { data = await response.json(); } catch (e) { data = { error: `the server answered ${response.status}` }; }
+  if (!response.ok) {
+    const error = new Error(data && data.error ? data.error : `the server answered ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+function fmt(value) {
+  if (value === null || value === undefined) return "—";
+  if (value === 0) return "0";
+  const a = Math.abs(value);
+  return a >= 1e-3 && a < 1e5 ? String(Number(value.toPrecision(6))) : value.toExponential(3);
+}
+
+function setProgress(done, total, label) {
+  $("progress").hidden = false;
+  $("progress-bar").max = Math.max(total, 1);
+  $("progress-bar").value = done;
+  $("progress-text").textContent = total ? `${label}: ${done} of ${total} pieces` : `${label}…`;
+}
+
+function hideProgress() { $("progress").hidden = true; }
+
+// ---------------------------------------------------------------- sweep view
+
+const sweepState = { info: null, maps: null, changes: {}, x: null, y: null, fixed: {} };
+const PAD = { left: 58, bottom: 34, top: 6, right: 8 };
+
+function rampColor(ramp, t) {
+  const i = Math.max(0, Math.min(ramp.length - 1, Math.round(t * (ramp.length - 1))));
+  return ramp[i];
+}
+
+function cellGeometry(canvas, nx, ny) {
+  const w = canvas.width - PAD.left - PAD.right;
+  const h = canvas.height - PAD.top - PAD.bottom;
+  return { w, h, cw: w / nx, ch: h / ny };
+}
+
+function tickIndices(values, log, most) {
+  const n = values.length;
+  if (n <= most) return [...Array(n).keys()];
+  if (log) {
+    // Decades, each at the grid value nearest to it: a log axis a person reads.
+    const lo = Math.ceil(Math.log10(values[0]) - 1e-9), hi = Math.floor(Math.log10(values[n - 1]) + 1e-9);
+    const step = Math.max(1, Math.ceil((hi - lo + 1) / most));
+    const out = [];
+    for (let e = lo; e <= hi; e += step) {
+      let best = 0;
+      for (let i = 1; i < n; i++) if (Math.abs(Math.log10(values[i]) - e) < Math.abs(Math.log10(values[best]) - e)) best = i;
+      out.push(best);
+    }
+    if (out.length >= 2) return out;
+  }
+  const out = [];
+  for (let k = 0; k < most; k++) out.push(Math.round((k * (n - 1)) / (most - 1)));
+  return out;
+}
+
+function rgbOf(hex) {
+  const v = parseInt(hex.slice(1), 16);
+  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
+}
+
+function drawMap(canvas, maps, colorOf) {
+  const ctx = canvas.getContext("2d");
+  const xs = maps.x.values, ys = maps.y ? maps.y.values : [0];
+  const nx = xs.length, ny = ys.length;
+  const g = cellGeometry(canvas, nx, ny);
+  // One pixel per cell, scaled up without smoothing: sharp cells and no seams between them.
+  const cells = document.createElement("canvas");
+  cells.width = nx; cells.height = ny;
+  const image = cells.getContext("2d").createImageData(nx, ny);
+  const rgb = new Map();
+  for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx; i++) {
+      const hex = colorOf(j * nx + i);
+      if (!rgb.has(hex)) rgb.set(hex, rgbOf(hex));
+      const [r, gg, b] = rgb.get(hex);
+      const at = 4 * ((ny - 1 - j) * nx + i); // row 0 is the y axis' low end: drawn at the bottom
+      image.data[at] = r; image.data[at + 1] = gg; image.data[at + 2] = b; image.data[at + 3] = 255;
+    }
+  }
+  cells.getContext("2d").putImageData(image, 0, 0);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(cells, PAD.left, PAD.top, g.w, g.h);
+  ctx.fillStyle = "#212529";
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.textAlign = "center";
+  for (const i of tickIndices(xs, maps.x.log, 6)) ctx.fillText(fmt(xs[i]), PAD.left + (i + 0.5) * g.cw, canvas.height - PAD.bottom + 14);
+  ctx.fillText(maps.x.name + (maps.x.log ? " (log)" : ""), PAD.left + g.w / 2, canvas.height - 4);
+  if (maps.y) {
+    ctx.textAlign = "right";
+    for (const j of tickIndices(ys, maps.y.log, 6)) ctx.fillText(fmt(ys[j]), PAD.left - 4, PAD.top + (ny - 1 - j + 0.6) * g.ch);
+    ctx.save();
+    ctx.translate(10, PAD.top + g.h / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = "center";
+    ctx.fillText(maps.y.name + (maps.y.log ? " (log)" : ""), 0, 0);
+    ctx.restore();
+  }
+}
+
+function drawSweepMaps() {
+  const m = sweepState.maps, info = sweepState.info;
+  const missing = "#f1f3f5";
+  drawMap($("map-outcome"), m, (k) => (m.outcome[k] === null ? missing : info.colors[m.outcomes[m.outcome[k]]]));
+  const iters = m.n_iter.filter((v) => v !== null);
+  const most = Math.max(1, ...iters);
+  drawMap($("map-n_iter"), m, (k) => (m.n_iter[k] === null ? missing : rampColor(info.ramp, Math.log1p(m.n_iter[k]) / Math.log1p(most))));
+  const finite = m.loss.filter((v) => v !== null);
+  const least = finite.length ? Math.min(...finite) : 0;
+  const logs = finite.map((v) => Math.log10(v - least + 1e-12));
+  const lo = logs.length ? Math.min(...logs) : 0, hi = logs.length ? Math.max(...logs) : 1;
+  drawMap($("map-loss"), m, (k) => {
+    if (m.loss[k] === null) return m.outcome[k] === null ? missing : info.colors.diverged;
+    return rampColor(info.ramp, (Math.log10(m.loss[k] - least + 1e-12) - lo) / Math.max(hi - lo, 1e-12));
+  });
+  $("legend").innerHTML = "";
+  for (const name of m.outcomes) {
+    const span = document.createElement("span");
+    const swatch = document.createElement("i");
+    swatch.style.background = info.colors[name];
+    span.append(swatch, document.createTextNode(name));
+    $("legend").append(span);
+  }
+}
+
+function cellAt(canvas, event) {
+  const m = sweepState.maps;
+  if (!m) return null;
+  const rect = canvas.getBoundingClientRect();
+  const px = ((event.clientX - rect.left) * canvas.width) / rect.width - PAD.left;
+  const py = ((event.clientY - rect.top) * canvas.height) / rect.height - PAD.top;
+  const nx = m.x.values.length, ny = m.y ? m.y.values.length : 1;
+  const g = cellGeometry(canvas, nx, ny);
+  const i = Math.floor(px / g.cw), row = Math.floor(py / g.ch);
+  if (i < 0 || i >= nx || row < 0 || row >= ny) return null;
+  const j = ny - 1 - row;
+  return { i, j, k: j * nx + i };
+}
+
+function cellSettings(cell) {
+  const m = sweepState.maps;
+  const settings = { [m.x.name]: m.x.values[cell.i] };
+  if (m.y) settings[m.y.name] = m.y.values[cell.j];
+  return Object.assign(settings, m.fixed);
+}
+
+function cellText(cell) {
+  const m = sweepState.maps;
+  const settings = Object.entries(cellSettings(cell)).map(([n, v]) => `${n} = ${fmt(v)}`).join(", ");
+  if (m.outcome[cell.k] === null) return `${settings}: no run here`;
+  return `${settings}: ${m.outcomes[m.outcome[cell.k]]} after ${m.n_iter[cell.k]} updates, loss ${fmt(m.loss[cell.k])}`;
+}
+
+async function loadMaps() {
+  const body = { x: sweepState.x, y: sweepState.y, fixed: sweepState.fixed, changes: sweepState.changes };
+  const live = Object.keys(sweepState.changes).length > 0;
+  $("live-status").textContent = live ? "recomputing…" : "loading…";
+  try {
+    sweepState.maps = await api("/api/sweep/maps", body);
+    showMessage("");
+    drawSweepMaps();
+    document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1); // for tests: maps drawn
+    $("live-status").textContent = live
+      ? `recomputed live on ${sweepState.maps.x.values.length} x ${sweepState.maps.y ? sweepState.maps.y.values.length : 1} runs: ` + Object.entries(sweepState.changes).map(([n, v]) => `${n} = ${fmt(v)}`).join(", ")
+      : "showing the saved sweep";
+  } catch (error) {
+    showMessage(error.message);
+    $("live-status").textContent = "not recomputed";
+  }
+}
+
+function fixedControls() {
+  const info = sweepState.info, box = $("fixed-controls");
+  box.innerHTML = "";
+  for (const [name, axis] of Object.entries(info.axes)) {
+    if (name === sweepState.x || name === sweepState.y) continue;
+    const select = document.createElement("select");
+    select.id = `fixed-${name}`;
+    axis.values.forEach((v, index) => select.add(new Option(fmt(v), String(index))));
+    const middle = Math.floor(axis.values.length / 2);
+    const current = name in sweepState.fixed ? axis.values.indexOf(sweepState.fixed[name]) : middle;
+    select.value = String(current >= 0 ? current : middle);
+    sweepState.fixed[name] = axis.values[Number(select.value)];
+    select.onchange = () => { sweepState.fixed[name] = axis.values[Number(select.value)]; loadMaps(); };
+    const label = document.createElement("label");
+    label.append(document.createTextNode(`${name} `), select);
+    box.append(label);
+  }
+  for (const name of Object.keys(sweepState.fixed)) if (!(name in info.axes) || name === sweepState.x || name === sweepState.y) delete sweepState.fixed[name];
+}
+
+function axisSelectors() {
+  const info = sweepState.info;
+  const names = Object.keys(info.axes);
+  const xs = $("x-axis"), ys = $("y-axis");
+  xs.innerHTML = ""; ys.innerHTML = "";
+  names.forEach((n) => xs.add(new Option(n, n)));
+  ys.add(new Option("(none)", ""));
+  names.forEach((n) => ys.add(new Option(n, n)));
+  xs.value = sweepState.x; ys.value = sweepState.y || "";
+  const changed = () => {
+    if (xs.value === ys.value) { showMessage("choose two different axes"); return; }
+    sweepState.x = xs.value; sweepState.y = ys.value || null;
+    fixedControls(); loadMaps();
+  };
+  xs.onchange = changed; ys.onchange = changed;
+}
+
+function liveControls() {
+  const box = $("live-controls");
+  box.innerHTML = "";
+  for (const control of sweepState.info.controls) {
+    const input = document.createElement("input");
+    input.id = `live-${control.name}`;
+    input.value = String(control.value);
+    input.title = control.meaning || control.name;
+    const label = document.createElement("label");
+    label.append(document.createTextNode(`${control.name} `), input);
+    box.append(label);
+    input.addEventListener("keydown", (event) => { if (event.key === "Enter") recompute(); });
+  }
+}
+
+function recompute() {
+  const changes = {};
+  for (const control of sweepState.info.controls) {
+    const text = $(`live-${control.name}`).value.trim();
+    const value = Number(text);
+    if (text === "" || !Number.isFinite(value)) { showMessage(`${control.name} = ${JSON.stringify(text)} is not a number`); return; }
+    if (value !== control.value) changes[control.name] = value;
+  }
+  sweepState.changes = changes;
+  if (!Object.keys(changes).length) { showMessage("change a setting first: every field holds the saved sweep's value"); return; }
+  loadMaps();
+}
+
+async function traceCell(cell) {
+  if (sweepState.info.traceable) { showMessage(sweepState.info.traceable); return; }
+  $("trace").hidden = false;
+  $("trace-summary").textContent = "tracing…";
+  try {
+    const story = await api("/api/sweep/trace", { settings: cellSettings(cell), changes: sweepState.changes });
+    showMessage("");
+    $("trace-summary").textContent = story.summary;
+    $("trace-steps").src = story.pictures.steps;
+    $("trace-path").src = story.pictures.path;
+  } catch (error) {
+    showMessage(error.message);
+    $("trace-summary").textContent = "not traced";
+  }
+}
+
+async function startSweep(info) {
+  sweepState.info = info;
+  sweepState.x = info.x; sweepState.y = info.y;
+  $("what").textContent = `${info.folder}: ${info.n_runs.toLocaleString()} runs of ${info.optimizer} on ${info.loss}` + (info.schedule !== "constant" ? ` with the ${info.schedule} schedule` : "");
+  axisSelectors(); fixedControls(); liveControls();
+  $("recompute").onclick = recompute;
+  $("saved").onclick = () => {
+    sweepState.changes = {};
+    for (const c of info.controls) $(`live-${c.name}`).value = String(c.value);
+    loadMaps();
+  };
+  for (const canvas of document.querySelectorAll("canvas.map")) {
+    canvas.addEventListener("mousemove", (event) => {
+      const cell = cellAt(canvas, event), tip = $("tooltip");
+      if (!cell) { tip.hidden = true; return; }
+      const text = cellText(cell);
+      $("hover").textContent = text;
+      tip.textContent = text; tip.hidden = false;
+      tip.style.left = `${event.clientX + 14}px`; tip.style.top = `${event.clientY + 12}px`;
+    });
+    canvas.addEventListener("mouseleave", () => { $("tooltip").hidden = true; });
+    canvas.addEventListener("click", (event) => { const cell = cellAt(canvas, event); if (cell) traceCell(cell); });
+  }
+  await loadMaps();
+}
+
+// ---------------------------------------------------------------- trainability view
+
+const fractalState = { info: null, job: null, shown: null, drag: null };
+
+function toValue(axis, f) {
+  if (axis.log) return 10 ** (Math.log10(axis.lo) + f * (Math.log10(axis.hi) - Math.log10(axis.lo)));
+  return axis.lo + f * (axis.hi - axis.lo);
+}
+
+function windowInputs(x, y, resolution) {
+  $("x-lo").value = String(x.lo); $("x-hi").value = String(x.hi);
+  $("y-lo").value = String(y.lo); $("y-hi").value = String(y.hi);
+  if (resolution !== undefined) $("resolution").value = String(resolution);
+}
+
+function readNumber(id) {
+  const text = $(id).value.trim();
+  return text === "" ? NaN : Number(text);
+}
+
+async function requestView(x, y, resolution) {
+  let job;
+  try {
+    job = await api("/api/fractal/view", { x, y, resolution });
+  } catch (error) {
+    showMessage(error.message);
+    return;
+  }
+  showMessage("");
+  fractalState.job = job.id;
+  setProgress(0, 0, "training");
+  const started = performance.now();
+  while (fractalState.job === job.id) {
+    let status;
+    try { status = await api(`/api/jobs/${job.id}`); } catch (error) { showMessage(error.message); hideProgress(); return; }
+    if (fractalState.job !== job.id) return; // a newer request replaced this one
+    if (status.state === "done") break;
+    if (status.state === "failed") { showMessage(status.error); hideProgress(); return; }
+    if (status.state === "cancelled") return;
+    setProgress(status.done, status.total, "training");
+    await new Promise((resolve) => setTimeout(resolve, performance.now() - started < 2000 ? 60 : 200));
+  }
+  let view;
+  try { view = await api(`/api/jobs/${job.id}/view`); } catch (error) { showMessage(error.message); hideProgress(); return; }
+  if (fractalState.job !== job.id) return;
+  hideProgress();
+  drawView(view);
+}
+
+function drawView(view) {
+  fractalState.shown = view;
+  const image = new Image();
+  image.onload = () => {
+    const ctx = $("fractal-canvas").getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.clearRect(0, 0, 512, 512);
+    ctx.drawImage(image, 0, 0, 512, 512);
+    $("fractal-canvas").dataset.job = String(fractalState.job);
+  };
+  image.src = view.image;
+  windowInputs(view.x, view.y, view.x.n);
+  $("dimension").textContent = view.dimension.text;
+  $("share").textContent = `${(100 * view.converged_share).toFixed(1)}% ${view.classes[0]}, computed in ${view.seconds} s`;
+  $("what").textContent = `trainability of ${view.problem}: ${view.x.name} ${fmt(view.x.lo)} … ${fmt(view.x.hi)}${view.x.log ? " (log)" : ""} across, ${view.y.name} ${fmt(view.y.lo)} … ${fmt(view.y.hi)}${view.y.log ? " (log)" : ""} up`;
+}
+
+function overlayFraction(event) {
+  const rect = $("fractal-overlay").getBoundingClientRect();
+  return { fx: Math.min(1, Math.max(0, (event.clientX - rect.left) / rect.width)), fy: Math.min(1, Math.max(0, 1 - (event.clientY - rect.top) / rect.height)) };
+}
+
+function drawBox(a, b) {
+  const ctx = $("fractal-overlay").getContext("2d");
+  ctx.clearRect(0, 0, 512, 512);
+  if (!a) return;
+  ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5; ctx.setLineDash([4, 3]);
+  ctx.strokeRect(a.fx * 512, (1 - a.fy) * 512, (b.fx - a.fx) * 512, (a.fy - b.fy) * 512);
+}
+
+function zoomTo(a, b) {
+  const v = fractalState.shown;
+  if (!v) return;
+  const x = [toValue(v.x, Math.min(a.fx, b.fx)), toValue(v.x, Math.max(a.fx, b.fx))];
+  const y = [toValue(v.y, Math.min(a.fy, b.fy)), toValue(v.y, Math.max(a.fy, b.fy))];
+  requestView(x, y, v.x.n);
+}
+
+function startFractal(info) {
+  fractalState.info = info;
+  windowInputs(info.x, info.y, info.resolution);
+  $("x-name").textContent = info.x.name; $("y-name").textContent = info.y.name;
+  const overlay = $("fractal-overlay");
+  overlay.addEventListener("mousedown", (event) => { fractalState.drag = overlayFraction(event); });
+  overlay.addEventListener("mousemove", (event) => {
+    const here = overlayFraction(event), v = fractalState.shown;
+    if (v) $("fractal-hover").textContent = `${v.x.name} = ${fmt(toValue(v.x, here.fx))}, ${v.y.name} = ${fmt(toValue(v.y, here.fy))}`;
+    if (fractalState.drag) drawBox(fractalState.drag, here);
+  });
+  overlay.addEventListener("mouseup", (event) => {
+    const a = fractalState.drag, b = overlayFraction(event);
+    fractalState.drag = null;
+    drawBox(null);
+    if (a && Math.abs(a.fx - b.fx) * 512 >= 4 && Math.abs(a.fy - b.fy) * 512 >= 4) zoomTo(a, b);
+  });
+  $("go").onclick = () => requestView([readNumber("x-lo"), readNumber("x-hi")], [readNumber("y-lo"), readNumber("y-hi")], Math.round(readNumber("resolution")));
+  $("zoom-out").onclick = () => { if (fractalState.shown) zoomTo({ fx: -0.5, fy: -0.5 }, { fx: 1.5, fy: 1.5 }); };
+  $("reset").onclick = () => requestView([info.x.lo, info.x.hi], [info.y.lo, info.y.hi], info.resolution);
+  $("save").onclick = async () => {
+    if (!info.can_save) { showMessage("this server was started without a folder to save views in; start it as: sweep serve DIR --problem ..."); return; }
+    try {
+      const saved = await api("/api/fractal/save", { job: fractalState.job });
+      showMessage("");
+      $("saved-to").textContent = `saved as ${saved.folder}`;
+    } catch (error) { showMessage(error.message); }
+  };
+  requestView([info.x.lo, info.x.hi], [info.y.lo, info.y.hi], info.resolution);
+}
+
+// ---------------------------------------------------------------- start
+
+(async () => {
+  try {
+    const info = await api("/api/info");
+    if (info.mode === "sweep") await startSweep(info); else startFractal(info);
+  } catch (error) {
+    showMessage(error.message);
+  }
+})();
