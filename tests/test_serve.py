@@ -157,6 +157,11 @@ def test_bad_view_requests_are_one_line_naming_the_value(teaching, call, message
     assert message in text and "\n" not in text
 
 
+def test_a_live_grid_keeps_the_axes_of_its_map(momentum):
+    with pytest.raises(ViewError, match="momentum spans the map; change a setting off the map"):
+        live_maps(momentum, "lr", "momentum", {"w0": 3.0}, {"momentum": 0.3})
+
+
 def test_a_live_grid_too_long_to_wait_for_is_refused(teaching, monkeypatch):
     import sweep.serve.sweepview as sweepview
 

@@ -154,8 +154,17 @@ def test_the_trainability_page_zooms_and_refuses_a_bad_window(page, tmp_path):
         page.wait_for_function("!document.getElementById('message').hidden", timeout=30_000)
         assert "reaches below 0; a learning rate must be >= 0" in page.locator("#message").text_content()
         page.click("#reset")
-        _wait_for_new_view(page, second)
+        third = _wait_for_new_view(page, second)
         assert page.locator("#message").is_hidden() and page.locator("#x-lo").input_value() == "0"
+        # Pan right by half the window, then turn the wheel: a window half as wide about the cursor.
+        page.click("#pan-right")
+        fourth = _wait_for_new_view(page, third)
+        assert (float(page.locator("#x-lo").input_value()), float(page.locator("#x-hi").input_value())) == pytest.approx((0.75, 2.25))
+        x, y = _point(page, "#fractal-overlay", 0.5, 0.5)
+        page.mouse.move(x, y)
+        page.mouse.wheel(0, -100)
+        _wait_for_new_view(page, fourth)
+        assert (float(page.locator("#x-lo").input_value()), float(page.locator("#x-hi").input_value())) == pytest.approx((1.125, 1.875), abs=0.01)
         page.click("#save")
         page.wait_for_function("document.getElementById('saved-to').textContent.includes('view-1')", timeout=60_000)
         assert (tmp_path / "views" / "view-1" / "image.parquet").exists()

@@ -25,7 +25,7 @@ from sweep.kernels.trig import vcos, vsin
 from sweep.store.results import atomic_path
 
 #: The issue's limits, in seconds on 2 cores.
-LIMITS = {"network width 8": 120.0, "network width 16": 300.0, "line 2**20": 10.0}
+LIMITS = {"network width 8": 120.0, "network width 16": 300.0, "line 2**20": 10.0, "serve loss zoom": 1.0, "serve network view": 10.0}
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
@@ -85,6 +85,24 @@ def _row(case: str, what: str, seconds: float, limit: float | None, extra: str =
     return {"case": case, "what": what, "seconds": seconds, "limit": limit, "pass": None if limit is None else seconds < limit, "note": extra}
 
 
+def serve_seconds(experiment, zoom: float = 4.0) -> float:
+    """Seconds ``sweep serve`` takes to answer a zoom into ``experiment``'s centre, ``zoom``
+    times narrower on each axis, at its resolution: the window checked, every cell trained in
+    the server's pieces, the PNG encoded and the dimension counted (the work of the route,
+    without the network between page and server). The kernel is compiled before timing."""
+    from sweep.serve.fractalview import compute_view, view_payload, windowed
+
+    def centre(axis):
+        lo, hi = (math.log10(axis.lo), math.log10(axis.hi)) if axis.log else (axis.lo, axis.hi)
+        mid, half = (lo + hi) / 2, (hi - lo) / (2 * zoom)
+        return tuple(10**v if axis.log else v for v in (mid - half, mid + half))
+
+    compute_view(windowed(experiment, (experiment.x.lo, experiment.x.hi), (experiment.y.lo, experiment.y.hi), 16))
+    started = time.perf_counter()
+    view_payload(compute_view(windowed(experiment, centre(experiment.x), centre(experiment.y))))
+    return time.perf_counter() - started
+
+
 def run_fractal_benchmark(out: Path, quick: bool = False, log=print) -> Path:
     """Run the benchmark and write its tables into ``out``; returns the Markdown path."""
     scale = 8 if quick else 1
@@ -128,6 +146,15 @@ def run_fractal_benchmark(out: Path, quick: bool = False, log=print) -> Path:
     picture = compute(slow)
     log(f"line of {slow.x.n:,}, lr 0..0.05: {picture.seconds:.1f} s")
     rows.append(_row(f"line {slow.x.n:,}", f"the same, lr 0..0.05: {picture.converged.mean():.0%} of the runs stay bounded and take all 1000 steps", picture.seconds, None if quick else LIMITS["line 2**20"], "the worst case"))
+    # The browser view: a zoom, as `sweep serve` answers it.
+    loss_view = loss_experiment("cosine-mult", "delta", steps=1000, resolution=256 // scale)
+    seconds = serve_seconds(loss_view)
+    log(f"sweep serve, cosine-mult zoom {loss_view.x.n}x{loss_view.x.n}: {seconds:.2f} s")
+    rows.append(_row("serve loss zoom", f"sweep serve: a 4x zoom of cosine-mult (lr x delta), {loss_view.x.n} x {loss_view.x.n}, at most 1000 steps, PNG and dimension included", seconds, None if quick else LIMITS["serve loss zoom"]))
+    network_view = network_experiment(width=8, steps=100, resolution=128 // scale)
+    seconds = serve_seconds(network_view)
+    log(f"sweep serve, width-8 network zoom {network_view.x.n}x{network_view.x.n}: {seconds:.2f} s")
+    rows.append(_row("serve network view", f"sweep serve: a 4x zoom of the width-8 network, {network_view.x.n} x {network_view.x.n}, 100 steps, in pieces of about 0.1 s (progress shown)", seconds, None if quick else LIMITS["serve network view"]))
     trig = trig_cost()
 
     md = out / "fractal-benchmarks.md"

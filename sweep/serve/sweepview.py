@@ -390,6 +390,9 @@ def live_maps(view: SweepView, x: str | None, y: str | None, fixed: dict[str, fl
     if y is not None:
         grid[y] = _thinned(view.axes[y])
     cells = math.prod(v.size for v in grid.values())
+    on_map = [name for name in changes if name in grid]
+    if on_map:
+        raise ViewError(f"{on_map[0]} spans the map; change a setting off the map, or put another axis there")
     kwargs = run_kwargs(view, {**chosen, **grid}, changes)
     if cells * kwargs["max_iter"] > LIVE_WORK:
         raise ViewError(f"{cells:,} runs x max_iter {kwargs['max_iter']:,} is too much for a live view (at most {LIVE_WORK:.0e} steps); lower max_iter")

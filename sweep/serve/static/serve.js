@@ -279,6 +279,7 @@ async function startSweep(info) {
   sweepState.x = info.x; sweepState.y = info.y;
   $("what").textContent = `${info.folder}: ${info.n_runs.toLocaleString()} runs of ${info.optimizer} on ${info.loss}` + (info.schedule !== "constant" ? ` with the ${info.schedule} schedule` : "");
   axisSelectors(); fixedControls(); liveControls();
+  if (!info.live) $("live-form").hidden = true; // a cloud of starts has no grid to recompute
   $("recompute").onclick = recompute;
   $("saved").onclick = () => {
     sweepState.changes = {};
@@ -406,6 +407,17 @@ function startFractal(info) {
   });
   $("go").onclick = () => requestView([readNumber("x-lo"), readNumber("x-hi")], [readNumber("y-lo"), readNumber("y-hi")], Math.round(readNumber("resolution")));
   $("zoom-out").onclick = () => { if (fractalState.shown) zoomTo({ fx: -0.5, fy: -0.5 }, { fx: 1.5, fy: 1.5 }); };
+  // Pan by half a window; the wheel zooms by 2 about the cursor.
+  const pans = { "pan-left": [-0.5, 0], "pan-right": [0.5, 0], "pan-down": [0, -0.5], "pan-up": [0, 0.5] };
+  for (const [id, [dx, dy]] of Object.entries(pans)) {
+    $(id).onclick = () => { if (fractalState.shown) zoomTo({ fx: dx, fy: dy }, { fx: 1 + dx, fy: 1 + dy }); };
+  }
+  overlay.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    if (!fractalState.shown || fractalState.drag) return;
+    const here = overlayFraction(event), scale = event.deltaY < 0 ? 0.5 : 2;
+    zoomTo({ fx: here.fx - here.fx * scale, fy: here.fy - here.fy * scale }, { fx: here.fx + (1 - here.fx) * scale, fy: here.fy + (1 - here.fy) * scale });
+  }, { passive: false });
   $("reset").onclick = () => requestView([info.x.lo, info.x.hi], [info.y.lo, info.y.hi], info.resolution);
   $("save").onclick = async () => {
     if (!info.can_save) { showMessage("this server was started without a folder to save views in; start it as: sweep serve DIR --problem ..."); return; }
