@@ -22,6 +22,7 @@ was given (saved views, nowhere else).
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sweep.errors import UserError
 from sweep.fractal import Experiment
-from sweep.serve.fractalview import MAX_RESOLUTION, MIN_RESOLUTION, compute_view, save_view, view_payload, windowed
-from sweep.serve.jobs import Worker
+from sweep.serve.fractalview import MAX_RESOLUTION, MIN_RESOLUTION, axis_payload, compute_view, save_view, view_payload, windowed
+from sweep.serve.jobs import Cancelled, Worker
 from sweep.serve.sweepview import SweepView, ViewError, describe, live_maps, run_story, sweep_maps
 
 HERE = Path(__file__).parent
@@ -86,8 +87,14 @@ def _first_problem(error: RequestValidationError) -> str:
     if not problems:
         return "malformed request"
     first = problems[0]
-    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "the request"
-    return f"{where}: {first.get('msg', 'not allowed')}"
+    where = ""
+    for part in first.get("loc", ()):
+        if part == "body":
+            continue
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    given = first.get("input")
+    shown = f" (got {given!r:.40})" if isinstance(given, (str, int, float)) and not isinstance(given, bool) else ""
+    return f"{where or 'the request'}: {first.get('msg', 'not allowed')}{shown}"
 
 
 def create_app(shown: Shown) -> FastAPI:
@@ -136,11 +143,12 @@ def create_app(shown: Shown) -> FastAPI:
         return {
             "mode": "fractal",
             "problem": e.problem,
-            "x": {"name": e.x.name, "lo": e.x.lo, "hi": e.x.hi, "log": e.x.log},
-            "y": {"name": e.y.name, "lo": e.y.lo, "hi": e.y.hi, "log": e.y.log},
+            "x": axis_payload(e.x),
+            "y": axis_payload(e.y),
             "resolution": min(e.x.n, MAX_RESOLUTION),
             "resolutions": [MIN_RESOLUTION, MAX_RESOLUTION],
             "can_save": shown.save_root is not None,
+            "save_root": str(shown.save_root) if shown.save_root is not None else None,
         }
 
     def _sweep() -> SweepView:
@@ -176,8 +184,18 @@ def create_app(shown: Shown) -> FastAPI:
         experiment = windowed(shown.experiment, request.x, request.y, request.resolution)
 
         def compute(job):
-            picture = compute_view(experiment, job.progress)
-            return {"picture": picture, "payload": view_payload(picture)}
+            started = time.perf_counter()
+
+            def phase(text):
+                job.phase = text
+                if job.cancelled.is_set():
+                    raise Cancelled
+
+            picture = compute_view(experiment, job.progress, phase)
+            payload = view_payload(picture)
+            # The first view of a problem pays the compile: say so, beside the training time.
+            payload["compile_seconds"] = round(max(0.0, time.perf_counter() - started - picture.seconds), 3)
+            return {"picture": picture, "payload": payload}
 
         return worker.submit("image", compute).status()
 
@@ -204,12 +222,15 @@ def create_app(shown: Shown) -> FastAPI:
         job = worker.get(request.job)
         if job is None or job.kind != "image" or job.state != "done":
             return _error(404, f"no finished image job {request.job} to save")
+        if "saved" in job.result:
+            return {"folder": job.result["saved"], "dimension": job.result["picture"].dimension.text(), "again": True}
         picture = job.result["picture"]
         e = picture.experiment
         command = f"sweep serve (saved view of {e.problem}: {e.x.name} {e.x.lo!r}:{e.x.hi!r}, {e.y.name} {e.y.lo!r}:{e.y.hi!r})"
         folder = worker.run("save", lambda _job: save_view(shown.save_root, picture, command))
         if folder.state != "done":
             return _error(400, folder.error or "the view was not saved")
-        return {"folder": str(folder.result.name), "dimension": picture.dimension.text()}
+        job.result["saved"] = str(folder.result)
+        return {"folder": str(folder.result), "dimension": picture.dimension.text(), "again": False}
 
     return app

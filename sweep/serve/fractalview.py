@@ -55,11 +55,18 @@ def windowed(base: Experiment, x: tuple[float, float], y: tuple[float, float], r
         raise ViewError(str(error)) from None
 
 
-def compute_view(experiment: Experiment, progress=None) -> Picture:
+def compute_view(experiment: Experiment, progress=None, phase=None) -> Picture:
     """``sweep.fractal.compute`` in pieces small enough for live progress (see
-    ``SERVE_PIECE_FLOPS``); ``progress(done, total)`` may raise to stop it."""
-    from sweep.fractal import compute
+    ``SERVE_PIECE_FLOPS``); ``progress(done, total)`` may raise to stop it, and
+    ``phase(text)``, if given, hears when the kernel is compiled (or loaded) and when
+    training starts."""
+    from sweep.fractal import compute, warm_up
 
+    if phase is not None:
+        phase("compiling or loading the kernel (a first view of a problem can take a minute)")
+    warm_up(experiment)
+    if phase is not None:
+        phase("training")
     return compute(experiment, None, progress, piece_flops=SERVE_PIECE_FLOPS)
 
 
@@ -76,25 +83,35 @@ def picture_png(picture: Picture) -> bytes:
     return buffer.getvalue()
 
 
-def _axis(axis) -> dict:
-    return {"name": axis.name, "lo": axis.lo, "hi": axis.hi, "n": axis.n, "log": axis.log}
+def axis_payload(axis) -> dict:
+    """An axis for the page: name, ends, values, spacing, and the lowest value a window may
+    reach (0 for a learning rate, else None: only float64's limits)."""
+    from sweep.fractal.experiment import AXIS_LIMIT, LR_AXES
+
+    floor = (1 / AXIS_LIMIT) if axis.log else (0.0 if axis.name in LR_AXES else -AXIS_LIMIT)
+    return {"name": axis.name, "lo": axis.lo, "hi": axis.hi, "n": axis.n, "log": axis.log, "floor": floor, "ceiling": AXIS_LIMIT}
 
 
 def view_payload(picture: Picture) -> dict:
     """JSON-ready description of a computed view: axes, image (a PNG data URL), share that
     trained, dimension, timing."""
-    from sweep.fractal.report import class_names
+    from matplotlib.colors import to_hex
+
+    from sweep.fractal.report import CONVERGED_CMAP, DIVERGED_CMAP, class_names
 
     e = picture.experiment
     dim = picture.dimension
     good, bad = class_names(picture)
     return {
         "problem": e.problem,
-        "x": _axis(e.x),
-        "y": _axis(e.y),
+        "x": axis_payload(e.x),
+        "y": axis_payload(e.y),
         "image": "data:image/png;base64," + base64.b64encode(picture_png(picture)).decode("ascii"),
+        # Row-major from the y axis' low end, one character per cell: what hover reads.
+        "converged": "".join("1" if c else "0" for c in picture.converged.ravel().tolist()),
         "converged_share": float(picture.converged.mean()),
         "classes": [good, bad],
+        "class_colours": [[to_hex(cmap(t)) for t in np.linspace(0, 1, 5)] for cmap in (CONVERGED_CMAP, DIVERGED_CMAP)],
         "dimension": {"value": dim.value if math.isfinite(dim.value) else None, "text": dim.text()},
         "seconds": round(picture.seconds, 3),
     }

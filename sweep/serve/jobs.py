@@ -32,6 +32,7 @@ class Job:
         id: a number, unique in this server.
         kind: what it computes (``"image"``); a newer job of the same kind cancels it.
         state: ``"queued"``, ``"running"``, ``"done"``, ``"failed"`` or ``"cancelled"``.
+        phase: what it is doing now, in words for the page (``"compiling the kernel"``).
         done, total: pieces finished and pieces in all (0 and 0 before the first report).
         result: what the job returned, once done. error: the one-line message, once failed.
     """
@@ -39,6 +40,7 @@ class Job:
     id: int
     kind: str
     state: str = "queued"
+    phase: str = ""
     done: int = 0
     total: int = 0
     result: Any = None
@@ -55,7 +57,7 @@ class Job:
 
     def status(self) -> dict:
         """JSON-ready state for the page (the result is fetched on its own)."""
-        return {"id": self.id, "kind": self.kind, "state": self.state, "done": self.done, "total": self.total, "error": self.error}
+        return {"id": self.id, "kind": self.kind, "state": self.state, "phase": self.phase, "done": self.done, "total": self.total, "error": self.error}
 
 
 class Worker:

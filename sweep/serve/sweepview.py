@@ -327,7 +327,7 @@ def run_kwargs(view: SweepView, values: dict[str, object], changes: dict[str, fl
     for name, value in (changes or {}).items():
         if name == "max_iter":
             if isinstance(value, bool) or not float(value).is_integer() or not 1 <= value <= LIVE_MAX_ITER:
-                raise ViewError(f"max_iter={value!r} is not allowed in a live view: give a whole number in 1..{LIVE_MAX_ITER:,}")
+                raise ViewError(f"max_iter={value:g} is not allowed in a live view: give a whole number in 1..{LIVE_MAX_ITER:,} (and at most {LIVE_WORK:.0e} steps in all)")
             kwargs["max_iter"] = int(value)
         elif name in view.roles and (view.roles[name].split(":")[0] in ("hyper", "schedule", "param")):
             merged[name] = float(value)
@@ -395,7 +395,7 @@ def live_maps(view: SweepView, x: str | None, y: str | None, fixed: dict[str, fl
         raise ViewError(f"{on_map[0]} spans the map; change a setting off the map, or put another axis there")
     kwargs = run_kwargs(view, {**chosen, **grid}, changes)
     if cells * kwargs["max_iter"] > LIVE_WORK:
-        raise ViewError(f"{cells:,} runs x max_iter {kwargs['max_iter']:,} is too much for a live view (at most {LIVE_WORK:.0e} steps); lower max_iter")
+        raise ViewError(f"{cells:,} runs x max_iter {kwargs['max_iter']:,} is too much for a live view (at most {LIVE_WORK:.0e} steps); on this grid max_iter may be at most {int(LIVE_WORK // cells):,}")
     lr = kwargs.pop("lr")
     w0 = kwargs.pop("w0", None)
     try:

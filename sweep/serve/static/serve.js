@@ -32,14 +32,23 @@ function fmt(value) {
   return a >= 1e-3 && a < 1e5 ? String(Number(value.toPrecision(6))) : value.toExponential(3);
 }
 
+// The progress row keeps its place when hidden, so that nothing below it jumps.
 function setProgress(done, total, label) {
-  $("progress").hidden = false;
+  $("progress").style.visibility = "visible";
   $("progress-bar").max = Math.max(total, 1);
   $("progress-bar").value = done;
-  $("progress-text").textContent = total ? `${label}: ${done} of ${total} pieces` : `${label}…`;
+  $("progress-text").textContent = total ? `${label}: ${Math.floor((100 * done) / total)}%` : `${label}…`;
 }
 
-function hideProgress() { $("progress").hidden = true; }
+function hideProgress() { $("progress").style.visibility = "hidden"; }
+
+// A number typed in a field, or a message naming the field and what it holds.
+function typedNumber(id, what) {
+  const text = $(id).value.trim();
+  const value = text === "" ? NaN : Number(text);
+  if (!Number.isFinite(value)) throw new Error(`${what} ${JSON.stringify(text)} is not a number`);
+  return value;
+}
 
 // ---------------------------------------------------------------- sweep view
 
@@ -137,14 +146,25 @@ function drawSweepMaps() {
     if (m.loss[k] === null) return m.outcome[k] === null ? missing : info.colors.diverged;
     return rampColor(info.ramp, (Math.log10(m.loss[k] - least + 1e-12) - lo) / Math.max(hi - lo, 1e-12));
   });
+  colourBar("bar-n_iter", info.ramp, "0", `${most.toLocaleString()} updates (log scale)`);
+  colourBar("bar-loss", info.ramp, finite.length ? fmt(10 ** lo) : "—", finite.length ? `${fmt(10 ** hi)} above ${fmt(least)}` : "");
   $("legend").innerHTML = "";
-  for (const name of m.outcomes) {
+  const present = new Set(m.outcome.filter((c) => c !== null));
+  for (const [code, name] of m.outcomes.entries()) {
+    if (!present.has(code)) continue;
     const span = document.createElement("span");
     const swatch = document.createElement("i");
     swatch.style.background = info.colors[name];
     span.append(swatch, document.createTextNode(name));
     $("legend").append(span);
   }
+}
+
+function colourBar(id, ramp, low, high) {
+  const bar = $(id);
+  bar.querySelector(".ramp").style.background = `linear-gradient(to right, ${ramp.join(", ")})`;
+  bar.querySelector(".lo").textContent = low;
+  bar.querySelector(".hi").textContent = high;
 }
 
 function cellAt(canvas, event) {
@@ -175,21 +195,30 @@ function cellText(cell) {
   return `${settings}: ${m.outcomes[m.outcome[cell.k]]} after ${m.n_iter[cell.k]} updates, loss ${fmt(m.loss[cell.k])}`;
 }
 
+function liveText(maps, changes) {
+  if (!Object.keys(changes).length) return "showing the saved sweep";
+  const size = `${maps.x.values.length} x ${maps.y ? maps.y.values.length : 1}`;
+  return `recomputed live on ${size} runs: ` + Object.entries(changes).map(([n, v]) => `${n} = ${fmt(v)}`).join(", ");
+}
+
 async function loadMaps() {
   const body = { x: sweepState.x, y: sweepState.y, fixed: sweepState.fixed, changes: sweepState.changes };
   const live = Object.keys(sweepState.changes).length > 0;
   $("live-status").textContent = live ? "recomputing…" : "loading…";
   try {
     sweepState.maps = await api("/api/sweep/maps", body);
+    sweepState.shownChanges = { ...sweepState.changes };
+    $("trace").hidden = true; // a traced run of other settings would mislead
+    $("hover").textContent = "hover over a map to see a run; click it to trace it";
     showMessage("");
     drawSweepMaps();
     document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1); // for tests: maps drawn
-    $("live-status").textContent = live
-      ? `recomputed live on ${sweepState.maps.x.values.length} x ${sweepState.maps.y ? sweepState.maps.y.values.length : 1} runs: ` + Object.entries(sweepState.changes).map(([n, v]) => `${n} = ${fmt(v)}`).join(", ")
-      : "showing the saved sweep";
+    $("live-status").textContent = liveText(sweepState.maps, sweepState.changes);
   } catch (error) {
     showMessage(error.message);
-    $("live-status").textContent = "not recomputed";
+    // The maps still show what they showed: say so, and trace with those settings.
+    sweepState.changes = { ...(sweepState.shownChanges || {}) };
+    $("live-status").textContent = sweepState.maps ? `not recomputed; still ${liveText(sweepState.maps, sweepState.changes)}` : "not recomputed";
   }
 }
 
@@ -222,8 +251,11 @@ function axisSelectors() {
   ys.add(new Option("(none)", ""));
   names.forEach((n) => ys.add(new Option(n, n)));
   xs.value = sweepState.x; ys.value = sweepState.y || "";
-  const changed = () => {
-    if (xs.value === ys.value) { showMessage("choose two different axes"); return; }
+  const changed = (event) => {
+    // Choosing the other selector's axis swaps the two.
+    if (xs.value === ys.value) {
+      if (event.target === xs) ys.value = sweepState.x; else xs.value = sweepState.y || names.find((n) => n !== xs.value);
+    }
     sweepState.x = xs.value; sweepState.y = ys.value || null;
     fixedControls(); loadMaps();
   };
@@ -250,7 +282,11 @@ function recompute() {
   for (const control of sweepState.info.controls) {
     const text = $(`live-${control.name}`).value.trim();
     const value = Number(text);
-    if (text === "" || !Number.isFinite(value)) { showMessage(`${control.name} = ${JSON.stringify(text)} is not a number`); return; }
+    if (text === "" || !Number.isFinite(value)) {
+      showMessage(`${control.name} = ${JSON.stringify(text)} is not a number`);
+      $("live-status").textContent = sweepState.maps ? `not recomputed; still ${liveText(sweepState.maps, sweepState.shownChanges || {})}` : "not recomputed";
+      return;
+    }
     if (value !== control.value) changes[control.name] = value;
   }
   sweepState.changes = changes;
@@ -293,7 +329,9 @@ async function startSweep(info) {
       const text = cellText(cell);
       $("hover").textContent = text;
       tip.textContent = text; tip.hidden = false;
-      tip.style.left = `${event.clientX + 14}px`; tip.style.top = `${event.clientY + 12}px`;
+      // Left of the cursor near the window's right edge, so the tip is never squeezed.
+      const left = event.clientX + 14 + tip.offsetWidth > window.innerWidth - 8 ? event.clientX - 14 - tip.offsetWidth : event.clientX + 14;
+      tip.style.left = `${Math.max(4, left)}px`; tip.style.top = `${event.clientY + 12}px`;
     });
     canvas.addEventListener("mouseleave", () => { $("tooltip").hidden = true; });
     canvas.addEventListener("click", (event) => { const cell = cellAt(canvas, event); if (cell) traceCell(cell); });
@@ -316,13 +354,10 @@ function windowInputs(x, y, resolution) {
   if (resolution !== undefined) $("resolution").value = String(resolution);
 }
 
-function readNumber(id) {
-  const text = $(id).value.trim();
-  return text === "" ? NaN : Number(text);
-}
-
 async function requestView(x, y, resolution) {
   let job;
+  if (![...x, ...y].every(Number.isFinite)) { showMessage("the window needs four numbers: low and high across, low and high up"); return; }
+  if (!Number.isInteger(resolution)) { showMessage(`resolution ${resolution} is not allowed: give a whole number of values per axis in ${fractalState.info.resolutions.join("..")}`); return; }
   try {
     job = await api("/api/fractal/view", { x, y, resolution });
   } catch (error) {
@@ -340,9 +375,10 @@ async function requestView(x, y, resolution) {
     if (status.state === "done") break;
     if (status.state === "failed") { showMessage(status.error); hideProgress(); return; }
     if (status.state === "cancelled") return;
-    setProgress(status.done, status.total, "training");
+    setProgress(status.done, status.total, status.phase || "training");
     await new Promise((resolve) => setTimeout(resolve, performance.now() - started < 2000 ? 60 : 200));
   }
+  if (fractalState.job !== job.id) return; // replaced while waiting: the newer request shows its own
   let view;
   try { view = await api(`/api/jobs/${job.id}/view`); } catch (error) { showMessage(error.message); hideProgress(); return; }
   if (fractalState.job !== job.id) return;
@@ -363,8 +399,24 @@ function drawView(view) {
   image.src = view.image;
   windowInputs(view.x, view.y, view.x.n);
   $("dimension").textContent = view.dimension.text;
-  $("share").textContent = `${(100 * view.converged_share).toFixed(1)}% ${view.classes[0]}, computed in ${view.seconds} s`;
-  $("what").textContent = `trainability of ${view.problem}: ${view.x.name} ${fmt(view.x.lo)} … ${fmt(view.x.hi)}${view.x.log ? " (log)" : ""} across, ${view.y.name} ${fmt(view.y.lo)} … ${fmt(view.y.hi)}${view.y.log ? " (log)" : ""} up`;
+  const compiled = view.compile_seconds >= 0.5 ? ` (+${view.compile_seconds.toFixed(1)} s compiling or loading the kernel)` : "";
+  $("share").textContent = `${(100 * view.converged_share).toFixed(1)}% ${view.classes[0]}, computed in ${view.seconds} s${compiled}`;
+  const span = (a) => `${a.name} ${windowFmt(a, a.lo)} … ${windowFmt(a, a.hi)}${a.log ? " (log)" : ""}`;
+  $("what").textContent = `trainability of ${view.problem}: ${span(view.x)} across, ${span(view.y)} up`;
+  $("x-axis-lo").textContent = windowFmt(view.x, view.x.lo); $("x-axis-hi").textContent = windowFmt(view.x, view.x.hi);
+  $("x-axis-name").textContent = view.x.name + (view.x.log ? " (log)" : "");
+  $("y-axis-lo").textContent = windowFmt(view.y, view.y.lo); $("y-axis-hi").textContent = windowFmt(view.y, view.y.hi);
+  $("y-axis-name").textContent = view.y.name + (view.y.log ? " (log)" : "");
+  $("class-good").textContent = view.classes[0]; $("class-bad").textContent = view.classes[1];
+  document.querySelector(".swatch.good").style.background = `linear-gradient(to right, ${view.class_colours[0].join(", ")})`;
+  document.querySelector(".swatch.bad").style.background = `linear-gradient(to right, ${view.class_colours[1].join(", ")})`;
+}
+
+// Enough digits to tell a window's two ends apart, however deep the zoom.
+function windowFmt(axis, value) {
+  const width = axis.log ? Math.log10(axis.hi) - Math.log10(axis.lo) : (axis.hi - axis.lo) / Math.max(Math.abs(axis.hi), Math.abs(axis.lo), 1e-300);
+  const digits = Math.min(17, Math.max(4, Math.ceil(-Math.log10(Math.max(width, 1e-17))) + 3));
+  return value === 0 ? "0" : Number(value.toPrecision(digits)).toString();
 }
 
 function overlayFraction(event) {
@@ -380,11 +432,25 @@ function drawBox(a, b) {
   ctx.strokeRect(a.fx * 512, (1 - a.fy) * 512, (b.fx - a.fx) * 512, (a.fy - b.fy) * 512);
 }
 
+// A window shifted (not cut) to stay inside what the axis allows: lr >= 0, float64's range.
+function clamped(axis, lo, hi) {
+  if (axis.log) {
+    let a = Math.log10(lo), b = Math.log10(hi);
+    const floor = Math.log10(axis.floor), ceiling = Math.log10(axis.ceiling);
+    if (a < floor) { b += floor - a; a = floor; }
+    if (b > ceiling) { a = Math.max(floor, a - (b - ceiling)); b = ceiling; }
+    return [10 ** a, 10 ** b];
+  }
+  if (lo < axis.floor) { hi += axis.floor - lo; lo = axis.floor; }
+  if (hi > axis.ceiling) { lo = Math.max(axis.floor, lo - (hi - axis.ceiling)); hi = axis.ceiling; }
+  return [lo, hi];
+}
+
 function zoomTo(a, b) {
   const v = fractalState.shown;
   if (!v) return;
-  const x = [toValue(v.x, Math.min(a.fx, b.fx)), toValue(v.x, Math.max(a.fx, b.fx))];
-  const y = [toValue(v.y, Math.min(a.fy, b.fy)), toValue(v.y, Math.max(a.fy, b.fy))];
+  const x = clamped(v.x, toValue(v.x, Math.min(a.fx, b.fx)), toValue(v.x, Math.max(a.fx, b.fx)));
+  const y = clamped(v.y, toValue(v.y, Math.min(a.fy, b.fy)), toValue(v.y, Math.max(a.fy, b.fy)));
   requestView(x, y, v.x.n);
 }
 
@@ -396,16 +462,30 @@ function startFractal(info) {
   overlay.addEventListener("mousedown", (event) => { fractalState.drag = overlayFraction(event); });
   overlay.addEventListener("mousemove", (event) => {
     const here = overlayFraction(event), v = fractalState.shown;
-    if (v) $("fractal-hover").textContent = `${v.x.name} = ${fmt(toValue(v.x, here.fx))}, ${v.y.name} = ${fmt(toValue(v.y, here.fy))}`;
+    if (v) {
+      const i = Math.min(v.x.n - 1, Math.floor(here.fx * v.x.n)), j = Math.min(v.y.n - 1, Math.floor(here.fy * v.y.n));
+      const cls = v.converged[j * v.x.n + i] === "1" ? v.classes[0] : v.classes[1];
+      $("fractal-hover").textContent = `${v.x.name} = ${windowFmt(v.x, toValue(v.x, here.fx))}, ${v.y.name} = ${windowFmt(v.y, toValue(v.y, here.fy))}: ${cls}`;
+    }
     if (fractalState.drag) drawBox(fractalState.drag, here);
   });
-  overlay.addEventListener("mouseup", (event) => {
-    const a = fractalState.drag, b = overlayFraction(event);
+  window.addEventListener("mouseup", (event) => {
+    const a = fractalState.drag;
+    if (!a) return;
+    const b = overlayFraction(event); // clamped to the image: a box released outside it ends at its edge
     fractalState.drag = null;
     drawBox(null);
     if (a && Math.abs(a.fx - b.fx) * 512 >= 4 && Math.abs(a.fy - b.fy) * 512 >= 4) zoomTo(a, b);
   });
-  $("go").onclick = () => requestView([readNumber("x-lo"), readNumber("x-hi")], [readNumber("y-lo"), readNumber("y-hi")], Math.round(readNumber("resolution")));
+  const typed = () => {
+    try {
+      const x = [typedNumber("x-lo", `${info.x.name} from`), typedNumber("x-hi", `${info.x.name} to`)];
+      const y = [typedNumber("y-lo", `${info.y.name} from`), typedNumber("y-hi", `${info.y.name} to`)];
+      requestView(x, y, typedNumber("resolution", "resolution"));
+    } catch (error) { showMessage(error.message); }
+  };
+  $("go").onclick = typed;
+  for (const id of ["x-lo", "x-hi", "y-lo", "y-hi", "resolution"]) $(id).addEventListener("keydown", (event) => { if (event.key === "Enter") typed(); });
   $("zoom-out").onclick = () => { if (fractalState.shown) zoomTo({ fx: -0.5, fy: -0.5 }, { fx: 1.5, fy: 1.5 }); };
   // Pan by half a window; the wheel zooms by 2 about the cursor.
   const pans = { "pan-left": [-0.5, 0], "pan-right": [0.5, 0], "pan-down": [0, -0.5], "pan-up": [0, 0.5] };
@@ -418,13 +498,16 @@ function startFractal(info) {
     const here = overlayFraction(event), scale = event.deltaY < 0 ? 0.5 : 2;
     zoomTo({ fx: here.fx - here.fx * scale, fy: here.fy - here.fy * scale }, { fx: here.fx + (1 - here.fx) * scale, fy: here.fy + (1 - here.fy) * scale });
   }, { passive: false });
-  $("reset").onclick = () => requestView([info.x.lo, info.x.hi], [info.y.lo, info.y.hi], info.resolution);
+  $("reset").onclick = () => {
+    const n = Number($("resolution").value.trim());
+    requestView([info.x.lo, info.x.hi], [info.y.lo, info.y.hi], Number.isInteger(n) ? n : info.resolution);
+  };
   $("save").onclick = async () => {
     if (!info.can_save) { showMessage("this server was started without a folder to save views in; start it as: sweep serve DIR --problem ..."); return; }
     try {
       const saved = await api("/api/fractal/save", { job: fractalState.job });
       showMessage("");
-      $("saved-to").textContent = `saved as ${saved.folder}`;
+      $("saved-to").textContent = saved.again ? `this view is already saved in ${saved.folder}` : `saved in ${saved.folder} (open its report.html, or: sweep zoom ${saved.folder} ...)`;
     } catch (error) { showMessage(error.message); }
   };
   requestView([info.x.lo, info.x.hi], [info.y.lo, info.y.hi], info.resolution);
