@@ -21,6 +21,7 @@ from sweep.serve import Shown, create_app
 from sweep.serve.fractalview import picture_png, save_view, view_payload, windowed
 from sweep.serve.jobs import Cancelled, Worker
 from sweep.serve.sweepview import ViewError, axis_roles, live_maps, open_sweep, run_story, sweep_maps
+from sweep.serve.sweepview import describe as sweepview_describe
 
 LR = "1e-2:2:24:log"
 W0 = "-2:3:11"
@@ -93,14 +94,17 @@ def test_a_live_grid_with_the_saved_settings_is_the_saved_sweep(teaching, moment
             assert live[key] == saved[key], key
 
 
-def test_a_live_grid_runs_the_changed_settings(momentum):
-    live = live_maps(momentum, "lr", "w0", {"momentum": 0.5}, {"max_iter": 7, "momentum": 0.25})
-    lr, w0 = np.array(live["x"]["values"]), np.array(live["y"]["values"])
-    direct = run_sweep(lr, w0, optimizer="momentum", hyper={"momentum": 0.25}, max_iter=7, tol=1e-10)
-    for _, row in direct.iterrows():
-        outcome, n_iter, _ = _cell(live, int(np.flatnonzero(lr == row["lr"])[0]), int(np.flatnonzero(w0 == row["w0"])[0]))
-        assert (outcome, n_iter) == (row["outcome"], row["n_iter"])
-    assert max(live["n_iter"]) == 7
+def test_a_live_grid_runs_the_changed_settings(momentum, teaching):
+    for view, fixed, changes, direct in [
+        (momentum, {"momentum": 0.5}, {"max_iter": 7}, {"optimizer": "momentum", "hyper": {"momentum": 0.5}, "max_iter": 7, "tol": 1e-10}),
+        (teaching, {}, {"a": 3.0, "b": -1.0}, {"params": {"a": 3.0, "b": -1.0}, "max_iter": 100}),
+    ]:
+        live = live_maps(view, "lr", "w0", fixed, changes)
+        lr, w0 = np.array(live["x"]["values"]), np.array(live["y"]["values"])
+        for _, row in run_sweep(lr, w0, **direct).iterrows():
+            outcome, n_iter, _ = _cell(live, int(np.flatnonzero(lr == row["lr"])[0]), int(np.flatnonzero(w0 == row["w0"])[0]))
+            assert (outcome, n_iter) == (row["outcome"], row["n_iter"])
+    assert max(live["n_iter"]) == 100 and live["changes"] == {"a": 3.0, "b": -1.0}
 
 
 def test_a_long_axis_is_thinned_for_a_live_grid(tmp_path):
@@ -126,6 +130,7 @@ def test_a_run_story_is_the_run_of_its_cell(teaching):
 def test_a_run_story_with_changed_settings_and_two_weights(momentum, himmelblau):
     story = run_story(momentum, {"lr": 0.01, "w0": 3.0, "momentum": 0.9}, {"max_iter": 5})
     assert (story["outcome"], story["n_iter"]) == ("max_iter", 5)
+    assert story["summary"].startswith("lr=0.01, w0=3, momentum=0.9, max_iter=5: max_iter after 5 updates")
     x0, y0 = himmelblau.axes["x0"][2], himmelblau.axes["y0"][5]
     story = run_story(himmelblau, {"lr": 0.012, "x0": float(x0), "y0": float(y0)})
     row = himmelblau.frame[(himmelblau.frame["lr"] == 0.012) & (himmelblau.frame["x0"] == x0) & (himmelblau.frame["y0"] == y0)].iloc[0]
@@ -157,9 +162,11 @@ def test_bad_view_requests_are_one_line_naming_the_value(teaching, call, message
     assert message in text and "\n" not in text
 
 
-def test_a_live_grid_keeps_the_axes_of_its_map(momentum):
-    with pytest.raises(ViewError, match="momentum spans the map; change a setting off the map"):
-        live_maps(momentum, "lr", "momentum", {"w0": 3.0}, {"momentum": 0.3})
+def test_a_live_change_never_overrides_a_swept_axis(momentum):
+    for x, y, fixed in (("lr", "momentum", {"w0": 3.0}), ("lr", "w0", {"momentum": 0.0})):
+        with pytest.raises(ViewError, match="momentum is swept in this sweep; choose its value in the menu above the maps instead"):
+            live_maps(momentum, x, y, fixed, {"momentum": 0.3})
+    assert [c["name"] for c in sweepview_describe(momentum)["controls"]] == ["max_iter", "a", "c", "b"]
 
 
 def test_a_live_grid_too_long_to_wait_for_is_refused(teaching, monkeypatch):
@@ -362,3 +369,63 @@ def test_serve_says_when_its_port_is_taken(capsys):
         assert main(["serve", "--problem", "cosine-mult", "--resolution", "16", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and err.count("\n") == 1
+
+
+def test_every_refusal_has_the_one_line_form(teaching):
+    with TestClient(create_app(Shown(sweep=teaching))) as client:
+        for answer, status, text in [
+            (client.get("/nope"), 404, "no such page"),
+            (client.get("/api/sweep/maps"), 405, "this address does not take that method"),
+            (client.post("/api/sweep/maps", content=b"[" * 70_000 + b"]" * 70_000, headers={"content-type": "application/json"}), 413, "a request body may hold at most 65,536 bytes"),
+        ]:
+            assert answer.status_code == status and answer.json() == {"error": text}, answer.text
+        assert client.get("/api/info").status_code == 200
+
+
+def test_a_window_must_hold_distinct_float64_values():
+    base = loss_experiment("cosine-mult", "delta", resolution=32, steps=100)
+    with pytest.raises(ViewError, match=re.escape("lr range 0.0:5e-324 is narrower than float64 can resolve at 64 values")):
+        windowed(base, (0.0, 5e-324), (0.4, 0.5), 64)
+    assert windowed(base, (0.0, 1e-300), (0.4, 0.5), 64).x.hi == 1e-300
+
+
+def test_a_model_live_grid_is_bounded_by_its_arithmetic(tmp_path, monkeypatch):
+    import sweep.serve.sweepview as sweepview
+
+    out = tmp_path / "model"
+    assert main(["run", "--loss", "mse-linear", "--dataset", "diabetes", "--lr", "1e-3:1:6:log", "--w0", "0,1", "--max-iter", "20", "--out", str(out), "--no-report", "--quiet"]) == 0
+    view = open_sweep(out)
+    assert live_maps(view, None, None, None, {"max_iter": 20})["outcome"] == sweep_maps(view)["outcome"]
+    monkeypatch.setattr(sweepview, "LIVE_FLOPS", 1e4)
+    with pytest.raises(ViewError, match=r"12 runs x max_iter 20 on diabetes is too much for a live view \(at most 1e\+04 floating-point operations\); on this grid max_iter may be at most 2"):
+        live_maps(view, None, None, None, {"max_iter": 20})
+
+
+def test_serve_checks_its_folder_and_resolution_before_it_listens(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for args, message in [
+        (["serve", "--problem", "cosine-mult", "--resolution", "5"], "--resolution 5 is not allowed: the browser view takes 16..512 values per axis"),
+        (["serve", "--problem", "rosenbrock", "--y", "a"], "--problem 'rosenbrock' has 2 weights (x, y); a trainability image takes the network or a loss of one weight w"),
+        (["serve", "--problem", "unknown"], "Error: --problem 'unknown' is neither"),
+        (["serve", str(afile), "--problem", "cosine-mult"], "is a file, not a folder"),
+        (["serve", str(afile / "sub"), "--problem", "cosine-mult"], "cannot be made"),
+        (["serve", "--host", " "], "--host ' ' is not allowed"),
+    ]:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+def test_views_of_a_fractal_folder_are_saved_by_sweep_zoom(tmp_path, capsys):
+    from sweep.cli.serve import _shown
+
+    folder = tmp_path / "fr"
+    assert main(["fractal", "--problem", "cosine-mult", "--resolution", "32", "--steps", "100", "--out", str(folder), "--quiet"]) == 0
+    before = sorted(p.name for p in folder.iterdir())
+    shown = _shown(str(folder), False, {})
+    assert shown.save_root is None and shown.experiment.x.n == 32
+    with TestClient(create_app(shown)) as client:
+        answer = client.post("/api/fractal/save", json={"job": 1})
+        assert answer.status_code == 409 and f"sweep zoom {folder}" in answer.json()["error"]
+    assert sorted(p.name for p in folder.iterdir()) == before

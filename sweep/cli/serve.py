@@ -30,6 +30,11 @@ def _shown(directory: str | None, has_problem: bool, options: dict):
     from sweep.store.folder import check_name
 
     def from_options():
+        from sweep.serve.fractalview import MAX_RESOLUTION, MIN_RESOLUTION
+
+        n = options["resolution"]
+        if n is not None and not MIN_RESOLUTION <= n <= MAX_RESOLUTION:
+            raise UserError(f"--resolution {n} is not allowed: the browser view takes {MIN_RESOLUTION}..{MAX_RESOLUTION} values per axis")
         image = NETWORK_RESOLUTION if options["problem"] == NETWORK else LOSS_RESOLUTION
         return experiment_from_options(**options, image_resolution=image, line=False)
 
@@ -39,6 +44,7 @@ def _shown(directory: str | None, has_problem: bool, options: dict):
     if has_problem:
         if (path / "sweep.json").exists() or (path / "fractal.json").exists():
             raise UserError(f"DIRECTORY {directory!r} holds results; --problem starts a new image, whose saved views need a folder of their own")
+        _check_save_root(path, directory)
         return Shown(experiment=from_options(), save_root=path)
     if (path / "sweep.json").exists():
         from sweep.serve.sweepview import open_sweep
@@ -52,7 +58,9 @@ def _shown(directory: str | None, has_problem: bool, options: dict):
             raise UserError(f"{directory!r} holds a line of learning rates; the browser view draws images")
         n = NETWORK_RESOLUTION if experiment.is_network else LOSS_RESOLUTION
         first = windowed(experiment, (experiment.x.lo, experiment.x.hi), (experiment.y.lo, experiment.y.hi), min(n, experiment.x.n))
-        return Shown(experiment=first, save_root=path)
+        # No saving into a `sweep fractal` folder: files it did not write would stop
+        # `sweep fractal --out` and `sweep zoom` from reusing it.
+        return Shown(experiment=first, save_note=f"views of {directory} are saved by `sweep zoom {directory} --x-range A:B --y-range C:D --out DIR2`")
     raise UserError(f"DIRECTORY {directory!r} holds no sweep (sweep.json) or trainability image (fractal.json); give --problem to start from a new image, saved views going there")
 
 
@@ -82,20 +90,39 @@ def serve_command(directory, port, host, **options):
 
     context = click.get_current_context()
     has_problem = any(context.get_parameter_source(name) == ParameterSource.COMMANDLINE for name in options)
+    if not host.strip():
+        raise UserError(f"--host {host!r} is not allowed: give an address such as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
     shown = _shown(directory, has_problem, options)
     import uvicorn
 
     from sweep.serve import create_app
 
+    sock = _bound_socket(host, port)
     if not _is_loopback(host):
         click.echo(f"Warning: serving on {host}: anyone who can reach this machine can use the server and the CPUs it computes on", err=True)
-    sock = _bound_socket(host, port)
     bound = sock.getsockname()
     shown_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     config = uvicorn.Config(create_app(shown), log_level="warning", lifespan="on")
     say(f"sweep serve: open http://{shown_host}:{bound[1]}/ (Ctrl-C stops it)")
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes Ctrl-C on
+        pass
     say("stopped")
+
+
+def _check_save_root(path, given: str) -> None:
+    """The folder saved views go into must be a folder, or one that can be made."""
+    import os
+
+    if path.exists() and not path.is_dir():
+        raise UserError(f"DIRECTORY {given!r} is not a folder; saved views need a folder")
+    if not path.exists():
+        parent = path.parent
+        if path.is_symlink() or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise UserError(f"DIRECTORY {given!r} cannot be made: {str(parent)!r} is not a folder this user can write in")
+    elif not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"DIRECTORY {given!r} is not writable; saved views need a folder this user can write in")
 
 
 def _bound_socket(host: str, port: int):

@@ -225,9 +225,13 @@ def problem_loss(problem: str, params: dict | None):
         FractalError: for an unknown loss, a bad formula or a bad parameter.
     """
     try:
-        return make_loss(problem, params)
+        made = make_loss(problem, params)
     except ValueError as error:  # FormulaError is a ValueError
-        raise FractalError(str(error)) from None
+        # make_loss speaks of `sweep run`'s --loss; here the loss is the --problem.
+        raise FractalError(str(error).replace("--loss ", "--problem ", 1)) from None
+    if made.d != 1:
+        raise FractalError(f"--problem {problem!r} has {made.d} weights ({', '.join(made.weight_names)}); a trainability image takes the network or a loss of one weight w")
+    return made
 
 
 def validate(experiment: Experiment) -> Experiment:

@@ -431,8 +431,9 @@ def steps_figure(rows: pd.DataFrame, *, title: str, color: str = "#495057", best
         log = bool(finite.size and finite.min() >= 0 and finite.max() > 0)
         if log:  # an exact 0 (the teaching example's stop) has no place on a log scale
             loss, grad = (np.where(v > 0, v, np.nan) for v in (loss, grad))
-    ax.plot(steps, loss, "-", color=color, linewidth=1.4, label="loss" if best is None else f"loss - {best:g}")
-    ax.plot(steps, grad, "--", color="#495057", linewidth=1.2, label="|grad|")
+    marker = "o" if steps.size <= 30 else None  # a short run's few points, each seen
+    ax.plot(steps, loss, "-", color=color, linewidth=1.4, marker=marker, markersize=3, label="loss" if best is None else f"loss - {best:g}")
+    ax.plot(steps, grad, "--", color="#495057", linewidth=1.2, marker=marker, markersize=3, label="|grad|")
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step")

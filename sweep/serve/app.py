@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sweep.errors import UserError
 from sweep.fractal import Experiment
@@ -39,6 +40,8 @@ from sweep.serve.jobs import Cancelled, Worker
 from sweep.serve.sweepview import SweepView, ViewError, describe, live_maps, run_story, sweep_maps
 
 HERE = Path(__file__).parent
+#: Largest request body: the page's requests are a few hundred bytes.
+MAX_BODY = 64 * 1024
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Shown:
     sweep: SweepView | None = None
     experiment: Experiment | None = None
     save_root: Path | None = None
+    save_note: str = "this server was started without a folder to save views in; start it as: sweep serve DIR --problem ..."
 
 
 class _Body(BaseModel):
@@ -106,7 +110,7 @@ def create_app(shown: Shown) -> FastAPI:
     Returns:
         The FastAPI app; its worker thread stops when the app shuts down.
     """
-    worker = Worker(errors=(UserError, ValueError))
+    worker = Worker(errors=(UserError,))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -124,6 +128,20 @@ def create_app(shown: Shown) -> FastAPI:
     @app.exception_handler(UserError)
     async def refused(_request: Request, error: UserError):
         return _error(400, str(error))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException):
+        # Starlette's own answers (no such page, wrong method, an unreadable body) in the
+        # same one-line form as every other refusal.
+        detail = {404: "no such page", 405: "this address does not take that method"}.get(error.status_code, str(error.detail))
+        return _error(error.status_code, detail)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
+            return _error(413, f"a request body may hold at most {MAX_BODY:,} bytes")
+        return await call_next(request)
 
     @app.get("/", response_class=HTMLResponse)
     def page():
@@ -148,6 +166,7 @@ def create_app(shown: Shown) -> FastAPI:
             "resolution": min(e.x.n, MAX_RESOLUTION),
             "resolutions": [MIN_RESOLUTION, MAX_RESOLUTION],
             "can_save": shown.save_root is not None,
+            "save_note": shown.save_note,
             "save_root": str(shown.save_root) if shown.save_root is not None else None,
         }
 
@@ -218,7 +237,7 @@ def create_app(shown: Shown) -> FastAPI:
     @app.post("/api/fractal/save")
     def save_route(request: SaveRequest):
         if shown.save_root is None:
-            return _error(409, "this server was started without a folder to save views in; start it as: sweep serve DIR --problem ...")
+            return _error(409, shown.save_note)
         job = worker.get(request.job)
         if job is None or job.kind != "image" or job.state != "done":
             return _error(404, f"no finished image job {request.job} to save")
@@ -227,10 +246,9 @@ def create_app(shown: Shown) -> FastAPI:
         picture = job.result["picture"]
         e = picture.experiment
         command = f"sweep serve (saved view of {e.problem}: {e.x.name} {e.x.lo!r}:{e.x.hi!r}, {e.y.name} {e.y.lo!r}:{e.y.hi!r})"
-        folder = worker.run("save", lambda _job: save_view(shown.save_root, picture, command))
-        if folder.state != "done":
-            return _error(400, folder.error or "the view was not saved")
-        job.result["saved"] = str(folder.result)
-        return {"folder": str(folder.result), "dimension": picture.dimension.text(), "again": False}
+        # Drawn and written here, not on the worker: a save never waits behind an image.
+        folder = save_view(shown.save_root, picture, command)
+        job.result["saved"] = str(folder)
+        return {"folder": str(folder), "dimension": picture.dimension.text(), "again": False}
 
     return app

@@ -50,9 +50,15 @@ def windowed(base: Experiment, x: tuple[float, float], y: tuple[float, float], r
         if len(pair) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pair):
             raise ViewError(f"the {name} window {pair!r} is not allowed: give two finite numbers, low and high")
     try:
-        return base.with_window(Axis(base.x.name, float(x[0]), float(x[1]), n, base.x.log), Axis(base.y.name, float(y[0]), float(y[1]), n, base.y.log))
+        moved = base.with_window(Axis(base.x.name, float(x[0]), float(x[1]), n, base.x.log), Axis(base.y.name, float(y[0]), float(y[1]), n, base.y.log))
     except FractalError as error:
         raise ViewError(str(error)) from None
+    for axis in (moved.x, moved.y):
+        # n distinct float64 values, or the picture would repeat columns (a window near 0
+        # passes the relative test above while holding only a few representable numbers).
+        if np.unique(axis.values()).size < n:
+            raise ViewError(f"{axis.name} range {axis.lo!r}:{axis.hi!r} is narrower than float64 can resolve at {n} values; widen it or lower the resolution")
+    return moved
 
 
 def compute_view(experiment: Experiment, progress=None, phase=None) -> Picture:

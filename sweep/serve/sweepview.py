@@ -23,7 +23,8 @@ from sweep.outcomes import OUTCOMES
 #: stays under about a second on 2 cores.
 LIVE_CELLS = 128 * 128
 LIVE_MAX_ITER = 100_000
-LIVE_WORK = 2e8  # cells x max_iter
+LIVE_WORK = 2e8  # cells x max_iter, for a loss
+LIVE_FLOPS = 2e10  # cells x max_iter x floating-point operations per step, for a model on data
 #: Values per axis of a live grid: longer axes are thinned evenly, ends kept.
 LIVE_AXIS = 128
 
@@ -260,12 +261,17 @@ def describe(view: SweepView) -> dict:
     c = view.config
     x, y = default_axes(view)
     controls = [{"name": "max_iter", "value": c["max_iter"], "meaning": "most updates a run may take"}]
+    swept = set(view.swept)  # a swept setting is chosen in its menu, not typed
     for h in OPTIMIZERS[c["optimizer"]].hyperparameters:
+        if h.name in swept:
+            continue
         controls.append({"name": h.name, "value": float(view.axes[h.name][view.axes[h.name].size // 2]), "meaning": h.meaning})
     for p in SCHEDULES[c["schedule"]].params:
-        controls.append({"name": p.name, "value": float(view.axes[p.name][view.axes[p.name].size // 2]), "meaning": p.meaning})
+        if p.name in swept:
+            continue
+        controls.append({"name": p.name, "value": float(view.axes[p.name][view.axes[p.name].size // 2]), "meaning": p.meaning or f"a parameter of the {c['schedule']} schedule"})
     for name, role in view.roles.items():
-        if role.startswith("param:"):
+        if role.startswith("param:") and name not in swept:
             controls.append({"name": name, "value": float(view.axes[name][view.axes[name].size // 2]), "meaning": "a parameter of the loss"})
     return {
         "folder": view.folder.name,
@@ -275,6 +281,7 @@ def describe(view: SweepView) -> dict:
         "schedule": c["schedule"],
         "n_runs": int(c["n_runs"]),
         "axes": {name: _axis_payload(name, values) for name, values in view.axes.items() if values.size > 1},
+        "settled": {name: float(values[0]) for name, values in view.axes.items() if values.size == 1 and not view.roles[name].startswith("param:")},
         "x": x,
         "y": y,
         "controls": controls,
@@ -300,7 +307,10 @@ def _base_kwargs(view: SweepView) -> dict:
             target = (c.get("options") or {}).get("--target")
             if target is None:
                 raise ViewError(f"this sweep's record does not name the target column of {dataset}; it cannot be run again here")
-            kwargs.update(target=target, features=tuple(c["loss"].get("features") or ()) or None)
+            if not Path(dataset).is_file():
+                raise ViewError(f"the data file {dataset!r} of this sweep is not found from here; serve it from the folder the sweep was run in")
+            features = tuple(name for name in c["loss"].get("features") or () if name != "intercept")  # the model's own column
+            kwargs.update(target=target, features=features or None)
     else:
         from sweep.problems.losses import BUILTIN_LOSSES
 
@@ -324,7 +334,10 @@ def run_kwargs(view: SweepView, values: dict[str, object], changes: dict[str, fl
     hyper, schedule_params, params = {}, {}, dict(kwargs.pop("params", {}))
     merged: dict[str, object] = {name: (v[0] if v.size == 1 else v) for name, v in view.axes.items()}
     merged.update(values)
+    swept = set(view.swept)
     for name, value in (changes or {}).items():
+        if name in swept:
+            raise ViewError(f"{name} is swept in this sweep; choose its value in the menu above the maps instead")
         if name == "max_iter":
             if isinstance(value, bool) or not float(value).is_integer() or not 1 <= value <= LIVE_MAX_ITER:
                 raise ViewError(f"max_iter={value:g} is not allowed in a live view: give a whole number in 1..{LIVE_MAX_ITER:,} (and at most {LIVE_WORK:.0e} steps in all)")
@@ -355,6 +368,8 @@ def run_kwargs(view: SweepView, values: dict[str, object], changes: dict[str, fl
             kwargs["batch_size"] = value
     if starts:
         kwargs["w0"] = starts
+    if "T" in schedule_params and "max_iter" in (changes or {}) and "T" not in (changes or {}) and float(np.min(view.axes["T"])) == view.config["max_iter"] == float(np.max(view.axes["T"])):
+        schedule_params["T"] = float(kwargs["max_iter"])  # T was max_iter by default: it follows it
     kwargs.update(hyper=hyper or None, schedule_params=schedule_params or None)
     if "dataset" not in view.config["loss"]:
         kwargs["params"] = params or None
@@ -390,11 +405,13 @@ def live_maps(view: SweepView, x: str | None, y: str | None, fixed: dict[str, fl
     if y is not None:
         grid[y] = _thinned(view.axes[y])
     cells = math.prod(v.size for v in grid.values())
-    on_map = [name for name in changes if name in grid]
-    if on_map:
-        raise ViewError(f"{on_map[0]} spans the map; change a setting off the map, or put another axis there")
     kwargs = run_kwargs(view, {**chosen, **grid}, changes)
-    if cells * kwargs["max_iter"] > LIVE_WORK:
+    flops = view.config["loss"].get("flops_per_step")
+    if flops is not None:  # a model: each step reads every sample
+        if cells * kwargs["max_iter"] * flops > LIVE_FLOPS:
+            most = max(0, int(LIVE_FLOPS // (cells * flops)))
+            raise ViewError(f"{cells:,} runs x max_iter {kwargs['max_iter']:,} on {view.config['loss']['dataset']} is too much for a live view (at most {LIVE_FLOPS:.0e} floating-point operations); on this grid max_iter may be at most {most:,}")
+    elif cells * kwargs["max_iter"] > LIVE_WORK:
         raise ViewError(f"{cells:,} runs x max_iter {kwargs['max_iter']:,} is too much for a live view (at most {LIVE_WORK:.0e} steps); on this grid max_iter may be at most {int(LIVE_WORK // cells):,}")
     lr = kwargs.pop("lr")
     w0 = kwargs.pop("w0", None)
@@ -451,8 +468,13 @@ def run_story(view: SweepView, settings: dict[str, float], changes: dict[str, fl
     n_iter = int(rows["step"].iloc[-1])
     names = list(loss.weight_names)
     final = ", ".join(f"{name} = {rows[name].iloc[-1]:.6g}" for name in names)
-    label = ", ".join(f"{name}={value:g}" for name, value in settings.items())
-    pictures = {"steps": _data_url(_steps_png(rows, label, outcome, loss.best_value())), "path": _data_url(_path_png(rows, loss, names, outcome, float(lr)))}
+    label = ", ".join(f"{name}={value:g}" for name, value in {**settings, **(changes or {})}.items())
+    pictures = {}
+    for key, draw in (("steps", lambda: _steps_png(rows, label, outcome, loss.best_value())), ("path", lambda: _path_png(rows, loss, names, outcome, float(lr)))):
+        try:
+            pictures[key] = _data_url(draw())
+        except (ValueError, OverflowError, FloatingPointError):  # matplotlib's locators on values near float64's limits
+            pictures[key] = None
     return {
         "settings": settings,
         "outcome": outcome,

@@ -9,6 +9,8 @@ function showMessage(text) {
   const box = $("message");
   box.textContent = text;
   box.hidden = !text;
+  box.title = "click to close";
+  box.onclick = () => { box.hidden = true; };
 }
 
 // POST or GET JSON; a 4xx answer's {"error"} becomes the page's message and a rejection.
@@ -53,7 +55,7 @@ function typedNumber(id, what) {
 // ---------------------------------------------------------------- sweep view
 
 const sweepState = { info: null, maps: null, changes: {}, x: null, y: null, fixed: {} };
-const PAD = { left: 58, bottom: 34, top: 6, right: 8 };
+const PAD = { left: 64, bottom: 34, top: 6, right: 8 };
 
 function rampColor(ramp, t) {
   const i = Math.max(0, Math.min(ramp.length - 1, Math.round(t * (ramp.length - 1))));
@@ -66,23 +68,28 @@ function cellGeometry(canvas, nx, ny) {
   return { w, h, cw: w / nx, ch: h / ny };
 }
 
-function tickIndices(values, log, most) {
+// Ticks at least `gap` pixels apart: decades on a log axis (labelled as the decade, at the
+// cell nearest to it), otherwise evenly spread cells labelled with their values.
+function ticks(values, log, length, gap) {
   const n = values.length;
-  if (n <= most) return [...Array(n).keys()];
+  const most = Math.max(2, Math.floor(length / gap));
   if (log) {
-    // Decades, each at the grid value nearest to it: a log axis a person reads.
     const lo = Math.ceil(Math.log10(values[0]) - 1e-9), hi = Math.floor(Math.log10(values[n - 1]) + 1e-9);
     const step = Math.max(1, Math.ceil((hi - lo + 1) / most));
     const out = [];
     for (let e = lo; e <= hi; e += step) {
       let best = 0;
       for (let i = 1; i < n; i++) if (Math.abs(Math.log10(values[i]) - e) < Math.abs(Math.log10(values[best]) - e)) best = i;
-      out.push(best);
+      out.push({ index: best, label: fmt(10 ** e) });
     }
     if (out.length >= 2) return out;
   }
+  const count = Math.min(n, most);
   const out = [];
-  for (let k = 0; k < most; k++) out.push(Math.round((k * (n - 1)) / (most - 1)));
+  for (let k = 0; k < count; k++) {
+    const index = count === 1 ? 0 : Math.round((k * (n - 1)) / (count - 1));
+    out.push({ index, label: fmt(Number(values[index].toPrecision(3))) });
+  }
   return out;
 }
 
@@ -117,11 +124,11 @@ function drawMap(canvas, maps, colorOf) {
   ctx.fillStyle = "#212529";
   ctx.font = "11px system-ui, sans-serif";
   ctx.textAlign = "center";
-  for (const i of tickIndices(xs, maps.x.log, 6)) ctx.fillText(fmt(xs[i]), PAD.left + (i + 0.5) * g.cw, canvas.height - PAD.bottom + 14);
+  for (const t of ticks(xs, maps.x.log, g.w, 60)) ctx.fillText(t.label, PAD.left + (t.index + 0.5) * g.cw, canvas.height - PAD.bottom + 14);
   ctx.fillText(maps.x.name + (maps.x.log ? " (log)" : ""), PAD.left + g.w / 2, canvas.height - 4);
   if (maps.y) {
     ctx.textAlign = "right";
-    for (const j of tickIndices(ys, maps.y.log, 6)) ctx.fillText(fmt(ys[j]), PAD.left - 4, PAD.top + (ny - 1 - j + 0.6) * g.ch);
+    for (const t of ticks(ys, maps.y.log, g.h, 28)) ctx.fillText(t.label, PAD.left - 4, PAD.top + (ny - 1 - t.index + 0.5) * g.ch + 4);
     ctx.save();
     ctx.translate(10, PAD.top + g.h / 2);
     ctx.rotate(-Math.PI / 2);
@@ -138,12 +145,15 @@ function drawSweepMaps() {
   const iters = m.n_iter.filter((v) => v !== null);
   const most = Math.max(1, ...iters);
   drawMap($("map-n_iter"), m, (k) => (m.n_iter[k] === null ? missing : rampColor(info.ramp, Math.log1p(m.n_iter[k]) / Math.log1p(most))));
-  const finite = m.loss.filter((v) => v !== null);
+  const escapedCodes = new Set(["diverged", "nan"].map((name) => m.outcomes.indexOf(name)));
+  const finite = m.loss.filter((v, k) => v !== null && !escapedCodes.has(m.outcome[k]));
   const least = finite.length ? Math.min(...finite) : 0;
   const logs = finite.map((v) => Math.log10(v - least + 1e-12));
   const lo = logs.length ? Math.min(...logs) : 0, hi = logs.length ? Math.max(...logs) : 1;
+  const escaped = new Set(["diverged", "nan"].map((name) => m.outcomes.indexOf(name)));
   drawMap($("map-loss"), m, (k) => {
-    if (m.loss[k] === null) return m.outcome[k] === null ? missing : info.colors.diverged;
+    if (m.outcome[k] === null) return missing;
+    if (escaped.has(m.outcome[k]) || m.loss[k] === null) return info.colors[m.outcomes[m.outcome[k]]] || info.colors.diverged;
     return rampColor(info.ramp, (Math.log10(m.loss[k] - least + 1e-12) - lo) / Math.max(hi - lo, 1e-12));
   });
   colourBar("bar-n_iter", info.ramp, "0", `${most.toLocaleString()} updates (log scale)`);
@@ -202,11 +212,15 @@ function liveText(maps, changes) {
 }
 
 async function loadMaps() {
-  const body = { x: sweepState.x, y: sweepState.y, fixed: sweepState.fixed, changes: sweepState.changes };
+  const body = { x: sweepState.x, y: sweepState.y, fixed: { ...sweepState.fixed }, changes: { ...sweepState.changes } };
   const live = Object.keys(sweepState.changes).length > 0;
+  const request = (sweepState.request = (sweepState.request || 0) + 1); // only the newest answer is drawn
   $("live-status").textContent = live ? "recomputing…" : "loading…";
   try {
-    sweepState.maps = await api("/api/sweep/maps", body);
+    const maps = await api("/api/sweep/maps", body);
+    if (request !== sweepState.request) return;
+    sweepState.maps = maps;
+    sweepState.shown = body;
     sweepState.shownChanges = { ...sweepState.changes };
     $("trace").hidden = true; // a traced run of other settings would mislead
     $("hover").textContent = "hover over a map to see a run; click it to trace it";
@@ -215,8 +229,13 @@ async function loadMaps() {
     document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1); // for tests: maps drawn
     $("live-status").textContent = liveText(sweepState.maps, sweepState.changes);
   } catch (error) {
+    if (request !== sweepState.request) return;
     showMessage(error.message);
-    // The maps still show what they showed: say so, and trace with those settings.
+    // The maps still show what they showed: say so, put the menus back, and trace with those settings.
+    if (sweepState.shown) {
+      sweepState.x = sweepState.shown.x; sweepState.y = sweepState.shown.y; sweepState.fixed = { ...sweepState.shown.fixed };
+      $("x-axis").value = sweepState.x; $("y-axis").value = sweepState.y || "";
+    }
     sweepState.changes = { ...(sweepState.shownChanges || {}) };
     $("live-status").textContent = sweepState.maps ? `not recomputed; still ${liveText(sweepState.maps, sweepState.changes)}` : "not recomputed";
   }
@@ -302,8 +321,12 @@ async function traceCell(cell) {
     const story = await api("/api/sweep/trace", { settings: cellSettings(cell), changes: sweepState.changes });
     showMessage("");
     $("trace-summary").textContent = story.summary;
-    $("trace-steps").src = story.pictures.steps;
-    $("trace-path").src = story.pictures.path;
+    for (const key of ["steps", "path"]) {
+      const img = $(`trace-${key}`);
+      img.hidden = !story.pictures[key];
+      if (story.pictures[key]) img.src = story.pictures[key];
+    }
+    if (!story.pictures.path || !story.pictures.steps) $("trace-summary").textContent += " (some values are too large to draw)";
   } catch (error) {
     showMessage(error.message);
     $("trace-summary").textContent = "not traced";
@@ -313,7 +336,8 @@ async function traceCell(cell) {
 async function startSweep(info) {
   sweepState.info = info;
   sweepState.x = info.x; sweepState.y = info.y;
-  $("what").textContent = `${info.folder}: ${info.n_runs.toLocaleString()} runs of ${info.optimizer} on ${info.loss}` + (info.schedule !== "constant" ? ` with the ${info.schedule} schedule` : "");
+  const settled = Object.entries(info.settled).map(([n, v]) => `${n} = ${fmt(v)}`).join(", ");
+  $("what").textContent = `${info.folder}: ${info.n_runs.toLocaleString()} runs of ${info.optimizer} on ${info.loss}` + (info.schedule !== "constant" ? ` with the ${info.schedule} schedule` : "") + (settled ? `; fixed: ${settled}` : "");
   axisSelectors(); fixedControls(); liveControls();
   if (!info.live) $("live-form").hidden = true; // a cloud of starts has no grid to recompute
   $("recompute").onclick = recompute;
@@ -388,6 +412,7 @@ async function requestView(x, y, resolution) {
 
 function drawView(view) {
   fractalState.shown = view;
+  $("saved-to").textContent = "";
   const image = new Image();
   image.onload = () => {
     const ctx = $("fractal-canvas").getContext("2d");
@@ -503,7 +528,7 @@ function startFractal(info) {
     requestView([info.x.lo, info.x.hi], [info.y.lo, info.y.hi], Number.isInteger(n) ? n : info.resolution);
   };
   $("save").onclick = async () => {
-    if (!info.can_save) { showMessage("this server was started without a folder to save views in; start it as: sweep serve DIR --problem ..."); return; }
+    if (!info.can_save) { showMessage(info.save_note); return; }
     try {
       const saved = await api("/api/fractal/save", { job: fractalState.job });
       showMessage("");
