@@ -27,27 +27,26 @@ LR = "1e-2:2:24:log"
 W0 = "-2:3:11"
 
 
+def _swept(factory, name: str, *options: str):
+    """A finished sweep folder made by `sweep run OPTIONS`, opened as the server opens it."""
+    out = factory.mktemp("serve") / name
+    assert main(["run", *options, "--out", str(out), "--no-report", "--quiet"]) == 0
+    return open_sweep(out)
+
+
 @pytest.fixture(scope="module")
 def teaching(tmp_path_factory):
-    out = tmp_path_factory.mktemp("serve") / "teaching"
-    assert main(["run", "--lr", LR, "--w0", W0, "--out", str(out), "--no-report", "--quiet"]) == 0
-    return open_sweep(out)
+    return _swept(tmp_path_factory, "teaching", "--lr", LR, "--w0", W0)
 
 
 @pytest.fixture(scope="module")
 def momentum(tmp_path_factory):
-    out = tmp_path_factory.mktemp("serve") / "momentum"
-    args = ["run", "--optimizer", "momentum", "--momentum", "0,0.5,0.9", "--lr", "1e-2:1.5:12:log", "--w0", "-1:3:5", "--max-iter", "300", "--tol", "1e-10"]
-    assert main([*args, "--out", str(out), "--no-report", "--quiet"]) == 0
-    return open_sweep(out)
+    return _swept(tmp_path_factory, "momentum", "--optimizer", "momentum", "--momentum", "0,0.5,0.9", "--lr", "1e-2:1.5:12:log", "--w0", "-1:3:5", "--max-iter", "300", "--tol", "1e-10")
 
 
 @pytest.fixture(scope="module")
 def himmelblau(tmp_path_factory):
-    out = tmp_path_factory.mktemp("serve") / "himmelblau"
-    args = ["run", "--loss", "himmelblau", "--lr", "0.005,0.012", "--w0", "x=-5:5:9", "--w0", "y=-5:5:7", "--max-iter", "2000", "--tol", "1e-8"]
-    assert main([*args, "--out", str(out), "--no-report", "--quiet"]) == 0
-    return open_sweep(out)
+    return _swept(tmp_path_factory, "himmelblau", "--loss", "himmelblau", "--lr", "0.005,0.012", "--w0", "x=-5:5:9", "--w0", "y=-5:5:7", "--max-iter", "2000", "--tol", "1e-8")
 
 
 def _cell(maps: dict, i: int, j: int) -> tuple:
