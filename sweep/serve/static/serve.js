@@ -216,8 +216,10 @@ async function loadMaps() {
   const live = Object.keys(sweepState.changes).length > 0;
   const request = (sweepState.request = (sweepState.request || 0) + 1); // only the newest answer is drawn
   $("live-status").textContent = live ? "recomputing…" : "loading…";
+  if (live) setProgress(0, 0, "recomputing the grid");
   try {
     const maps = await api("/api/sweep/maps", body);
+    if (request === sweepState.request) hideProgress();
     if (request !== sweepState.request) return;
     sweepState.maps = maps;
     sweepState.shown = body;
@@ -230,6 +232,7 @@ async function loadMaps() {
     $("live-status").textContent = liveText(sweepState.maps, sweepState.changes);
   } catch (error) {
     if (request !== sweepState.request) return;
+    hideProgress();
     showMessage(error.message);
     // The maps still show what they showed: say so, put the menus back, and trace with those settings.
     if (sweepState.shown) {
@@ -317,6 +320,7 @@ async function traceCell(cell) {
   if (sweepState.info.traceable) { showMessage(sweepState.info.traceable); return; }
   $("trace").hidden = false;
   $("trace-summary").textContent = "tracing…";
+  setProgress(0, 0, "tracing the run (the first trace of a kind compiles its kernel: a few seconds)");
   try {
     const story = await api("/api/sweep/trace", { settings: cellSettings(cell), changes: sweepState.changes });
     showMessage("");
@@ -330,6 +334,8 @@ async function traceCell(cell) {
   } catch (error) {
     showMessage(error.message);
     $("trace-summary").textContent = "not traced";
+  } finally {
+    hideProgress();
   }
 }
 
