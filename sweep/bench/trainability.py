@@ -94,9 +94,8 @@ def serve_seconds(experiment, zoom: float = 4.0) -> float:
     from sweep.serve.fractalview import compute_view, view_payload, windowed
 
     def centre(axis):
-        lo, hi = (math.log10(axis.lo), math.log10(axis.hi)) if axis.log else (axis.lo, axis.hi)
-        mid, half = (lo + hi) / 2, (hi - lo) / (2 * zoom)
-        return tuple(10**v if axis.log else v for v in (mid - half, mid + half))
+        inner = axis.around(math.sqrt(axis.lo * axis.hi) if axis.log else (axis.lo + axis.hi) / 2, zoom)
+        return inner.lo, inner.hi
 
     # Warm the whole path once (the kernel, and the first drawing's imports), as a running
     # server is by its first view.

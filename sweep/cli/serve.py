@@ -112,11 +112,10 @@ def serve_command(directory, port, host, **options):
 
 
 def _check_save_root(path, given: str) -> None:
-    """The folder saved views go into must be a folder, or one that can be made."""
+    """The folder saved views go into (``check_name`` has refused a file) must be writable,
+    or one that can be made."""
     import os
 
-    if path.exists() and not path.is_dir():
-        raise UserError(f"DIRECTORY {given!r} is not a folder; saved views need a folder")
     if not path.exists():
         parent = path.parent
         if path.is_symlink() or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):

@@ -346,7 +346,7 @@ def compute(experiment: Experiment, n_threads: int | None = None, progress=None,
             converged, measure = _compute_loss_rows(e, progress)
             converged, measure = converged[0], measure[0]
         else:
-            converged, measure = _compute_loss_rows(e, progress)
+            converged, measure = _compute_loss_image(e, progress)
     return Picture(e, converged, measure, time.perf_counter() - compiled, compile_seconds)
 
 
@@ -432,9 +432,7 @@ def _compute_network(e: Experiment, progress, piece_flops: float = FLOPS_PER_PIE
 
 
 def _compute_loss_rows(e: Experiment, progress) -> tuple[np.ndarray, np.ndarray]:
-    """A loss's (1, nx) line (y None) or (ny, nx) image: converged and measure."""
-    if e.y is not None:
-        return _compute_loss_image(e, progress)
+    """A loss's line of learning rates (y None), as a (1, nx) image: converged and measure."""
     lr = e.x.values()
     converged = np.empty((1, lr.size), dtype=bool)
     measure = np.empty((1, lr.size))

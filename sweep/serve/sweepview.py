@@ -205,8 +205,8 @@ def maps(frame: pd.DataFrame, axes: dict[str, np.ndarray], x: str, y: str | None
     part = frame[keep]
     xs = axes[x]
     ys = axes[y] if y is not None else np.zeros(1)
-    ix = np.searchsorted(xs, part[x].to_numpy()) if _ascending(xs) else _positions(xs, part[x].to_numpy())
-    iy = np.zeros(len(part), dtype=np.int64) if y is None else (np.searchsorted(ys, part[y].to_numpy()) if _ascending(ys) else _positions(ys, part[y].to_numpy()))
+    ix = _positions(xs, part[x].to_numpy())
+    iy = np.zeros(len(part), dtype=np.int64) if y is None else _positions(ys, part[y].to_numpy())
     cells = iy * xs.size + ix
     outcome = np.full(xs.size * ys.size, -1, dtype=np.int64)
     n_iter = np.full(xs.size * ys.size, np.nan)
@@ -226,12 +226,9 @@ def maps(frame: pd.DataFrame, axes: dict[str, np.ndarray], x: str, y: str | None
     }
 
 
-def _ascending(values: np.ndarray) -> bool:
-    return bool(values.size < 2 or np.all(np.diff(values) > 0))
-
-
 def _positions(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    order = np.argsort(values)
+    """Where each wanted value sits on an axis, whatever the axis' order."""
+    order = np.argsort(values, kind="stable")
     return order[np.searchsorted(values[order], wanted)]
 
 
@@ -380,12 +377,6 @@ def run_kwargs(view: SweepView, values: dict[str, object], changes: dict[str, fl
     return kwargs
 
 
-def _thinned(values: np.ndarray, most: int = LIVE_AXIS) -> np.ndarray:
-    if values.size <= most:
-        return values
-    return values[np.unique(np.linspace(0, values.size - 1, most).round().astype(np.int64))]
-
-
 def live_maps(view: SweepView, x: str | None, y: str | None, fixed: dict[str, float] | None, changes: dict[str, float]) -> dict:
     """The slice's maps recomputed with ``changes`` (see ``run_kwargs``) on a small grid: each
     map axis thinned to at most ``LIVE_AXIS`` values.
@@ -401,9 +392,11 @@ def live_maps(view: SweepView, x: str | None, y: str | None, fixed: dict[str, fl
         raise ViewError("a sweep from a cloud of starts cannot be recomputed live")
     x, y = check_axes(view, x, y)
     chosen = fixed_settings(view, x, y, fixed)
-    grid = {x: _thinned(view.axes[x])}
+    from sweep.plots.figures import spread
+
+    grid = {x: np.array(spread(view.axes[x], LIVE_AXIS))}
     if y is not None:
-        grid[y] = _thinned(view.axes[y])
+        grid[y] = np.array(spread(view.axes[y], LIVE_AXIS))
     cells = math.prod(v.size for v in grid.values())
     kwargs = run_kwargs(view, {**chosen, **grid}, changes)
     flops = view.config["loss"].get("flops_per_step")

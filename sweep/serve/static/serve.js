@@ -145,12 +145,11 @@ function drawSweepMaps() {
   const iters = m.n_iter.filter((v) => v !== null);
   const most = Math.max(1, ...iters);
   drawMap($("map-n_iter"), m, (k) => (m.n_iter[k] === null ? missing : rampColor(info.ramp, Math.log1p(m.n_iter[k]) / Math.log1p(most))));
-  const escapedCodes = new Set(["diverged", "nan"].map((name) => m.outcomes.indexOf(name)));
-  const finite = m.loss.filter((v, k) => v !== null && !escapedCodes.has(m.outcome[k]));
+  const escaped = new Set(["diverged", "nan"].map((name) => m.outcomes.indexOf(name)));
+  const finite = m.loss.filter((v, k) => v !== null && !escaped.has(m.outcome[k]));
   const least = finite.length ? Math.min(...finite) : 0;
   const logs = finite.map((v) => Math.log10(v - least + 1e-12));
   const lo = logs.length ? Math.min(...logs) : 0, hi = logs.length ? Math.max(...logs) : 1;
-  const escaped = new Set(["diverged", "nan"].map((name) => m.outcomes.indexOf(name)));
   drawMap($("map-loss"), m, (k) => {
     if (m.outcome[k] === null) return missing;
     if (escaped.has(m.outcome[k]) || m.loss[k] === null) return info.colors[m.outcomes[m.outcome[k]]] || info.colors.diverged;
