@@ -66,23 +66,47 @@ def test_the_kernel_of_every_problem_and_optimizer_is_the_reference(problem, opt
             np.testing.assert_allclose(ends[i], w, rtol=1e-10)
 
 
+@pytest.mark.parametrize(("optimizer", "substeps"), [("gd", (16, 5, 1)), ("momentum", (8, 3)), ("lion", (6, 1))])
+def test_passes_of_any_length_meet_stalls_cycles_and_firsts_at_their_steps(optimizer, substeps, monkeypatch):
+    # Under a constant schedule the vector pass tests a stall at its last substep only and
+    # saves Brent's points at substep 0 (and 1, 2, 4 of the first pass) where the pass length
+    # is a power of two: lr = 1 cycles (w -> 2 - w), lr = 0.5 converges in one step, tol = 0
+    # stalls many runs, large rates diverge, so every kind of stop lands inside passes.
+    from sweep.run.sweeps import run_sweep
+
+    lr = np.concatenate([np.geomspace(1e-3, 3, 37), [0.5, 1.0]])
+    args, settings = (lr, np.linspace(-2, 3, 11)), {"optimizer": optimizer, "max_iter": 77, "tol": 0.0}
+    frames = []
+    for count in substeps:
+        monkeypatch.setenv("SWEEP_SUBSTEPS", str(count))
+        frames.append(run_sweep(*args, **settings))
+    assert all(frame.equals(frames[0]) for frame in frames[1:])
+    found = set(frames[0]["outcome"].astype(str))
+    assert len(found) >= 2, found
+    if optimizer == "gd":
+        assert {"converged", "diverged", "max_iter", "stalled", "cycling"} <= found, found
+        for row in frames[0].itertuples():
+            n_iter, w, outcome = optimizer_run("gd", row.lr, row.w0, lambda w: 2 * (w - 1), {}, 77, 0.0)
+            assert (row.n_iter, row.outcome, (row.w,)) == (n_iter, outcome, w), (row.lr, row.w0)
+
+
 @pytest.mark.parametrize("optimizer", ["gd", "adam"])
 def test_steps_per_pass_do_not_change_a_single_bit(optimizer, monkeypatch):
     # The suite compiles kernels with two steps per vector pass (tests/conftest.py); the
-    # default is eight (fewer for long updates): every run ends the same either way.
+    # default is sixteen (fewer for long updates): every run ends the same either way.
     from sweep.run.sweeps import run_sweep
 
     args = (np.geomspace(1e-3, 3, 40), np.linspace(-2, 3, 21))
     settings = {"optimizer": optimizer, "max_iter": 300, "tol": 1e-12, "schedule": "cosine"}
-    monkeypatch.setenv("SWEEP_SUBSTEPS", "8")
-    eight = run_sweep(*args, **settings)
+    monkeypatch.setenv("SWEEP_SUBSTEPS", "16")
+    most = run_sweep(*args, **settings)
     monkeypatch.setenv("SWEEP_SUBSTEPS", "2")
     two = run_sweep(*args, **settings)
     monkeypatch.setenv("SWEEP_SUBSTEPS", "1")
     one = run_sweep(*args, **settings)
-    assert eight.equals(two) and two.equals(one)
-    assert len(set(eight["outcome"].astype(str))) >= 2  # runs that stop early and late alike
-    monkeypatch.setenv("SWEEP_SUBSTEPS", "9")
+    assert most.equals(two) and two.equals(one)
+    assert len(set(most["outcome"].astype(str))) >= 2  # runs that stop early and late alike
+    monkeypatch.setenv("SWEEP_SUBSTEPS", "17")
     from sweep.errors import SweepError
 
     with pytest.raises(SweepError, match="SWEEP_SUBSTEPS"):

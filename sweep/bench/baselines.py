@@ -312,5 +312,68 @@ def bare_update_rate(n_runs: int = 1 << 16, n_steps: int = 2000) -> tuple[float,
     return time.perf_counter() - started, float(n_runs) * n_steps
 
 
+def numpy_model_runs(model, lr, w0, max_iter: int, tol: float, div_factor: float):
+    """Full-batch gradient descent on a model, all runs at once in NumPy: the runs are the
+    columns of one weight matrix W (d, runs), each step's gradient is BLAS matrix products
+    (``H @ W - b`` for MSE with ``H = (2/n) X^T X``; ``X^T (sigmoid(X W) - y) / n`` for log
+    loss), and runs that stop leave the matrix. Tests converged (every |g_j| <= tol), NaN,
+    max_iter and diverged (|w_j| past the bound), in the teaching loop's order.
+
+    Args:
+        model: a ``sweep.problems.models.Model``.
+        lr, w0: 1-D float64 arrays, one entry per run (every weight starts at w0).
+
+    Returns:
+        ``(n_iter, W_end, outcome)``: int64 (runs,), float64 (runs, d), int8 (runs,).
+    """
+    from sweep.run.executor import model_data
+
+    X, y, H, b, _ = model_data(model)
+    n, d = X.shape
+    lr, w0 = np.asarray(lr, np.float64), np.asarray(w0, np.float64)
+    runs = lr.size
+    n_iter, outcome, ends = np.zeros(runs, np.int64), np.full(runs, -1, np.int8), np.empty((runs, d))
+    active = np.arange(runs)
+    weights = np.repeat(w0[None, :], d, axis=0)
+    bound = np.minimum(div_factor * np.maximum(1.0, np.abs(w0)), np.finfo(np.float64).max)
+    with np.errstate(all="ignore"):
+        for k in range(max_iter + 1):
+            if model.kind == 0:
+                grad = H @ weights - b[:, None]
+            else:
+                grad = X.T @ (1.0 / (1.0 + np.exp(-(X @ weights))) - y[:, None]) / n
+            moved = weights - lr[active] * grad
+            converged = (np.abs(grad) <= tol).all(axis=0)
+            nan = ~converged & np.isnan(grad).any(axis=0)
+            at_max = ~converged & ~nan & (k == max_iter)
+            diverged = ~converged & ~nan & ~at_max & (~(np.abs(moved) <= bound[active])).any(axis=0)
+            stopped = converged | nan | at_max | diverged
+            if stopped.any():
+                where = active[stopped]
+                codes = np.where(converged, CONVERGED, np.where(nan, NAN, np.where(at_max, MAX_ITER, DIVERGED)))[stopped]
+                outcome[where] = codes
+                n_iter[where] = k + (codes == DIVERGED)
+                ends[where] = np.where(codes == DIVERGED, moved[:, stopped], weights[:, stopped]).T
+            keep = ~stopped
+            active, weights = active[keep], moved[:, keep]
+            if active.size == 0:
+                break
+    return n_iter, ends, outcome
+
+
+def matmul_gflops(size: int = 1500, repeats: int = 3) -> float:
+    """The machine's float64 matrix-multiply rate through NumPy's BLAS (all its threads), in
+    GFLOP/s: the best of ``repeats`` products of two (size, size) matrices."""
+    import time
+
+    a, c = np.random.default_rng(0).standard_normal((2, size, size))
+    best = np.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ c
+        best = min(best, time.perf_counter() - started)
+    return 2.0 * size**3 / best / 1e9
+
+
 IMPLEMENTATIONS = {"python": python_runs, "numpy": numpy_runs, "numba-plain": plain_numba_runs}
-__all__ = ["IMPLEMENTATIONS", "bare_lockstep_runs", "bare_update_rate", "jax_runs_factory"]
+__all__ = ["IMPLEMENTATIONS", "bare_lockstep_runs", "bare_update_rate", "jax_runs_factory", "matmul_gflops", "numpy_model_runs"]

@@ -313,15 +313,20 @@ def dynamics_cost(quick: bool, log=print) -> list[dict]:
 def model_speed(quick: bool, log=print) -> list[dict]:
     """Steps/s and floating-point work of the block kernel per model, with the dynamics (the
     default) and without, against sweep 0.1's model kernel (``sweep.bench.legacy``: one run
-    per task, no dynamics) on the same grid in the same process: timings interleaved, medians
-    of three, and the runs' n_iter checked equal before any time counts."""
+    per task, no dynamics) and a batched NumPy descent (``numpy_model_runs``: the runs as the
+    columns of one matrix, BLAS products) on the same grid in the same process: timings
+    interleaved, medians of three, and the runs' n_iter checked equal before any time counts.
+    GFLOP/s is set against the machine's matrix-multiply rate, measured here too."""
     import numba
 
     from sweep.bench import legacy
+    from sweep.bench.baselines import matmul_gflops, numpy_model_runs
     from sweep.run.executor import descend, model_data
     from sweep.run.plan import plan_sweep
 
     found = []
+    peak = matmul_gflops()
+    log(f"  matrix multiply (NumPy's BLAS, all threads): {peak:.1f} GFLOP/s")
     for name, max_iter in (("mse-linear", 2000), ("logloss-logistic", 200)):
         side = (40, 10) if quick else (200, 20)
         lr, w0 = np.geomspace(1e-3, 1.0, side[0]), np.linspace(-2, 2, side[1])
@@ -337,11 +342,18 @@ def model_speed(quick: bool, log=print) -> list[dict]:
         def old(args=args, out=out):
             legacy.descend_model(*args, numba.get_num_threads(), *out)
 
+        def batched(values=values, model=model, max_iter=max_iter):
+            return numpy_model_runs(model, values["lr"], values["w0"], max_iter, 1e-8, 1e8)
+
         results = {dynamics: descend(plan, values) for dynamics, plan in plans.items()}  # compiles
         old()
         if not all(np.array_equal(result["n_iter"], out[0]) for result in results.values()):
             raise AssertionError(f"{name}: the block kernel and sweep 0.1's model kernel disagree on n_iter")
-        times = {True: [], False: [], "old": []}
+        n_iter, _, outcome = batched()
+        # NumPy's exp and summation order are not the kernel's: near the tolerance a run may
+        # stop a step apart, so agreement is a share of runs, printed, not a condition.
+        agree = float(np.mean((n_iter == results[True]["n_iter"]) & (outcome == results[True]["outcome"])))
+        times = {True: [], False: [], "old": [], "numpy": []}
         for _ in range(3):
             for dynamics, plan in plans.items():
                 started = time.perf_counter()
@@ -350,6 +362,9 @@ def model_speed(quick: bool, log=print) -> list[dict]:
             started = time.perf_counter()
             old()
             times["old"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            batched()
+            times["numpy"].append(time.perf_counter() - started)
         steps = float(out[0].sum())
         rate = {key: steps / statistics.median(value) for key, value in times.items()}
         row = {
@@ -357,8 +372,47 @@ def model_speed(quick: bool, log=print) -> list[dict]:
             "steps_per_second": rate[True], "steps_per_second_no_dynamics": rate[False], "legacy_steps_per_second": rate["old"],
             "ratio": rate[True] / rate["old"], "ratio_no_dynamics": rate[False] / rate["old"],
             "flops_per_step": model.flops_per_step(), "gflops": rate[False] * model.flops_per_step() / 1e9,
+            # NumPy's steps are its runs' steps too (the same n_iter, up to the agreement)
+            "numpy_steps_per_second": rate["numpy"], "ratio_numpy": rate[True] / rate["numpy"], "ratio_numpy_no_dynamics": rate[False] / rate["numpy"],
+            "numpy_agreement": agree, "matmul_gflops": peak,
         }
-        log(f"  model {name}: {rate[True]:.3g} steps/s with dynamics, {rate[False]:.3g} without, sweep 0.1's kernel {rate['old']:.3g}: {row['ratio']:.2f}x and {row['ratio_no_dynamics']:.2f}x; {row['gflops']:.2f} GFLOP/s")
+        log(
+            f"  model {name}: {rate[True]:.3g} steps/s with dynamics, {rate[False]:.3g} without, sweep 0.1's kernel {rate['old']:.3g}: {row['ratio']:.2f}x and {row['ratio_no_dynamics']:.2f}x; "
+            f"batched NumPy {rate['numpy']:.3g}: {row['ratio_numpy']:.2f}x and {row['ratio_numpy_no_dynamics']:.2f}x; {row['gflops']:.2f} GFLOP/s of {peak:.1f}"
+        )
+        found.append(row)
+    return found
+
+
+def estimate_bounds(quick: bool, log=print) -> list[dict]:
+    """The bound ``sweep run`` prints before it starts (``sweep.run.estimate``) against the
+    kernel time that follows, for gd and adam on case (a)'s quadratic, the cosine loss and
+    logistic regression: compiled first, as the command does (it reports compiling in a line
+    of its own), then the bound, then the median of three whole runs of the grid."""
+    from sweep.run.estimate import worst_case_seconds
+    from sweep.run.executor import compile_kernel, descend
+    from sweep.run.plan import plan_sweep
+
+    side = 200 if quick else 1000
+    grid = (np.geomspace(1e-4, 10, side), np.linspace(-2, 3, side))
+    plans = [
+        ("gd, case (a)", plan_sweep(*grid, max_iter=1000, tol=1e-12)),
+        ("adam, case (a)", plan_sweep(grid[0][:: 3], grid[1][:: 3], optimizer="adam", max_iter=1000, tol=1e-12)),
+        ("cosine", plan_sweep(grid[0][:: 3], grid[1][:: 3], loss="cosine", max_iter=1000, tol=1e-12)),
+        ("logloss-logistic", plan_sweep(np.geomspace(1e-3, 1.0, 40 if quick else 200), np.linspace(-2, 2, 10), loss="logloss-logistic", max_iter=200, tol=1e-8)),
+    ]
+    found = []
+    for name, plan in plans:
+        compile_kernel(plan)
+        bound = worst_case_seconds(plan)
+        values = plan.values_of(0, plan.n_runs)
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            descend(plan, values)
+            times.append(time.perf_counter() - started)
+        row = {"sweep": name, "runs": plan.n_runs, "bound": bound, "seconds": statistics.median(times)}
+        log(f"  estimate {name}: bound {bound:.2f} s, kernel {row['seconds']:.2f} s")
         found.append(row)
     return found
 
@@ -449,7 +503,7 @@ def verdict(ok: bool, quick: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str, models: list[dict], series: list[dict], optimizers: list[dict], quick: bool = False, dynamics: list[dict] = ()) -> str:
+def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str, models: list[dict], series: list[dict], optimizers: list[dict], quick: bool = False, dynamics: list[dict] = (), estimates: list[dict] = ()) -> str:
     lines = [
         "# sweep benchmark",
         "",
@@ -507,15 +561,26 @@ def _markdown(rows, scaling, ceiling, compile_times, memory, checks, where: str,
         "",
         "## Models on real data (full-batch gradient descent, blocks of runs in lockstep)",
         "",
-        "Against sweep 0.1's model kernel (one run per task, no dynamics), on the same grid in this process. GFLOP/s is without the dynamics.",
+        "Against sweep 0.1's model kernel (one run per task, no dynamics) and a batched NumPy descent (the runs as the columns of one matrix, BLAS products; converged, NaN, max_iter and diverged tests), on the same grid in this process. GFLOP/s is without the dynamics, against the machine's matrix-multiply rate (NumPy's BLAS, all threads) measured in the same run.",
         "",
-        "| model | runs | weights | samples | steps/s | without dynamics | sweep 0.1 | ratio | ratio without dynamics | flop per step | GFLOP/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | runs | weights | samples | steps/s | without dynamics | sweep 0.1 | ratio | ratio without dynamics | batched NumPy | ratio | ratio without dynamics | runs agreeing with NumPy | flop per step | GFLOP/s | of matmul |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {m['model']} | {m['runs']} | {m['weights']} | {m['samples']} | {m['steps_per_second']:.3g} | {m['steps_per_second_no_dynamics']:.3g} | {m['legacy_steps_per_second']:.3g} | {m['ratio']:.2f}x | {m['ratio_no_dynamics']:.2f}x | {m['flops_per_step']:,} | {m['gflops']:.2f} |"
+        f"| {m['model']} | {m['runs']} | {m['weights']} | {m['samples']} | {m['steps_per_second']:.3g} | {m['steps_per_second_no_dynamics']:.3g} | {m['legacy_steps_per_second']:.3g} | {m['ratio']:.2f}x | {m['ratio_no_dynamics']:.2f}x | "
+        f"{m['numpy_steps_per_second']:.3g} | {m['ratio_numpy']:.2f}x | {m['ratio_numpy_no_dynamics']:.2f}x | {m['numpy_agreement']:.1%} | {m['flops_per_step']:,} | {m['gflops']:.2f} | {m['gflops'] / m['matmul_gflops']:.0%} of {m['matmul_gflops']:.1f} |"
         for m in models
     ]
+    lines += [
+        "",
+        "## The run-time bound printed before a sweep",
+        "",
+        "`sweep run` compiles first (in a line of its own), then times a sample of the grid and prints a bound for every run taking all max_iter steps. Against the kernel time that follows (median of three):",
+        "",
+        "| sweep | runs | bound s | kernel s | bound / kernel |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {e['sweep']} | {e['runs']:,} | {e['bound']:.2f} | {e['seconds']:.2f} | {e['bound'] / e['seconds']:.1f}x |" for e in estimates]
     lines += [
         "",
         "## Streaming: peak memory of a whole `sweep run` process (max_iter 10: memory and I/O, not the kernel)",
@@ -561,6 +626,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
     optimizers = optimizer_speed(quick, log)
     dynamics = dynamics_cost(quick, log)
     models = model_speed(quick, log)
+    estimates = estimate_bounds(quick, log)
     series = streaming_series(quick, log)
     compile_times = compile_and_cache_times()
     memory = memory_per_run(40_000 if quick else 1_000_000)
@@ -575,6 +641,15 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
         (f"cosine loss, sweep vs NumPy on the same loss: {1 / cosine['numpy'].ratios['sweep']:.1f}x", 1 / cosine["numpy"].ratios["sweep"] >= 30),
         (f"no recompilation in a second process: {all(compile_times[(loss, 'cached')]['misses'] == 0 for loss in (TEACHING, COSINE))}", all(compile_times[(loss, "cached")]["misses"] == 0 for loss in (TEACHING, COSINE))),
         *((f"{m['model']} >= 4x sweep 0.1's model kernel: {m['ratio']:.2f}x ({m['ratio_no_dynamics']:.2f}x without the dynamics)", m["ratio"] >= 4) for m in models),
+        *(
+            (f"{m['model']} (every test and the dynamics) >= 4x a batched NumPy descent: {m['ratio_numpy']:.2f}x ({m['ratio_numpy_no_dynamics']:.2f}x without the dynamics)", m["ratio_numpy"] >= 4)
+            for m in models
+            if m["model"] == "logloss-logistic"
+        ),
+        (
+            "the printed run-time bound is at least the kernel time: " + ", ".join(f"{e['sweep']} {e['bound'] / e['seconds']:.1f}x" for e in estimates),
+            all(e["bound"] >= e["seconds"] for e in estimates),
+        ),
         *((f"{o['optimizer']} >= 0.5x gd's steps/s on the same grid: {o['steps_per_second'] / optimizers[0]['steps_per_second']:.2f}x", o["steps_per_second"] >= 0.5 * optimizers[0]["steps_per_second"]) for o in optimizers[1:]),
         (f"DataFrame bytes per run <= 76 (47 for the end state, 28 for the dynamics): {memory['table_bytes_per_run']:.0f}", memory["table_bytes_per_run"] <= 76),
     ]
@@ -585,7 +660,7 @@ def run_benchmark(out: Path, quick: bool = False, repeats: int = 5, log=print) -
             writer.writerow([row.case, row.implementation, row.n_runs, row.threads, f"{row.seconds:.6f}", int(row.steps), f"{row.steps_per_second:.6g}", f"{row.runs_per_second:.6g}", row.agree])
     _plot(rows, out / "benchmarks.png")
     report = out / "benchmarks.md"
-    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where, models, series, optimizers, quick, dynamics))
+    report.write_text(_markdown(rows, scaling, ceiling, compile_times, memory, checks, where, models, series, optimizers, quick, dynamics, estimates))
     for text, ok in checks:
         log(f"{verdict(ok, quick)}: {text}")
     return report

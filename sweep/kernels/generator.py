@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import io
 import keyword
+import re
 import tokenize
 from dataclasses import dataclass, field
 
@@ -374,20 +375,49 @@ class _Parts:
         repeat_state = " & ".join(f"({b} == ss_{i})" for i, b in enumerate(new)) or "True"
         return {"small": small, "resting": resting, "nan_g": nan_g, "outside": outside, "same": f"({same}) & ({same_state})", "repeat": f"({repeat}) & ({repeat_state})"}
 
-    def event(self) -> str:
-        """Whether some test may fire at this step: a cheap superset of the stops, which the
-        scalar pass sorts out (one comparison per test: "not (|g| > tol)" also holds for a
-        NaN gradient, "not (|wn| <= bound)" for a NaN or infinite iterate)."""
+    def watch(self, s: int) -> list[str]:
+        """Substep ``s``'s share of the vector pass's tests: cheap running summaries whose
+        verdict ``watched()`` gives once at the end of the pass, and a superset of the stops
+        that the scalar pass sorts out.
+
+        - NaN loss: ``acc`` sums the losses (NaN stays NaN; an overflow to inf - inf only
+          replays a pass that was about to diverge anyway). A NaN gradient makes the
+          direction and so the iterate NaN, seen below, unless the optimizer's update hides
+          it (``propagates_nan``: Lion's sign): then ``acc`` sums the gradient too.
+        - |g| <= tol in every component: ``mn``, the least over the pass of the largest |g_j|.
+        - |w| past the bound: ``mx``, the largest |wn_j| over the pass; a NaN or infinite
+          iterate is lost to that maximum, but w - lr*d keeps it non-finite to the pass's end,
+          where the last iterate is tested.
+        - a stall (the state repeats at once) persists, since the same state gives the same
+          step: tested at the last substep only.
+        - a cycle (the state returns to the one saved at a power-of-two step): every substep.
+        """
         t = self.tests()
-        # (max_iter is tested once per pass, in the vector body: "this pass reaches it".)
-        if self.D == 1 and not self.spec.noisy:
-            parts = ["(v != v)", "(not (abs(g_0) > tol))", f"({t['outside']})"]
-        else:
-            parts = ["(v != v)", f"({t['nan_g']})", f"({t['outside']})"]
-            if not self.spec.noisy:
-                parts.insert(1, f"({t['small']})")
+        nan_g = "" if self.spec.optimizer.propagates_nan else "".join(f" + g_{j}" for j in range(self.D))
+        lines = [f"acc = acc + v{nan_g}"]
+        if not self.spec.noisy:
+            largest = "abs(g_0)" if self.D == 1 else "max(" + ", ".join(f"abs(g_{j})" for j in range(self.D)) + ")"
+            lines += [f"gm = {largest}", "mn = gm if gm < mn else mn"]
+        for j in range(self.D):
+            lines += [f"aw = abs(wn_{j})", "mx = aw if aw > mx else mx"]
         if self.spec.exact_tests:
-            parts += [f"({t['same']})", f"({t['repeat']})"]
+            lines.append(f"ev = ev | ({t['repeat']})")
+            if s == self.spec.substeps - 1:
+                lines.append(f"ev = ev | ({t['same']})")
+        return lines
+
+    def watched(self) -> str:
+        """The end of the pass: whether any summary of ``watch`` fired, or a first (the first
+        increase of the loss, of the sharpness past its threshold, of the loss within the
+        target) happened in this pass: the scalar pass then finds its step."""
+        parts = ["(acc != acc)", "(not (mx <= bound_))", *(f"(not (abs(w_{j}) <= bound_))" for j in range(self.D))]
+        if not self.spec.noisy:
+            parts.insert(1, "(not (mn > tol))")
+        parts.append("((finc_ == math.inf) & (ninc_ > 0.0))")
+        if not self.sharpness_once:
+            parts.append("((eos_ == math.inf) & (smax_ > thr_))")
+        if self.spec.noisy:
+            parts.append("((reach_ == math.inf) & (vmin <= target))")
         return " | ".join(parts)
 
     def classify(self) -> str:
@@ -408,25 +438,25 @@ class _Parts:
         rate, no preconditioner): computed once when the run is loaded."""
         return self.spec.problem.hessian_constant and self.spec.schedule.constant and not self.pre
 
-    def dynamics(self, traced: bool = False) -> str:
+    def dynamics(self, traced: bool = False, vector: bool = False) -> str:
         """Per visited iterate: loss_max, n_increase (v_{k+1} > v_k, starting v_{-1} = +inf),
         first_increase, the sharpness and eos_step, the oscillation test; under noise the
         loss tail and the first step within the target. (In the vector pass these run on
-        speculative steps; a pass in which a test fired is discarded and replayed.)"""
-        lines = [
-            "inc = v > vprev_",
-            "ninc_ = ninc_ + 1.0 if inc else ninc_",
-            # First steps are kept as minima (inf: none yet), one comparison each.
-            "first = kk - 1.0 if inc else math.inf",
-            "finc_ = first if first < finc_ else finc_",
-            "lmax_ = v if v > lmax_ else lmax_",
-        ]
+        speculative steps; a pass in which a test fired is discarded and replayed.) The
+        vector pass (``vector``) keeps no first steps: a first happens once a run, so the
+        pass only notes that one did (``watched``) and the scalar pass finds its step."""
+        lines = ["inc = v > vprev_", "ninc_ = ninc_ + 1.0 if inc else ninc_"]
+        # First steps are kept as minima (inf: none yet), one comparison each.
+        lines += [] if vector else ["first = kk - 1.0 if inc else math.inf", "finc_ = first if first < finc_ else finc_"]
+        lines.append("lmax_ = v if v > lmax_ else lmax_")
         if not self.sharpness_once or traced:
             lines.append(f"sh = _sharpness({', '.join(['lr_k', *self.hess, *self.pre])})")
         if not self.sharpness_once:
-            lines += ["smax_ = sh if sh > smax_ else smax_", "first = kk if sh > thr_ else math.inf", "eos_ = first if first < eos_ else eos_"]
+            lines.append("smax_ = sh if sh > smax_ else smax_")
+            lines += [] if vector else ["first = kk if sh > thr_ else math.inf", "eos_ = first if first < eos_ else eos_"]
         if self.spec.noisy:
-            lines += ["tail_ = tail_ + v if kk >= tail_from else tail_", "first = kk if v <= target else math.inf", "reach_ = first if first < reach_ else reach_"]
+            lines.append("tail_ = tail_ + v if kk >= tail_from else tail_")
+            lines += ["vmin = v if v < vmin else vmin"] if vector else ["first = kk if v <= target else math.inf", "reach_ = first if first < reach_ else reach_"]
         for j in range(self.D):
             lines += [f"osc = g_{j} * gprev_{j}", "swing_ = osc if osc < swing_ else swing_", f"gprev_{j} = g_{j}"]
         lines.append("vprev_ = v")
@@ -584,31 +614,54 @@ def _worker(spec: KernelSpec, parts: _Parts, traced: bool) -> str:
     advance += [f"{x} = {y}" for x, y in zip(parts.s + parts.c, parts.s_new + parts.c_new)]
     advance.append("kk = kk + 1.0")
     row = _trace_row(parts, spec, "kk", parts.w, "v", parts.g, parts.s, parts.c, "lr_k", "sh") if traced else ""
-    substep = "\n".join(
-        [
-            *save,
-            parts.step(0, scalar=False),
-            f"ev = ev | ({parts.event()})",
-            parts.dynamics(traced),
-            ("if live & (kk <= max_iter + 1.0):\n" + _lines(row, 4)) if traced else "",
-            *advance,
-        ]
-    )
+    S = spec.substeps
+
+    def substep(s: int) -> str:
+        # Substep s of a pass runs step kk + s: a pass starts at a multiple of S (runs start
+        # at 0 and every pass, vector or replayed, advances S steps or stops the run), so
+        # where S is a power of two, only substep 0 can meet a saved step past the first pass.
+        if S & (S - 1) == 0:
+            save_now = "save_point(kk)" if s == 0 else ("first_pass" if s & (s - 1) == 0 else None)
+        else:
+            save_now = f"save_point(kk + {s}.0)"
+        saving = [] if save_now is None else [f"save = {save_now}", *save[1:]]
+        body = "\n".join(
+            [
+                *saving,
+                parts.step(0, scalar=False),
+                *parts.watch(s),
+                parts.dynamics(traced, vector=True),
+                ("if live & (kk <= max_iter + 1.0):\n" + _lines(row, 4)) if traced else "",
+                *advance[:-1],
+            ]
+        )
+        return re.sub(r"\bkk\b", "ks", body)
+
+    steps = "\n".join(f"ks = kk + {s}.0\n{substep(s)}" for s in range(S))
+    first_pass = "first_pass = kk == 0.0\n" if S & (S - 1) == 0 and S > 1 else ""
+    summaries = "acc = 0.0\nmn = math.inf\nmx = 0.0\n" + ("vmin = math.inf\n" if spec.noisy else "")
+    # The pass's steps, unrolled here so that each substep's tests are only what it needs.
+    pass_text = f"{first_pass}{summaries}{steps}\nev = ev | {parts.watched()}\nkk = kk + {S}.0"
     # The vector pass loads only what its steps read and writes back only what they change.
-    used = _names_in(substep)
-    assigned = {line.split(" = ")[0].strip() for line in substep.splitlines() if " = " in line}
+    used = _names_in(pass_text)
+    assigned = {line.split(" = ")[0].strip() for line in pass_text.splitlines() if " = " in line}
     vector_load = "\n".join(f"{local} = {access}" for local, access in values if local in used and local not in ("live_", "event_"))
-    vector_store = "\n".join(f"{access} = {local} if ok else {access}" for local, access in state if local in assigned)
+    # The state the pass changes is kept at its start in C (plain stores) and written back to
+    # L whatever the outcome: a lane with an event is replayed from C. (A store of "new if ok
+    # else old" becomes a masked store, which AMD's cores run many times slower.)
+    kept = [(local, access) for local, access in state if local in assigned]
+    checkpoint = "\n".join(f"{access.replace('L[', 'C[')} = {local}" for local, access in kept)
+    vector_store = "\n".join(f"{access} = {local}" for local, access in kept)
+    kept_rows = {access for _, access in kept}
+    load_all = "\n".join(f"{local} = {access.replace('L[', 'C[') if access in kept_rows else access}" for local, access in values if local not in ("live_", "event_"))
     vector_body = "\n".join(
         [
             f"live = {a['live_']} == 1.0",
             vector_load,
+            checkpoint,
             # A pass that reaches max_iter is replayed: the test runs once per pass, not per step.
-            f"ev = kk > max_iter - {spec.substeps}.0",
-            # A constant trip count: LLVM unrolls it fully, keeping the lane's state in registers.
-            f"for _sub in range({spec.substeps}):",
-            _lines(substep, 4),
-            "ok = live & (not ev)",
+            f"ev = kk > max_iter - {S}.0",
+            pass_text,
             vector_store,
             f"{a['event_']} = 1.0 if live & ev else 0.0",
             "any_event = any_event | (live & ev)",
@@ -685,6 +738,7 @@ if not stopped:
         '    base + r of F and I."""\n'
         "    n = X.shape[1]\n"
         f"    L = np.zeros(({n_float}, B))\n"
+        f"    C = np.zeros(({n_float}, B))\n"
         f"    K = np.zeros(({n_int}, B), np.int64)\n"
         "    cursor = np.zeros(2, np.int64)\n"
         "    cursor[0] = worker\n"
@@ -778,16 +832,16 @@ for lane in range(B):
     tests_exact = spec.exact_tests
     verdict = [f"status = {NAN} if v != v else {CONTINUE}"]
     if not spec.stochastic:
-        verdict.append(f"status = {CONVERGED} if (status == {CONTINUE}) & SM[lane] & RS[lane] else status")
+        verdict.append(f"status = {CONVERGED} if (status == {CONTINUE}) & (SM[lane] == 0.0) & (RS[lane] == 0.0) else status")
     verdict += [
-        f"status = {NAN} if (status == {CONTINUE}) & NG[lane] else status",
+        f"status = {NAN} if (status == {CONTINUE}) & (NG[lane] > 0.0) else status",
         f"status = {MAX_ITER} if (status == {CONTINUE}) & ({lane('kk')} == max_iter) else status",
-        f"status = {DIVERGED} if (status == {CONTINUE}) & OU[lane] else status",
+        f"status = {DIVERGED} if (status == {CONTINUE}) & (OU[lane] > 0.0) else status",
     ]
     if tests_exact:
         verdict += [
-            f"status = {STALLED} if (status == {CONTINUE}) & SA[lane] & ({counters_same}) else status",
-            f"status = {CYCLING} if (status == {CONTINUE}) & RP[lane] & ({counters_repeat}) else status",
+            f"status = {STALLED} if (status == {CONTINUE}) & (SA[lane] == 0.0) & ({counters_same}) else status",
+            f"status = {CYCLING} if (status == {CONTINUE}) & (RP[lane] == 0.0) & ({counters_repeat}) else status",
         ]
     load_run = "\n".join(
         [
@@ -873,12 +927,14 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
     NR = np.zeros(B)
     RQ = np.zeros(B)
 {_lines(scratch, 4)}
-    SM = np.zeros(B, np.bool_)
-    RS = np.zeros(B, np.bool_)
-    NG = np.zeros(B, np.bool_)
-    OU = np.zeros(B, np.bool_)
-    SA = np.zeros(B, np.bool_)
-    RP = np.zeros(B, np.bool_)
+    # Each test counts the weights that fail it (floats, added to whatever the outcome: a
+    # store of "x if c else the old value" becomes a masked store, which AMD runs slowly).
+    SM = np.zeros(B)
+    RS = np.zeros(B)
+    NG = np.zeros(B)
+    OU = np.zeros(B)
+    SA = np.zeros(B)
+    RP = np.zeros(B)
     OS = np.zeros(B)
     ST = np.zeros(B, np.int64)
     cursor = np.zeros(2, np.int64)
@@ -912,12 +968,12 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
 {_lines(count_code, 12)}
 {_lines(chr(10).join(f"{lane('k_' + c + '_new')} = k_{c}_new" for c in counters), 12)}
             {lane('lrk_')} = _lr({lane('lr_')}, {lane('kk')}, max_iter{"".join(", " + lane("q_" + q) for q in sparams)})
-            SM[lane] = True
-            RS[lane] = True
-            NG[lane] = False
-            OU[lane] = False
-            SA[lane] = True
-            RP[lane] = True
+            SM[lane] = 0.0
+            RS[lane] = 0.0
+            NG[lane] = 0.0
+            OU[lane] = 0.0
+            SA[lane] = 0.0
+            RP[lane] = 0.0
             OS[lane] = 0.0
         for j in range(D):
             for lane in range(B):
@@ -932,25 +988,25 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
                 wn = w - {lane('lrk_')} * d
                 WN[j, lane] = wn
 {_lines(store_slots, 16)}
-                SM[lane] = SM[lane] & (abs(g) <= tol)
-                RS[lane] = RS[lane] & (abs(d) <= tol)
-                NG[lane] = NG[lane] | (g != g)
-                OU[lane] = OU[lane] | (not (abs(wn) <= {lane('bound_')}))
-                SA[lane] = SA[lane] & (wn == w) & ({same_state})
-                RP[lane] = RP[lane] & (wn == SW[j, lane]) & ({repeat_state})
-                osc = g * GP[j, lane]
-                OS[lane] = osc if osc < OS[lane] else OS[lane]
+                SM[lane] += 0.0 if abs(g) <= tol else 1.0
+                RS[lane] += 0.0 if abs(d) <= tol else 1.0
+                NG[lane] += 1.0 if g != g else 0.0
+                OU[lane] += 0.0 if abs(wn) <= {lane('bound_')} else 1.0
+                SA[lane] += 0.0 if (wn == w) & ({same_state}) else 1.0
+                RP[lane] += 0.0 if (wn == SW[j, lane]) & ({repeat_state}) else 1.0
+                # the oscillation test needs only whether some g_k * g_(k-1) < 0: a count
+                OS[lane] += 1.0 if g * GP[j, lane] < 0.0 else 0.0
                 GP[j, lane] = g
 {_lines(sharp, 8)}
         any_stop = False
         for lane in range(B):
             v = V[lane]
             inc = v > {lane('vprev_')}
-            {lane('ninc_')} = {lane('ninc_')} + 1.0 if inc else {lane('ninc_')}
+            {lane('ninc_')} += 1.0 if inc else 0.0
             first = {lane('kk')} - 1.0 if inc else math.inf
             {lane('finc_')} = first if first < {lane('finc_')} else {lane('finc_')}
             {lane('lmax_')} = v if v > {lane('lmax_')} else {lane('lmax_')}
-            {lane('swing_')} = OS[lane] if OS[lane] < {lane('swing_')} else {lane('swing_')}
+            {lane('swing_')} = {lane('swing_')} - OS[lane]
 {_lines(f"{lane('tail_')} = {lane('tail_')} + v if {lane('kk')} >= tail_from else {lane('tail_')}" + chr(10) + f"first = {lane('kk')} if v <= target else math.inf" + chr(10) + f"{lane('reach_')} = first if first < {lane('reach_')} else {lane('reach_')}" if spec.stochastic else "", 12)}
             {lane('vprev_')} = v
 {_lines(chr(10).join(verdict), 12)}
@@ -958,13 +1014,12 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             ST[lane] = status
             any_stop = any_stop | (status != {CONTINUE})
             go = status == {CONTINUE}
-            {lane('kk')} = {lane('kk')} + 1.0 if go else {lane('kk')}
+            {lane('kk')} += 1.0 if go else 0.0
 {_lines(chr(10).join(f"{lane('k_' + c)} = {lane('k_' + c + '_new')} if go else {lane('k_' + c)}" for c in counters), 12)}
-        for j in range(D):
-            for lane in range(B):
-                go = ST[lane] == {CONTINUE}
-                W[j, lane] = WN[j, lane] if go else W[j, lane]
-{_lines(chr(10).join(f"S[{i}, j, lane] = SN[{i}, j, lane] if go else S[{i}, j, lane]" for i in range(len(slots))), 16)}
+        # The new weights and slots become the current ones by swapping the buffers (no copy):
+        # a stopped lane's last iterate is then in WN, the one its update reached in W.
+        W, WN = WN, W
+        S, SN = SN, S
         if not any_stop:
             continue
         for lane in range(B):
@@ -976,10 +1031,10 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             kk = {lane('kk')}
             moved = (status == {DIVERGED}) | (status == {CYCLING})
             for j in range(D):
-                F[j, out_] = WN[j, lane] if moved else W[j, lane]
+                F[j, out_] = W[j, lane] if moved else WN[j, lane]
             if moved:
                 # The run ends at the iterate the update reached: its loss is part of the run.
-                v2 = model_loss({0 if pr.kind == "mse" else 1}, WN[:, lane].copy(), DX, DY)
+                v2 = model_loss({0 if pr.kind == "mse" else 1}, W[:, lane].copy(), DX, DY)
                 if v2 > {lane('vprev_')}:
                     {lane('ninc_')} += 1.0
                     {lane('finc_')} = min({lane('finc_')}, kk)

@@ -87,6 +87,9 @@ class Optimizer:
             vectorizes the pass over the lanes for this update on the quadratic (a longer
             update needs fewer; past the limit the pass runs scalar and 2 to 3 times slower;
             measured with ``sweep bench``, see benchmarks/README.md).
+        propagates_nan: a NaN gradient gives a NaN direction (true of an update built from
+            arithmetic alone, not of Lion's sign): the NaN then reaches the iterate, where the
+            vector pass sees it, so the pass need not test the gradient for NaN itself.
     """
 
     name: str
@@ -100,7 +103,8 @@ class Optimizer:
     preconditioner: str | None = None
     eos_threshold: str = "2.0"
     theory: dict = field(default_factory=dict, compare=False)
-    substeps: int = 8
+    substeps: int = 16
+    propagates_nan: bool = True
 
     def defaults(self) -> dict[str, float]:
         return {h.name: h.default for h in self.hyperparameters}
@@ -184,6 +188,7 @@ OPTIMIZERS: dict[str, Optimizer] = {
         ("b2 * m",),
         "Chen et al. 2023 (evolved sign momentum)",
         substeps=6,
+        propagates_nan=False,
     ),
 }
 

@@ -30,18 +30,18 @@ PIECE = 1 << 18
 #: of the benchmark: see benchmarks/README.md); an optimizer with a longer update takes fewer
 #: (``Optimizer.substeps``), so that its pass still vectorizes.
 LANES = 128
-SUBSTEPS = 8
+SUBSTEPS = 16
 
 
 def _substeps_setting() -> int:
-    """SUBSTEPS, or fewer from the environment (``SWEEP_SUBSTEPS``, 1..8): fewer steps per
+    """SUBSTEPS, or fewer from the environment (``SWEEP_SUBSTEPS``, 1..16): fewer steps per
     pass compile in about half the time and run slower; the results are the same bits (a
     pass that meets a stop is replayed step by step). The test suite uses 2."""
     text = os.environ.get("SWEEP_SUBSTEPS", "")
     if not text:
         return SUBSTEPS
-    if not text.isdigit() or not 1 <= int(text) <= 8:
-        raise SweepError(f"SWEEP_SUBSTEPS={text[:20]!r} is not allowed: it must be a whole number in 1..8 (steps per vector pass)")
+    if not text.isdigit() or not 1 <= int(text) <= SUBSTEPS:
+        raise SweepError(f"SWEEP_SUBSTEPS={text[:20]!r} is not allowed: it must be a whole number in 1..{SUBSTEPS} (steps per vector pass)")
     return min(SUBSTEPS, int(text))
 
 
