@@ -25,10 +25,11 @@ def trig_with(array_module) -> tuple:
     code, hence the same arithmetic, on that module's arrays."""
     import types
 
-    names = ("_reduce", "_kernel_sin", "_kernel_cos", "_pick", "sin", "cos")
     scope = dict(vars(trig), np=array_module)
-    for name in names:
-        scope[name] = types.FunctionType(getattr(trig, name).__code__, scope, name)
+    # Every plain Python function of the module, rebound (the helpers call each other).
+    for name, value in vars(trig).items():
+        if isinstance(value, types.FunctionType) and value.__module__ == trig.__name__:
+            scope[name] = types.FunctionType(value.__code__, scope, name, value.__defaults__)
     return scope["sin"], scope["cos"]
 
 
