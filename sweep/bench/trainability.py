@@ -2,7 +2,8 @@
 
 Times the three sizes the trainability explorer must reach on 2 cores, puts the network
 kernel's floating-point rate next to the machine's measured vector peak, times a batched
-NumPy version of the same network on a slice of the grid, and measures what sin and cos
+NumPy version of the same network on a slice of the grid and, when it is installed, the
+paper's JAX engine on the same grids, and measures what sin and cos
 cost in the loss kernel and whether they vectorize. Writes ``fractal-benchmarks.md`` and
 ``fractal-benchmarks.csv``.
 """
@@ -105,6 +106,75 @@ def serve_seconds(experiment, zoom: float = 4.0) -> float:
     return time.perf_counter() - started
 
 
+def jax_network_training(network: Network, steps: int):
+    """The same network trained in JAX the way Sohl-Dickstein's engine does it:
+    ``jax.value_and_grad`` of the mean squared error inside ``lax.scan`` over the steps,
+    ``vmap`` over learning-rate pairs, ``jit``, float64. Returns ``train(lr_in, lr_out)`` ->
+    ``(seconds, converged)`` (compiled ahead of the timed call; the paper's measure classifies
+    the loss histories), or None when JAX is not installed.
+    """
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    from sweep.fractal.network import convergence_measure
+
+    w1, w2, x, y = (jnp.asarray(a) for a in network.arrays())
+    n = network.width
+    activation = {"tanh": lambda z: jnp.tanh(math.sqrt(2.0) * z), "relu": lambda z: math.sqrt(2.0) * jnp.maximum(z, 0.0), "identity": lambda z: z}[network.nonlinearity]
+
+    def loss(params):
+        first, second = params
+        out = activation(x @ first / math.sqrt(n)) @ second / n
+        return jnp.mean((out - y) ** 2)
+
+    value_and_grad = jax.value_and_grad(loss)
+
+    def one(lr_in, lr_out):
+        def step(params, _):
+            value, (g1, g2) = value_and_grad(params)
+            return (params[0] - lr_in * g1, params[1] - lr_out * g2), value
+
+        return jax.lax.scan(step, (w1, w2), None, length=steps)[1]
+
+    batched = jax.jit(jax.vmap(one))
+
+    def train(lr_in, lr_out):
+        lr_in, lr_out = jnp.asarray(lr_in), jnp.asarray(lr_out)
+        compiled = batched.lower(lr_in, lr_out).compile()
+        started = time.perf_counter()
+        losses = np.asarray(compiled(lr_in, lr_out))
+        seconds = time.perf_counter() - started
+        with np.errstate(all="ignore"):
+            return seconds, convergence_measure(losses)[1]
+
+    return train
+
+
+def against_jax(quick: bool, log=print) -> list[dict]:
+    """sweep's network images against the JAX engine on the same grids (the issue's sizes:
+    width 8 at 128 x 128 and 100 steps, width 16 at 64 x 64 and 500 steps), with the share of
+    pixels whose class agrees; empty when JAX is not installed."""
+    found = []
+    for width, resolution, steps in ((8, 128, 100), (16, 64, 500)):
+        resolution //= 4 if quick else 1
+        e = network_experiment(width=width, steps=steps, resolution=resolution)
+        train = jax_network_training(Network(width), steps)
+        if train is None:
+            return []
+        ours = compute(e)
+        lr_out, lr_in = np.meshgrid(e.y.values(), e.x.values(), indexing="ij")
+        seconds, converged = train(lr_in.ravel(), lr_out.ravel())
+        agree = float(np.mean(converged.reshape(ours.converged.shape) == ours.converged))
+        row = {"width": width, "resolution": resolution, "steps": steps, "sweep": ours.seconds, "jax": seconds, "agree": agree}
+        log(f"width {width}, {resolution} x {resolution}, {steps} steps: sweep {ours.seconds:.1f} s, JAX {seconds:.1f} s ({seconds / ours.seconds:.1f}x), classes agree on {agree:.2%}")
+        found.append(row)
+    return found
+
+
 def run_fractal_benchmark(out: Path, quick: bool = False, log=print) -> Path:
     """Run the benchmark and write its tables into ``out``; returns the Markdown path."""
     scale = 8 if quick else 1
@@ -158,6 +228,11 @@ def run_fractal_benchmark(out: Path, quick: bool = False, log=print) -> Path:
     log(f"sweep serve, width-8 network zoom {network_view.x.n}x{network_view.x.n}: {seconds:.2f} s")
     rows.append(_row("serve network view", f"sweep serve: a 4x zoom of the width-8 network, {network_view.x.n} x {network_view.x.n}, 100 steps, in pieces of about 0.1 s (progress shown)", seconds, None if quick else LIMITS["serve network view"]))
     trig = trig_cost()
+    jax_rows = against_jax(quick, log)
+    for j in jax_rows:
+        what = f"JAX jit(vmap) of lax.scan, {j['resolution']} x {j['resolution']}, {j['steps']} steps, the same grid as sweep's {j['sweep']:.1f} s"
+        note = f"sweep is {j['jax'] / j['sweep']:.1f}x faster (at least 6x asked); classes agree on {j['agree']:.2%} of pixels"
+        rows.append({**_row(f"network width {j['width']}", what, j["jax"], None, note), "pass": None if quick else j["jax"] >= 6 * j["sweep"]})
 
     md = out / "fractal-benchmarks.md"
     lines = [
@@ -177,6 +252,11 @@ def run_fractal_benchmark(out: Path, quick: bool = False, log=print) -> Path:
         "",
         f"The compiled kernel is {numpy_seconds / kernel8:.1f}x the batched NumPy version on the width-8 image.",
         "",
+        *(
+            ["Against JAX (the paper's engine, float64, compiled before it is timed): " + "; ".join(f"width {j['width']} {j['jax'] / j['sweep']:.1f}x" for j in jax_rows) + ".", ""]
+            if jax_rows
+            else ["JAX is not installed, so the comparison with the paper's engine was skipped (`pip install -e '.[bench]'` adds it).", ""]
+        ),
         "## Floating-point rate of the network kernel",
         "",
         f"Measured vector multiply-add peak of this machine: **{peak:.1f} GFLOP/s** (independent FMA chains in registers on every thread).",
