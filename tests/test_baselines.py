@@ -5,6 +5,7 @@ import pytest
 
 from sweep.bench.baselines import numpy_runs, plain_numba_runs, python_runs
 from sweep.bench.harness import COSINE, Case, time_case
+from sweep.outcomes import OUTCOMES
 from sweep.problems.losses import make_loss
 from sweep.run.executor import descend_runs
 
@@ -34,3 +35,20 @@ def test_time_case_reports_agreement_and_ratios():
     assert all(not row.agree.startswith("DIFFERS") for row in rows)
     assert by_name["python"].n_runs == len(range(0, 132, 132 // 50)) and by_name["sweep"].n_runs == 132
     assert by_name["sweep"].steps > 0 and by_name["numpy"].ratios["sweep"] > 0
+
+
+def test_the_batched_numpy_model_descent_stops_where_the_kernel_does():
+    # The benchmark's "x batched NumPy" ratio counts the same runs' steps: every run of the
+    # MSE model must stop at the kernel's step, with its outcome and (to BLAS's rounding) weights.
+    from sweep.bench.baselines import numpy_model_runs
+    from sweep.problems.models import make_model
+
+    model = make_model("mse-linear")
+    lr = np.repeat(np.geomspace(1e-3, 3.0, 9), 4)
+    w0 = np.tile([-2.0, -0.5, 0.3, 2.0], 9)
+    expected = descend_runs(lr, w0, model, 2000, 1e-3, 1e8)
+    n_iter, ends, outcome = numpy_model_runs(model, lr, w0, 2000, 1e-3, 1e8)
+    assert {"converged", "diverged", "max_iter"} <= {OUTCOMES[code] for code in outcome}
+    np.testing.assert_array_equal(n_iter, expected["n_iter"])
+    np.testing.assert_array_equal(outcome, expected["outcome"])
+    np.testing.assert_allclose(ends, expected["W"], rtol=1e-9, atol=1e-12)
