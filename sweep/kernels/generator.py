@@ -605,7 +605,6 @@ def _worker(spec: KernelSpec, parts: _Parts, traced: bool) -> str:
     a = parts.access()
     fixed = ("run_", "lr_", "bound_", "thr_", "sigma_", "live_", "event_")
     state = [(local, access) for local, access in values if local not in fixed and not local.startswith(("h_", "q_", "p_"))]
-    load_all = "\n".join(f"{local} = {access}" for local, access in values if local not in ("live_", "event_"))
     store_all = "\n".join(f"{access} = {local}" for local, access in state)
     save = ["save = save_point(kk)"]
     save += [f"sw_{j} = w_{j} if save else sw_{j}" for j in range(parts.D)]
