@@ -154,3 +154,58 @@ def test_mse_workers_hold_no_sample_sized_scratch():
     two = plan_sweep([0.1], [0.0], loss="mse-linear", n_threads=2)
     assert "np.zeros((n_samples, B))" not in kernel_source(kernel_spec(one))
     assert memory_bytes(two) == memory_bytes(one)
+
+
+@pytest.mark.parametrize("n_features", [19, 27])
+def test_every_inline_form_of_the_mse_product_gives_the_kernels_bits(tmp_path, n_features):
+    """Up to REGISTER_SUM_MAX weights H w is summed in registers, up to INLINE_PRODUCT_MAX
+    into the gradient array: both add H[j, q] w_q in the order q = 0, 1, ..., so a plain loop
+    in that order, with the kernel's stops, must give the same n_iter and the same weights."""
+    from sweep.problems.code import INLINE_PRODUCT_MAX, REGISTER_SUM_MAX
+    from sweep.problems.models import make_model
+    from sweep.run.executor import model_data
+
+    d = n_features + 1
+    assert (d <= REGISTER_SUM_MAX) == (n_features == 19) and d <= INLINE_PRODUCT_MAX
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, n_features))
+    y = x @ rng.normal(size=n_features) + 0.1 * rng.normal(size=60)
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header=",".join([f"x{i}" for i in range(n_features)] + ["y"]), comments="")
+    model = make_model("mse-linear", dataset=str(path), target="y")
+    _, _, H, b, _ = model_data(model)
+    lr = np.array([0.002, 0.05, 0.1, 0.2])
+    w0 = np.array([0.5, -1.0, 0.0, 2.0])
+    max_iter, tol = 400, 1e-2
+    result = descend_runs(lr, w0, model, max_iter, tol, 1e8)
+    for i in range(lr.size):
+        w = np.full(d, w0[i])
+        for k in range(max_iter + 1):
+            g = np.zeros(d)
+            for q in range(d):
+                g = g + H[:, q] * w[q]
+            g = g - b
+            if np.abs(g).max() <= tol or k == max_iter:
+                break
+            w = w - lr[i] * g
+        assert OUTCOMES[result["outcome"][i]] == ("max_iter" if k == max_iter else "converged")
+        assert int(result["n_iter"][i]) == k
+        np.testing.assert_array_equal(result["W"][i], w)
+    assert {OUTCOMES[o] for o in result["outcome"]} == {"converged", "max_iter"}
+
+
+def test_r2_from_the_runs_losses_is_r2_from_their_predictions():
+    from sweep.kernels.models import evaluate_model
+    from sweep.run.executor import model_data
+
+    model = make_model("mse-linear")
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(300, model.n_weights)) * 10
+    W[3, 2], W[4, 0] = np.inf, np.nan
+    X, y, H, b, _ = model_data(model)
+    loss, grad = np.empty(300), np.empty(300)
+    evaluate_model(0, W, H, b, X, y, loss, grad)
+    direct, from_loss = scores(model, W), scores(model, W, loss)
+    assert np.isnan(direct[[3, 4]]).all() and np.isnan(from_loss[[3, 4]]).all()
+    np.testing.assert_allclose(from_loss, direct, rtol=1e-12, atol=1e-12)
+    assert np.nanmax(direct) < 0.99 and np.nanmin(direct) < -10  # far from the fit: real work for R^2

@@ -445,7 +445,10 @@ class _Parts:
         speculative steps; a pass in which a test fired is discarded and replayed.) The
         vector pass (``vector``) keeps no first steps: a first happens once a run, so the
         pass only notes that one did (``watched``) and the scalar pass finds its step."""
-        lines = ["inc = v > vprev_", "ninc_ = ninc_ + 1.0 if inc else ninc_"]
+        # "ninc_ + (1.0 if inc else 0.0)", not "ninc_ + 1.0 if inc else ninc_": the same count
+        # (ninc_ >= 0, so adding 0.0 changes nothing), but LLVM makes the select of two sums
+        # into code that made the whole gd pass a fifth slower (measured, benchmarks/README.md).
+        lines = ["inc = v > vprev_", "ninc_ = ninc_ + (1.0 if inc else 0.0)"]
         # First steps are kept as minima (inf: none yet), one comparison each.
         lines += [] if vector else ["first = kk - 1.0 if inc else math.inf", "finc_ = first if first < finc_ else finc_"]
         lines.append("lmax_ = v if v > lmax_ else lmax_")
@@ -831,7 +834,7 @@ for lane in range(B):
     tests_exact = spec.exact_tests
     verdict = [f"status = {NAN} if v != v else {CONTINUE}"]
     if not spec.stochastic:
-        verdict.append(f"status = {CONVERGED} if (status == {CONTINUE}) & (SM[lane] == 0.0) & (RS[lane] == 0.0) else status")
+        verdict.append(f"status = {CONVERGED} if (status == {CONTINUE}) & (SM[lane] == 0.0) else status")
     verdict += [
         f"status = {NAN} if (status == {CONTINUE}) & (NG[lane] > 0.0) else status",
         f"status = {MAX_ITER} if (status == {CONTINUE}) & ({lane('kk')} == max_iter) else status",
@@ -918,6 +921,7 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
     SS = np.zeros(({max(len(slots), 1)}, D, B))
     PV = np.zeros((D, B))
     PX = np.zeros((D, B))
+    # the preconditioner's diagonal (ones, and left so, for an optimizer without one)
     PP = np.ones((D, B))
     HX = np.zeros((D, B))
     V = np.zeros(B)
@@ -929,7 +933,6 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
     # Each test counts the weights that fail it (floats, added to whatever the outcome: a
     # store of "x if c else the old value" becomes a masked store, which AMD runs slowly).
     SM = np.zeros(B)
-    RS = np.zeros(B)
     NG = np.zeros(B)
     OU = np.zeros(B)
     SA = np.zeros(B)
@@ -968,7 +971,6 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
 {_lines(chr(10).join(f"{lane('k_' + c + '_new')} = k_{c}_new" for c in counters), 12)}
             {lane('lrk_')} = _lr({lane('lr_')}, {lane('kk')}, max_iter{"".join(", " + lane("q_" + q) for q in sparams)})
             SM[lane] = 0.0
-            RS[lane] = 0.0
             NG[lane] = 0.0
             OU[lane] = 0.0
             SA[lane] = 0.0
@@ -983,12 +985,12 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
                 w = W[j, lane]
 {_lines(load_slots, 16)}
 {_lines(update, 16)}
-                PP[j, lane] = {pre}
+{_lines(f"PP[j, lane] = {pre}" if o.preconditioner else "", 16)}
                 wn = w - {lane('lrk_')} * d
                 WN[j, lane] = wn
 {_lines(store_slots, 16)}
-                SM[lane] += 0.0 if abs(g) <= tol else 1.0
-                RS[lane] += 0.0 if abs(d) <= tol else 1.0
+                # converged: every |g| and every |d| at most tol, one count for both
+                SM[lane] += 0.0 if (abs(g) <= tol) & (abs(d) <= tol) else 1.0
                 NG[lane] += 1.0 if g != g else 0.0
                 OU[lane] += 0.0 if abs(wn) <= {lane('bound_')} else 1.0
                 SA[lane] += 0.0 if (wn == w) & ({same_state}) else 1.0

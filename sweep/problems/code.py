@@ -110,33 +110,59 @@ def _printed(expr, weights, names, grad_codes, description) -> LaneProblem:
 #: call into BLAS costs more than its d*d*B multiply-adds.
 INLINE_PRODUCT_MAX = 32
 
+#: Up to this many weights, each lane's sum over q is kept in a register: LLVM unrolls the
+#: loop over q (D is a constant of the module) and vectorizes over the lanes. Past it LLVM
+#: leaves the loop over q rolled, and adding into out[j, lane] q by q is faster (measured on
+#: MSE models of 11 to 31 weights, benchmarks/README.md).
+REGISTER_SUM_MAX = 24
 
-def _product(matrix: str, vectors: str, out: str, d: int) -> str:
-    """``out = matrix @ vectors`` for a (d, d) matrix and (d, B) blocks."""
+
+def _product(matrix: str, vectors: str, out: str, d: int, minus: str = "") -> str:
+    """``out = matrix @ vectors`` (``- minus[j]`` in row j, if given) for a (d, d) matrix and
+    (d, B) blocks. Every form adds in the same order (q = 0, 1, ...), so gives the same bits."""
+    subtract = f"\nfor j in range(D):\n    for lane in range(B):\n        {out}[j, lane] -= {minus}[j]" if minus else ""
     if d > INLINE_PRODUCT_MAX:
-        return f"matmul({matrix}, {vectors}, {out})"
-    return f"""for j in range(D):
+        return f"matmul({matrix}, {vectors}, {out}){subtract}"
+    if d > REGISTER_SUM_MAX:
+        return f"""for j in range(D):
     for lane in range(B):
         {out}[j, lane] = 0.0
     for q in range(D):
         h = {matrix}[j, q]
         for lane in range(B):
-            {out}[j, lane] += h * {vectors}[q, lane]"""
+            {out}[j, lane] += h * {vectors}[q, lane]{subtract}"""
+    # Adding into out[j, lane] q by q would load and store it d times: the stores, not the
+    # multiply-adds, would set the pace.
+    return f"""for j in range(D):
+    for lane in range(B):
+        acc = 0.0
+        for q in range(D):
+            acc += {matrix}[j, q] * {vectors}[q, lane]
+        {out}[j, lane] = acc{f" - {minus}[j]" if minus else ""}"""
 
 
 def _mse_gradient(d: int) -> str:
     # g = H w - b, with H = (2/n) X^T X and b = (2/n) X^T y; v = w.(H w)/2 - b.w + mean(y**2)
-    return f"""{_product("DH", "W", "G", d)}
-for j in range(D):
-    b = DB[j]
-    for lane in range(B):
-        G[j, lane] -= b
+    if d > REGISTER_SUM_MAX:
+        return f"""{_product("DH", "W", "G", d, minus="DB")}
 for lane in range(B):
     V[lane] = DC[1]
 for j in range(D):
     half_b = 0.5 * DB[j]
     for lane in range(B):
         V[lane] += W[j, lane] * (0.5 * G[j, lane] - half_b)"""
+    # The same sums, with each row of g added into the loss as it is made (one pass over W).
+    return """for lane in range(B):
+    V[lane] = DC[1]
+for j in range(D):
+    half_b = 0.5 * DB[j]
+    for lane in range(B):
+        acc = 0.0
+        for q in range(D):
+            acc += DH[j, q] * W[q, lane]
+        g_j = acc - DB[j]
+        G[j, lane] = g_j
+        V[lane] += W[j, lane] * (0.5 * g_j - half_b)"""
 
 
 def _sample_pass(sample: str) -> str:

@@ -217,7 +217,7 @@ def _descend_model(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.nd
     out = {"n_iter": ints[0], "outcome": ints[1].astype(np.int8), "oscillated": ints[5].astype(bool), "loss": loss, "grad": grad, "w_norm": w_norm}
     out.update({name: floats[d + i] for i, name in enumerate(FLOAT_OUTPUTS) if name not in ("loss", "grad")})
     out.update({"n_increase": ints[2], "first_increase": ints[3], "eos_step": ints[4], "reached": ints[6]})
-    out["r2" if plan.problem.kind == 0 else "accuracy"] = scores(plan.problem, W)
+    out["r2" if plan.problem.kind == 0 else "accuracy"] = scores(plan.problem, W, loss)
     out["W"] = W
     return out
 
