@@ -278,9 +278,9 @@ def optimizer_speed(quick: bool, log=print) -> list[dict]:
             descend_runs(lr, w0, loss, 1000, 1e-12, 1e8, name)
             times[name].append(time.perf_counter() - started)
     found = []
+    gd_rate = [steps["gd"] / t for t in times["gd"]]
     for name in OPTIMIZERS:
         rate = [steps[name] / t for t in times[name]]
-        gd_rate = [steps["gd"] / t for t in times["gd"]]
         row = {"optimizer": name, "runs": lr.size, "steps": steps[name], "steps_per_second": statistics.median(rate), "x_gd": statistics.median(r / g for r, g in zip(rate, gd_rate))}
         log(f"  optimizer {name}: {row['steps_per_second']:.3g} steps/s, {row['x_gd']:.2f}x gd")
         found.append(row)

@@ -162,10 +162,10 @@ def against_jax(quick: bool, log=print) -> list[dict]:
     found = []
     for width, resolution, steps in ((8, 128, 100), (16, 64, 500)):
         resolution //= 4 if quick else 1
-        e = network_experiment(width=width, steps=steps, resolution=resolution)
         train = jax_network_training(Network(width), steps)
         if train is None:
             return []
+        e = network_experiment(width=width, steps=steps, resolution=resolution)
         ours = compute(e)
         lr_out, lr_in = np.meshgrid(e.y.values(), e.x.values(), indexing="ij")
         seconds, converged = train(lr_in.ravel(), lr_out.ravel())

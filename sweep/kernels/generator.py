@@ -29,6 +29,7 @@ module, and its compiled code is found again by every later process.
 
 from __future__ import annotations
 
+import functools
 import io
 import keyword
 import re
@@ -360,8 +361,10 @@ class _Parts:
         lines += [f"wn_{j} = w_{j} - lr_k * d_{j}" for j in range(self.D)]
         return _lines("\n".join(lines), indent)
 
+    @functools.cached_property
     def tests(self) -> dict[str, str]:
-        """The outcome tests as expressions of the step's values."""
+        """The outcome tests as expressions of the step's values (built once: every substep's
+        share of the tests and the scalar pass read them)."""
         D = self.D
         small = " & ".join(f"(abs(g_{j}) <= tol)" for j in range(D))
         resting = " & ".join(f"(abs(d_{j}) <= tol)" for j in range(D))
@@ -392,7 +395,7 @@ class _Parts:
           step: tested at the last substep only.
         - a cycle (the state returns to the one saved at a power-of-two step): every substep.
         """
-        t = self.tests()
+        t = self.tests
         nan_g = "" if self.spec.optimizer.propagates_nan else "".join(f" + g_{j}" for j in range(self.D))
         lines = [f"acc = acc + v{nan_g}"]
         if not self.spec.noisy:
@@ -422,7 +425,7 @@ class _Parts:
 
     def classify(self) -> str:
         """The scalar pass's verdict, in the order the teaching loop checks (a NaN loss first)."""
-        t = self.tests()
+        t = self.tests
         lines = ["if v != v:", f"    status = {NAN}"]
         if not self.spec.noisy:
             lines += [f"elif ({t['small']}) & ({t['resting']}):", f"    status = {CONVERGED}"]
@@ -458,7 +461,8 @@ class _Parts:
             lines.append("smax_ = sh if sh > smax_ else smax_")
             lines += [] if vector else ["first = kk if sh > thr_ else math.inf", "eos_ = first if first < eos_ else eos_"]
         if self.spec.noisy:
-            lines.append("tail_ = tail_ + v if kk >= tail_from else tail_")
+            # A sum of a select, as above; tail_ starts at +0.0, so adding 0.0 changes no bit.
+            lines.append("tail_ = tail_ + (v if kk >= tail_from else 0.0)")
             lines += ["vmin = v if v < vmin else vmin"] if vector else ["first = kk if v <= target else math.inf", "reach_ = first if first < reach_ else reach_"]
         for j in range(self.D):
             lines += [f"osc = g_{j} * gprev_{j}", "swing_ = osc if osc < swing_ else swing_", f"gprev_{j} = g_{j}"]
@@ -1008,7 +1012,7 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             {lane('finc_')} = first if first < {lane('finc_')} else {lane('finc_')}
             {lane('lmax_')} = v if v > {lane('lmax_')} else {lane('lmax_')}
             {lane('swing_')} = {lane('swing_')} - OS[lane]
-{_lines(f"{lane('tail_')} = {lane('tail_')} + v if {lane('kk')} >= tail_from else {lane('tail_')}" + chr(10) + f"first = {lane('kk')} if v <= target else math.inf" + chr(10) + f"{lane('reach_')} = first if first < {lane('reach_')} else {lane('reach_')}" if spec.stochastic else "", 12)}
+{_lines(f"{lane('tail_')} += v if {lane('kk')} >= tail_from else 0.0" + chr(10) + f"first = {lane('kk')} if v <= target else math.inf" + chr(10) + f"{lane('reach_')} = first if first < {lane('reach_')} else {lane('reach_')}" if spec.stochastic else "", 12)}
             {lane('vprev_')} = v
 {_lines(chr(10).join(verdict), 12)}
             status = status if {lane('live_')} == 1.0 else {CONTINUE}

@@ -209,14 +209,14 @@ def scores(model: Model, W: np.ndarray, loss: np.ndarray | None = None) -> np.nd
     ``loss`` (runs,), float64: the runs' mean squared errors at W, if known. R^2 is then
     1 - n * loss / sum((y - mean(y))**2), the same value to rounding, without the (runs, n)
     predictions (which cost a model kernel's short sweep a sixth of its time)."""
-    result = np.empty(W.shape[0])
-    step = max(1, SCORE_BYTES // (8 * model.n_samples))
     total = ((model.y - model.y.mean()) ** 2).sum()
     if model.kind == 0 and loss is not None:
         with np.errstate(all="ignore"):
             result = 1.0 - loss * model.n_samples / total
         result[~np.isfinite(W).all(axis=1)] = math.nan
         return result
+    result = np.empty(W.shape[0])
+    step = max(1, SCORE_BYTES // (8 * model.n_samples))
     with np.errstate(all="ignore"):
         for start in range(0, W.shape[0], step):
             z = W[start : start + step] @ model.X.T  # (block, n)
