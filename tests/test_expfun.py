@@ -76,11 +76,16 @@ def errors(values, xs, reference):
 # The largest error against the exact value that the module's doc reports (from 10**6 random
 # arguments), rounded up: what the tests below allow.
 BOUND = {"exp": 0.51, "log1p": 0.65, "sigmoid": 0.51, "softplus": 0.65}
+# The log-loss kernel's lean versions on their domains (vexp_unit, vlog1p_unit): the largest
+# errors found on 10**6 (exp) and 10**5 (log1p) random arguments, rounded up. Subnormal
+# results of vexp_unit may round twice.
+LEAN_BOUND = {"exp": 0.70, "exp_subnormal": 0.76, "log1p": 0.78}
 
 
-def assert_accurate(values, xs, reference):
-    """Within 1 ulp of the correctly rounded result, and within BOUND ulp of the exact value."""
-    bound = BOUND[reference.__name__.removeprefix("ref_")]
+def assert_accurate(values, xs, reference, bound=None):
+    """Within 1 ulp of the correctly rounded result, and within ``bound`` (BOUND's entry by
+    default) ulp of the exact value."""
+    bound = BOUND[reference.__name__.removeprefix("ref_")] if bound is None else bound
     frac, whole = errors(values, xs, reference)
     xs = np.asarray(xs).ravel()
     assert whole.max() <= 1.0, xs[whole > 1][:5]
@@ -120,6 +125,18 @@ def _lanes_pair(x, sig, sp):
         s, p = expfun.vlogistic_pair(x[i])
         sig[i] = s
         sp[i] = p
+
+
+@njit(error_model="numpy")
+def _lanes_exp_unit(x, out):
+    for i in range(x.size):
+        out[i] = expfun.vexp_unit(x[i])
+
+
+@njit(error_model="numpy")
+def _lanes_log1p_unit(x, out):
+    for i in range(x.size):
+        out[i] = expfun.vlog1p_unit(x[i])
 
 
 @njit(error_model="numpy")
@@ -272,6 +289,29 @@ def test_any_finite_double(v):
         assert_accurate(np.array([expfun.vlog1p(v)]), x, ref_log1p)
 
 
+def test_the_lean_exp_on_x_at_most_zero():
+    rng = np.random.default_rng(13)
+    x = np.concatenate([-rng.uniform(0, 708.39, 3000), -rng.exponential(1.0, 3000), -(10.0 ** rng.uniform(-20, 0, 1000)), [0.0, -0.0, -TINIEST, -1e-300, -(2.0**-54), -1.0, -math.log(2.0)]])
+    values = lanes(_lanes_exp_unit, x)
+    assert_accurate(values, x, ref_exp, LEAN_BOUND["exp"])
+    # below x = -708.4 the results are subnormal, down to the last one and then 0
+    x = np.concatenate([rng.uniform(LN_MIN - 0.01, -708.3964185322641, 1500), [LN_MIN, np.nextafter(LN_MIN, 0)]])
+    values = lanes(_lanes_exp_unit, x)
+    assert np.all(values[x > LN_MIN] > 0) and np.all(values < DBL_MIN)
+    assert_accurate(values, x, ref_exp, LEAN_BOUND["exp_subnormal"])
+    values = lanes(_lanes_exp_unit, np.array([0.0, -0.0, np.nextafter(LN_MIN, -1000), -746.0, -1e300, -DBL_MAX, -math.inf, math.nan]))
+    assert values[0] == values[1] == 1.0 and np.all(values[2:-1] == 0.0) and not np.signbit(values[2:-1]).any()
+    assert math.isnan(values[-1])
+
+
+def test_the_lean_log1p_on_the_unit_interval():
+    rng = np.random.default_rng(14)
+    x = np.concatenate([rng.uniform(0, 1, 3000), 10.0 ** rng.uniform(-320, 0, 3000), [0.0, 1.0, TINIEST, DBL_MIN, 2.0**-53, 2.0**-52, math.sqrt(2) - 1, np.nextafter(math.sqrt(2) - 1, 1)]])
+    assert_accurate(lanes(_lanes_log1p_unit, x), x, ref_log1p, LEAN_BOUND["log1p"])
+    values = lanes(_lanes_log1p_unit, np.array([0.0, 1.0, math.nan]))
+    assert values[0] == 0.0 and values[1] == math.log(2.0) and math.isnan(values[2])
+
+
 # --- one algorithm, the same bits everywhere ----------------------------------------------------------
 
 
@@ -300,9 +340,9 @@ def test_numpy_python_compiled_and_vectorized_give_the_same_bits(name):
 LIBM_CALL = re.compile(r"call [^\n]*@(llvm\.)?(exp|exp2|expm1|log|log1p|log2)(\.f64)?\(")
 
 
-@pytest.mark.parametrize("name", ["exp", "log1p", "sigmoid", "softplus", "pair"])
+@pytest.mark.parametrize("name", ["exp", "log1p", "sigmoid", "softplus", "pair", "exp_unit", "log1p_unit"])
 def test_the_lane_loop_vectorizes_without_libm_calls(name):
-    loop = _lanes_pair if name == "pair" else LOOPS[name]
+    loop = {"pair": _lanes_pair, "exp_unit": _lanes_exp_unit, "log1p_unit": _lanes_log1p_unit}.get(name) or LOOPS[name]
     lanes_pair(np.ones(8)) if name == "pair" else lanes(loop, np.ones(8))
     ir = loop.inspect_llvm(loop.signatures[0])
     assert re.search(r"<[248] x double>", ir), f"the {name} lane loop was not vectorized"

@@ -1083,7 +1083,7 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             "",
             "from sweep.kernels.bits import save_point",
             "from sweep.kernels.blas import matmul, matmul_tn",
-            "from sweep.kernels.expfun import vexp, vlog1p_unit",
+            "from sweep.kernels.expfun import vexp_unit, vlog1p_unit",
             "from sweep.kernels.models import model_loss",
             "from sweep.kernels.trig import vcos",
             "",

@@ -185,7 +185,7 @@ def _logloss_sample(with_loss: bool, with_curvature: bool, weight: str) -> str:
     # sigmoid and softplus from one e = exp(-|z|), overflow-free for every z; the loss and the
     # curvature p (1 - p) (the Hessian's weights) cost as much as the rest of the pass, so a
     # kernel that records neither skips them. ``weight`` is 1/n, or a mini-batch's weights.
-    lines = ["z = ZB[i, lane]", "e = vexp(-abs(z))", "q = 1.0 / (1.0 + e)", "p = q if z >= 0.0 else e * q"]
+    lines = ["z = ZB[i, lane]", "e = vexp_unit(-abs(z))", "q = 1.0 / (1.0 + e)", "p = q if z >= 0.0 else e * q"]
     if with_loss:
         lines += ["soft = max(z, 0.0) + vlog1p_unit(e)", "V[lane] += (soft - y_i * z) * inv_n"]
     if with_curvature:
