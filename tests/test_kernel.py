@@ -133,6 +133,19 @@ def test_same_output_for_one_and_two_threads():
     assert one.equals(two)
 
 
+@pytest.mark.parametrize("shares", [1, 3])
+def test_same_output_whatever_the_shares_of_blocks(monkeypatch, shares):
+    # Threads take shares of the blocks as they come free (run_workers): which thread ran a
+    # run, and with which others in its block, must not change its end.
+    from sweep.run import executor
+
+    lr = np.geomspace(1e-3, 10, 97)
+    w0 = np.linspace(-2, 3, 53)
+    default = run_sweep(lr, w0, max_iter=300, tol=1e-10, n_threads=2)
+    monkeypatch.setattr(executor, "SHARES_PER_THREAD", shares)
+    assert run_sweep(lr, w0, max_iter=300, tol=1e-10, n_threads=2).equals(default)
+
+
 def test_nan_gradient_is_an_outcome():
     frame = run_sweep([0.1], [-1.0, 4.0], loss="sqrt(w)", max_iter=50)
     by_w0 = frame.set_index("w0")
