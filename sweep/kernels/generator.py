@@ -505,7 +505,8 @@ def kernel_source(spec: KernelSpec) -> str:
     (len(INT_OUTPUTS), N) int64, N >= base + n, run r's end in column ``base`` + r (so that a
     piece of a larger sweep writes straight into the sweep's outputs). ``_worker_traced`` also fills ``T`` (n, max_iter + 2, fields)
     with one row per iterate and ``T_len`` (n,) with each run's row count. The workers hold no
-    lock (nogil): one per thread, each run's result depends on that run alone.
+    lock (nogil): several run at once, one per thread, and each run's result depends on that
+    run alone.
     """
     if isinstance(spec.problem, BlockProblem):
         return _block_source(spec)
@@ -736,7 +737,8 @@ if not stopped:
 """
     trace_args = ", T, T_len" if traced else ""
     return (
-        # nogil: the executor runs one worker per Python thread (sweep.run.executor.run_workers).
+        # nogil: the executor runs a worker (a share of the blocks) on each of its Python threads
+        # at once (sweep.run.executor.run_workers).
         f'@njit(cache=True, nogil=True, error_model="numpy")\n'
         f"def {name}(worker, n_workers, X, max_iter_, tol, div_factor, seed, tail_from_, target, F, I, base{trace_args}):\n"
         '    """Run the worker\'s share of the runs (blocks worker, worker + n_workers, ...) to their\n'

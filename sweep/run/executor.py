@@ -9,8 +9,10 @@ streamed sweep (``sweep.run.stream``) repeats it chunk by chunk into part files.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import platform
+import threading
 import time
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -59,7 +61,7 @@ def threads(n_threads: int | None):
 
 
 _POOL = None
-
+_POOL_LOCK = threading.Lock()
 
 #: Shares of the runs per thread: each share is every n-th block of lanes, and a thread that
 #: finishes its share takes the next one left, so a thread slowed by anything else on the
@@ -67,17 +69,31 @@ _POOL = None
 SHARES_PER_THREAD = 4
 
 
+def _pool(n_threads: int):
+    """The process's worker threads (created once, never resized: callers cap their own
+    concurrency by the number of tasks they submit)."""
+    global _POOL
+    import numba
+
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < n_threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            # An old, smaller pool is left to finish what it holds; nothing new goes to it.
+            _POOL = ThreadPoolExecutor(max_workers=max(n_threads, numba.config.NUMBA_NUM_THREADS), thread_name_prefix="sweep-worker")
+        return _POOL
+
+
 def run_workers(worker, n: int, lanes: int, *args) -> None:
     """Run a generated worker over n runs in blocks of ``lanes``: ``worker(i, n_shares,
-    *args)`` for i in 0..n_shares-1 (share i takes blocks i, i + n_shares, ...), on a pool of
-    Python threads (the workers release the GIL), and wait. Each run's end is the same
-    whichever share or thread runs it.
+    *args)`` for i in 0..n_shares-1 (share i takes blocks i, i + n_shares, ...), taken in turn
+    by n_threads tasks on the pool of Python threads (the workers release the GIL), and wait.
+    Each run's end is the same whichever share or thread runs it.
 
     Threads from Python rather than Numba's ``prange``: compiling a parallel region costs
     seconds for every kernel, and the workers need none of it (each writes only its own runs).
     The thread count is Numba's setting (``threads``), never more than there are blocks.
     """
-    global _POOL
     import numba
 
     blocks = -(-n // lanes)
@@ -85,15 +101,17 @@ def run_workers(worker, n: int, lanes: int, *args) -> None:
     if n_threads == 1:
         worker(0, 1, *args)
         return
-    # Exactly n_threads threads: a larger pool would run more shares at once than the setting.
-    if _POOL is None or _POOL._max_workers != n_threads:
-        from concurrent.futures import ThreadPoolExecutor
-
-        if _POOL is not None:
-            _POOL.shutdown(wait=False)
-        _POOL = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="sweep-worker")
     n_shares = min(blocks, SHARES_PER_THREAD * n_threads)
-    futures = [_POOL.submit(worker, i, n_shares, *args) for i in range(n_shares)]
+    shares = itertools.count()  # next() on it is atomic under the GIL
+
+    def take_shares():
+        for share in iter(shares.__next__, None):
+            if share >= n_shares:
+                return
+            worker(share, n_shares, *args)
+
+    pool = _pool(n_threads)
+    futures = [pool.submit(take_shares) for _ in range(n_threads)]
     for future in futures:
         future.result()
 
