@@ -161,8 +161,13 @@ def time_case(case: Case, repeats: int, n_threads: int, log=print) -> list[Row]:
             rows[name] = Row(case.name, name, lr[part].size, n_threads, 0.0, float(ref_part[0].sum()), _agreement(name, result, ref_part))
             log(f"  {case.name:<22} {name:<12} agreement: {rows[name].agree}")
         samples = {name: [] for name in runs}
+        names = list(runs)
         for repetition in range(repeats):
-            for name, run in runs.items():
+            # The order turns by one each repetition, so that no implementation always follows
+            # the same one (one that leaves its threads spinning, like JAX or OpenMP, may slow
+            # whatever comes next).
+            for name in names[repetition % len(names) :] + names[: repetition % len(names)]:
+                run = runs[name]
                 if repetition >= wanted[name]:
                     continue
                 part = slices[name]
