@@ -96,28 +96,23 @@ def assert_accurate(values, xs, reference, bound=None):
 # --- lane loops, compiled without the cache so that their IR can be inspected -------------------
 
 
-@njit(error_model="numpy")
-def _lanes_exp(x, out):
-    for i in range(x.size):
-        out[i] = expfun.vexp(x[i])
+def _lane_loop(function):
+    """A lane loop, ``out[i] = function(x[i])``, compiled on its own (without the cache)."""
+
+    @njit(error_model="numpy")
+    def loop(x, out):
+        for i in range(x.size):
+            out[i] = function(x[i])
+
+    return loop
 
 
-@njit(error_model="numpy")
-def _lanes_log1p(x, out):
-    for i in range(x.size):
-        out[i] = expfun.vlog1p(x[i])
-
-
-@njit(error_model="numpy")
-def _lanes_sigmoid(x, out):
-    for i in range(x.size):
-        out[i] = expfun.vsigmoid(x[i])
-
-
-@njit(error_model="numpy")
-def _lanes_softplus(x, out):
-    for i in range(x.size):
-        out[i] = expfun.vsoftplus(x[i])
+_lanes_exp = _lane_loop(expfun.vexp)
+_lanes_log1p = _lane_loop(expfun.vlog1p)
+_lanes_sigmoid = _lane_loop(expfun.vsigmoid)
+_lanes_softplus = _lane_loop(expfun.vsoftplus)
+_lanes_exp_unit = _lane_loop(expfun.vexp_unit)
+_lanes_log1p_unit = _lane_loop(expfun.vlog1p_unit)
 
 
 @njit(error_model="numpy")
@@ -126,18 +121,6 @@ def _lanes_pair(x, sig, sp):
         s, p = expfun.vlogistic_pair(x[i])
         sig[i] = s
         sp[i] = p
-
-
-@njit(error_model="numpy")
-def _lanes_exp_unit(x, out):
-    for i in range(x.size):
-        out[i] = expfun.vexp_unit(x[i])
-
-
-@njit(error_model="numpy")
-def _lanes_log1p_unit(x, out):
-    for i in range(x.size):
-        out[i] = expfun.vlog1p_unit(x[i])
 
 
 @njit(error_model="numpy")
