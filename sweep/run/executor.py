@@ -105,7 +105,7 @@ def run_workers(worker, n: int, lanes: int, *args) -> None:
     shares = itertools.count()  # next() on it is atomic under the GIL
 
     def take_shares():
-        for share in iter(shares.__next__, None):
+        for share in shares:
             if share >= n_shares:
                 return
             worker(share, n_shares, *args)
@@ -203,7 +203,8 @@ def descend(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     ints = np.empty((len(INT_OUTPUTS), n), np.int64)
     tail_from = plan.max_iter - -(-plan.max_iter // 10)
     # One buffer for every piece's inputs, rather than an allocation per piece.
-    rows, buffer = len(spec.rows()), np.empty(len(spec.rows()) * min(n, PIECE))
+    rows = len(spec.rows())
+    buffer = np.empty(rows * min(n, PIECE))
     for start in range(0, n, PIECE):
         # Python gets control back between pieces, so Ctrl-C stops a long sweep promptly.
         part = slice(start, min(n, start + PIECE))
