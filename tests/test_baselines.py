@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from sweep.bench.baselines import numpy_runs, plain_numba_runs, python_runs
+from sweep.bench.baselines import bare_lockstep_runs, numpy_runs, plain_numba_runs, python_runs
 from sweep.bench.harness import COSINE, Case, time_case
 from sweep.outcomes import OUTCOMES
 from sweep.problems.losses import make_loss
-from sweep.run.executor import descend_runs
+from sweep.run.executor import descend_runs, threads
 
 
 @pytest.mark.parametrize("loss_text", ["quadratic", COSINE, "sqrt(w) + (w - 2)**2"])
@@ -24,6 +24,28 @@ def test_baseline_equals_kernel(loss_text, implementation):
         np.testing.assert_array_equal(n_iter, expected["n_iter"])
         np.testing.assert_array_equal(outcome, expected["outcome"])
         np.testing.assert_array_equal(w, expected["w"])
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_bare_lockstep_kernel_ends_its_three_outcomes_as_the_kernel_does(n_threads):
+    # Its blocks go to the threads in strided shares; 1000 runs are 8 blocks, the last one
+    # partly padding, and the lr-major grid puts the slow runs in the first blocks.
+    from sweep.outcomes import CONVERGED, DIVERGED, MAX_ITER
+
+    lr = np.repeat(np.geomspace(1e-3, 3.0, 40), 25)
+    w0 = np.tile(np.linspace(-2, 3, 25), 40)
+    loss = make_loss("quadratic")
+    for max_iter, tol in ((300, 1e-12), (50, 0.0)):
+        expected = descend_runs(lr, w0, loss, max_iter, tol, 1e8)
+        with threads(n_threads):
+            n_iter, w, outcome = bare_lockstep_runs(lr, w0, loss, max_iter, tol, 1e8)
+        known = np.isin(expected["outcome"], (CONVERGED, DIVERGED, MAX_ITER))
+        assert known.sum() > 900 and {CONVERGED, DIVERGED, MAX_ITER} <= set(outcome[known])
+        np.testing.assert_array_equal(n_iter[known], expected["n_iter"][known])
+        np.testing.assert_array_equal(outcome[known], expected["outcome"][known])
+        np.testing.assert_array_equal(w[known], expected["w"][known])
+        # stalled and cycling runs are not its business: it runs them on to max_iter
+        assert (n_iter[~known] == max_iter).all()
 
 
 def test_time_case_reports_agreement_and_ratios():

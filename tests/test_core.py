@@ -66,7 +66,7 @@ def test_the_kernel_of_every_problem_and_optimizer_is_the_reference(problem, opt
             np.testing.assert_allclose(ends[i], w, rtol=1e-10)
 
 
-@pytest.mark.parametrize(("optimizer", "substeps"), [("gd", (16, 5, 1)), ("momentum", (8, 3)), ("lion", (6, 1))])
+@pytest.mark.parametrize(("optimizer", "substeps"), [("gd", (16, 5, 4, 1)), ("momentum", (8, 3)), ("lion", (6, 1))])
 def test_passes_of_any_length_meet_stalls_cycles_and_firsts_at_their_steps(optimizer, substeps, monkeypatch):
     # Under a constant schedule the vector pass tests a stall at its last substep only and
     # saves Brent's points at substep 0 (and 1, 2, 4 of the first pass) where the pass length
@@ -90,10 +90,20 @@ def test_passes_of_any_length_meet_stalls_cycles_and_firsts_at_their_steps(optim
             assert (row.n_iter, row.outcome, (row.w,)) == (n_iter, outcome, w), (row.lr, row.w0)
 
 
+@pytest.mark.parametrize(("features", "expected"), [({"avx512f": True, "avx2": True}, 4), ({"avx2": True}, 16), ({}, 16)])
+def test_default_steps_per_pass_follow_the_instruction_set(features, expected, monkeypatch):
+    import llvmlite.binding
+
+    from sweep.run.executor import default_substeps
+
+    monkeypatch.setattr(llvmlite.binding, "get_host_cpu_features", lambda: features)
+    assert default_substeps() == expected
+
+
 @pytest.mark.parametrize("optimizer", ["gd", "adam"])
 def test_steps_per_pass_do_not_change_a_single_bit(optimizer, monkeypatch):
     # The suite compiles kernels with two steps per vector pass (tests/conftest.py); the
-    # default is sixteen (fewer for long updates): every run ends the same either way.
+    # default is 16 or 4 by instruction set (fewer for long updates): every run ends the same either way.
     from sweep.run.sweeps import run_sweep
 
     args = (np.geomspace(1e-3, 3, 40), np.linspace(-2, 3, 21))

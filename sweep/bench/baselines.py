@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from sweep.kernels import trig
 from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, OUTCOMES, STALLED
@@ -241,54 +241,64 @@ def _bare_lockstep(lr, w0, max_iter, tol, div_factor, n_iter, w_out, outcome):
     # lane masked until its block is done, and only three tests: |g| <= tol, |w| past the
     # bound, max_iter. A vector pass notes whether a test fired; the rare steps in which one
     # did are classified by a scalar pass (sweep 0.1's design, without its other tests).
-    n = lr.size
+    # prange hands each thread one contiguous range of its iterations, and a grid's slow runs
+    # sit together (small learning rates first): so each iteration is a share of strided
+    # blocks (share s: blocks s, s + n_shares, ...), and every thread gets slow and fast runs
+    # alike, as sweep's workers do. Contiguous blocks left one of two threads idle for most
+    # of case (a).
     block = 128
-    n_blocks = -(-n // block)
-    for b in prange(n_blocks):
-        start = b * block
-        m = min(block, n - start)
-        w = np.empty(block)
-        rate = np.empty(block)
-        bound = np.empty(block)
-        active = np.zeros(block, np.bool_)
-        event = np.zeros(block, np.bool_)
+    n_blocks = -(-lr.size // block)
+    n_shares = min(n_blocks, 4 * get_num_threads())
+    for share in prange(n_shares):
+        for b in range(share, n_blocks, n_shares):
+            _bare_block(lr, w0, b * block, block, max_iter, tol, div_factor, n_iter, w_out, outcome)
+
+
+@njit(inline="always", error_model="numpy")
+def _bare_block(lr, w0, start, block, max_iter, tol, div_factor, n_iter, w_out, outcome):
+    m = min(block, lr.size - start)
+    w = np.empty(block)
+    rate = np.empty(block)
+    bound = np.empty(block)
+    active = np.zeros(block, np.bool_)
+    event = np.zeros(block, np.bool_)
+    for lane in range(block):
+        run = start + (lane if lane < m else 0)
+        w[lane] = w0[run]
+        rate[lane] = lr[run]
+        bound[lane] = min(div_factor * max(1.0, abs(w0[run])), 1.7976931348623157e308)
+        active[lane] = lane < m
+    k = 0
+    n_active = m
+    while n_active > 0:
+        if k == max_iter:
+            for lane in range(m):
+                if active[lane]:
+                    g = 2.0 * (w[lane] - 1.0)
+                    n_iter[start + lane] = k
+                    w_out[start + lane] = w[lane]
+                    outcome[start + lane] = CONVERGED if abs(g) <= tol else MAX_ITER
+            break
+        any_event = False
         for lane in range(block):
-            run = start + (lane if lane < m else 0)
-            w[lane] = w0[run]
-            rate[lane] = lr[run]
-            bound[lane] = min(div_factor * max(1.0, abs(w0[run])), 1.7976931348623157e308)
-            active[lane] = lane < m
-        k = 0
-        n_active = m
-        while n_active > 0:
-            if k == max_iter:
-                for lane in range(m):
-                    if active[lane]:
-                        g = 2.0 * (w[lane] - 1.0)
-                        n_iter[start + lane] = k
-                        w_out[start + lane] = w[lane]
-                        outcome[start + lane] = CONVERGED if abs(g) <= tol else MAX_ITER
-                break
-            any_event = False
-            for lane in range(block):
-                wi = w[lane]
-                g = 2.0 * (wi - 1.0)
-                wn = wi - rate[lane] * g
-                ev = ((abs(g) <= tol) | (not (abs(wn) <= bound[lane]))) & active[lane]
-                event[lane] = ev
-                w[lane] = wi if ev else wn
-                any_event |= ev
-            if any_event:
-                for lane in range(m):
-                    if event[lane]:
-                        g = 2.0 * (w[lane] - 1.0)
-                        converged = abs(g) <= tol
-                        n_iter[start + lane] = k if converged else k + 1
-                        w_out[start + lane] = w[lane] if converged else w[lane] - rate[lane] * g
-                        outcome[start + lane] = CONVERGED if converged else DIVERGED
-                        active[lane] = False
-                        n_active -= 1
-            k += 1
+            wi = w[lane]
+            g = 2.0 * (wi - 1.0)
+            wn = wi - rate[lane] * g
+            ev = ((abs(g) <= tol) | (not (abs(wn) <= bound[lane]))) & active[lane]
+            event[lane] = ev
+            w[lane] = wi if ev else wn
+            any_event |= ev
+        if any_event:
+            for lane in range(m):
+                if event[lane]:
+                    g = 2.0 * (w[lane] - 1.0)
+                    converged = abs(g) <= tol
+                    n_iter[start + lane] = k if converged else k + 1
+                    w_out[start + lane] = w[lane] if converged else w[lane] - rate[lane] * g
+                    outcome[start + lane] = CONVERGED if converged else DIVERGED
+                    active[lane] = False
+                    n_active -= 1
+        k += 1
 
 
 def bare_lockstep_runs(lr, w0, loss, max_iter, tol, div_factor):
