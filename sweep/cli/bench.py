@@ -12,7 +12,7 @@ from sweep.errors import SweepError
 
 @click.command("bench")
 @click.option("--out", default="results", show_default=True, help="Folder for benchmarks.md, .csv and .png.")
-@click.option("--quick", is_flag=True, help="Small grids: checks the whole benchmark quickly (under a minute for the kernel suite, about two for fractal). The requirements are not checked at this size.")
+@click.option("--quick", is_flag=True, help="Small grids: checks the whole benchmark quickly (about two minutes for the kernel suite on 2 cores, under a minute for fractal once its kernels are compiled). The requirements are not checked at this size.")
 @click.option("--repeats", type=click.IntRange(1, 100), default=5, show_default=True, help="Timed repetitions per implementation.")
 @click.option("--suite", type=click.Choice(["kernel", "fractal"]), default="kernel", show_default=True, help="kernel: the descent kernels against their baselines; fractal: the trainability images' sizes, FLOP/s and trig cost.")
 def bench_command(out, quick, repeats, suite):
@@ -21,8 +21,8 @@ def bench_command(out, quick, repeats, suite):
 
     \b
     Examples:
-      sweep bench --out results                   # a few minutes on 2 cores
-      sweep bench --suite fractal --out results   # about 7 minutes on 2 cores
+      sweep bench --out results                   # 12 to 25 minutes on 2 cores
+      sweep bench --suite fractal --out results   # 5 to 15 minutes on 2 cores
     """
     from sweep.store.folder import check_name
 
