@@ -28,6 +28,7 @@ from sweep.fractal.network import Network, NetworkError, train_grid
 from sweep.outcomes import DIVERGED, NAN
 from sweep.problems.losses import make_loss
 from sweep.run.executor import PIECE, descend_runs, threads
+from sweep.run.spec import geometric_grid
 
 NETWORK = "network"
 #: Largest axis end in size (and, on a log axis, 1 / the smallest): far beyond any useful
@@ -84,7 +85,7 @@ class Axis:
     def values(self) -> np.ndarray:
         """The n values, float64."""
         if self.log:
-            return np.logspace(math.log10(self.lo), math.log10(self.hi), self.n)
+            return geometric_grid(self.lo, self.hi, self.n)
         return np.linspace(self.lo, self.hi, self.n)
 
     def _to(self, value: float) -> float:  # position on the axis' own scale
