@@ -149,6 +149,9 @@ def time_case(case: Case, repeats: int, n_threads: int, log=print) -> list[Row]:
     loss = make_loss(case.loss)
     lr, w0 = case.grid()
     runs = implementations(case, loss)
+    # At least one whole turn of the order (below), so that each implementation follows each
+    # other once: a call runs slower right after a heavy vector workload (benchmarks/README.md).
+    repeats = max(repeats, len(runs))
     limits = {"python": case.python_runs, "numpy": case.numpy_runs}
     # A slice is spread over the whole grid (every k-th run), so it holds slow and fast runs alike.
     slices = {name: (slice(None, None, max(1, case.n_runs // limits[name])) if limits.get(name) else slice(None)) for name in runs}
