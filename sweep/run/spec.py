@@ -86,23 +86,6 @@ def _random_item(kind: str, fields: list[str], item: str) -> np.ndarray:
     return values
 
 
-#: Dekker's splitting constant for float64, 2**27 + 1.
-_SPLIT = 134217729.0
-
-
-def _two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """a * b as p + e exactly (Dekker 1971), from IEEE multiplications and additions only,
-    which round alike on every machine (for |a|, |b| well inside the float64 range)."""
-    p = a * b
-    t = _SPLIT * a
-    a_hi = t - (t - a)
-    a_lo = a - a_hi
-    t = _SPLIT * b
-    b_hi = t - (t - b)
-    b_lo = b - b_hi
-    return p, ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
-
-
 def geometric_grid(start: float, stop: float, num: int) -> np.ndarray:
     """``num`` values from ``start`` to ``stop`` in geometric progression, both ends exact:
     value k is start * (stop / start) ** (k / (num - 1)), correctly rounded to float64 (but
@@ -130,6 +113,9 @@ def geometric_grid(start: float, stop: float, num: int) -> np.ndarray:
     """
     import mpmath
 
+    # Dekker's exact product, the kernels' own (plain Python on arrays here)
+    from sweep.kernels.expfun import _two_prod
+
     if not (math.isfinite(start) and math.isfinite(stop) and start > 0 and stop > 0):
         raise ValueError(f"a geometric grid needs finite ends > 0, got {start!r} and {stop!r}")
     if num < 1:
@@ -154,7 +140,7 @@ def geometric_grid(start: float, stop: float, num: int) -> np.ndarray:
     for q, (hi, lo, exponent) in enumerate(coarse):
         k = slice(q * span, min(num, (q + 1) * span))
         g_hi, g_lo = fine[: k.stop - k.start, 0], fine[: k.stop - k.start, 1]
-        p, e = _two_product(np.full(g_hi.size, hi), g_hi)
+        p, e = _two_prod(np.full(g_hi.size, hi), g_hi)
         values[k] = np.ldexp(p + (e + (hi * g_lo + lo * g_hi)), exponent)
     values[0], values[-1] = start, stop
     return values
