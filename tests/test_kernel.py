@@ -169,3 +169,17 @@ def test_table_dtypes_are_compact():
     assert frame["n_increase"].dtype == frame["first_increase"].dtype == frame["eos_step"].dtype == np.int32
     dynamics = ["loss_max", "n_increase", "first_increase", "sharpness_max", "eos_step"]
     assert list(frame.columns) == ["lr", "w0", "n_iter", "w", "loss", "grad", "outcome", "oscillated", "regime", *dynamics]
+
+
+def test_kernel_writes_compact_outputs_and_only_the_rows_it_fills():
+    # Each output row is a stream of fresh memory per run: counts are int32, and a kernel
+    # without noise returns no loss_tail or reached (rows it never writes, so never reads).
+    lr, w0 = np.repeat(np.geomspace(1e-3, 2.0, 30), 7), np.tile(np.linspace(-2, 3, 7), 30)
+    result = descend_runs(lr, w0, quadratic(), 100, 0.0, 1e8)
+    assert "loss_tail" not in result and "reached" not in result
+    assert all(result[name].dtype == np.int32 for name in ("n_iter", "n_increase", "first_increase", "eos_step"))
+    for run in (0, 45, 200):
+        n_iter, w, outcome = reference_run(lr[run], w0[run])
+        assert (int(result["n_iter"][run]), result["w"][run], OUTCOMES[result["outcome"][run]]) == (n_iter, w, outcome)
+    noisy = run_sweep([0.1, 0.3], [2.0], grad_noise=0.01, max_iter=50)
+    assert noisy["reached"].dtype == np.int32 and noisy["loss_tail"].notna().all()

@@ -43,8 +43,15 @@ from sweep.outcomes import CONVERGED, CYCLING, DIVERGED, MAX_ITER, NAN, STALLED
 #: Float outputs of a run, after its final weights (rows D.. of F): the final loss and
 #: gradient (its value for one weight, its 2-norm for several), then the dynamics.
 FLOAT_OUTPUTS = ("loss", "grad", "loss_max", "sharpness_max", "loss_tail")
-#: Integer outputs (rows of I).
+#: The rows of F and I that only stochastic kernels write (``KernelSpec.stochastic``).
+STOCHASTIC_OUTPUTS = ("loss_tail", "reached")
+#: Integer outputs (rows of I, int32: every count and step is at most max_iter <= 2**31 - 1).
 INT_OUTPUTS = ("n_iter", "outcome", "n_increase", "first_increase", "eos_step", "oscillated", "reached")
+#: The outputs of stochastic runs only (noise or mini-batches): other kernels leave these
+#: rows of F and I untouched, so their memory is never faulted in or written (an output row
+#: costs its runs a stream of fresh memory; see ``sweep.run.executor.descend``).
+_TAIL_OUTPUT = "F[D + 4, out_] = {tail} / (max_iter + 1.0 - tail_from) if kk >= max_iter and max_iter + 1.0 > tail_from else math.nan"
+_REACHED_OUTPUT = "I[6, out_] = int({reach}) if {reach} < math.inf else -1"
 #: Status of a frozen lane that turns out not to stop (|g| <= tol, but still moving).
 CONTINUE = -1
 
@@ -513,7 +520,7 @@ def kernel_source(spec: KernelSpec) -> str:
     worker + n_workers, ...); ``X`` (rows x n) float64 per-run inputs in the order of
     ``spec.rows()``; ``max_iter``, ``tol``, ``div_factor``, ``seed``, ``tail_from`` (first step
     of the loss tail), ``target``; outputs ``F`` (D + len(FLOAT_OUTPUTS), N) float64 and ``I``
-    (len(INT_OUTPUTS), N) int64, N >= base + n, run r's end in column ``base`` + r (so that a
+    (len(INT_OUTPUTS), N) int32, N >= base + n, run r's end in column ``base`` + r (so that a
     piece of a larger sweep writes straight into the sweep's outputs). ``_worker_traced`` also fills ``T`` (n, max_iter + 2, fields)
     with one row per iterate and ``T_len`` (n,) with each run's row count. The workers hold no
     lock (nogil): several run at once, one per thread, and each run's result depends on that
@@ -714,13 +721,13 @@ else:
     I[0, out_] = int(kk)
 F[D + 2, out_] = lmax_
 F[D + 3, out_] = smax_ if smax_ > -math.inf else math.nan
-F[D + 4, out_] = tail_ / (max_iter + 1.0 - tail_from) if kk >= max_iter and max_iter + 1.0 > tail_from else math.nan
+{_lines(_TAIL_OUTPUT.format(tail='tail_') if spec.stochastic else '', 0)}
 I[1, out_] = status
 I[2, out_] = int(ninc_)
 I[3, out_] = int(finc_) if finc_ < math.inf else -1
 I[4, out_] = int(eos_) if eos_ < math.inf else -1
 I[5, out_] = 1 if swing_ < 0.0 else 0
-I[6, out_] = int(reach_) if reach_ < math.inf else -1
+{_lines(_REACHED_OUTPUT.format(reach='reach_') if spec.stochastic else '', 0)}
 {a['live_']} = 0.0
 n_live -= 1
 stopped = True
@@ -1061,14 +1068,14 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             F[D + 1, out_] = math.nan
             F[D + 2, out_] = {lane('lmax_')}
             F[D + 3, out_] = {lane('smax_')} if {lane('smax_')} > -math.inf else math.nan
-            F[D + 4, out_] = {lane('tail_')} / (max_iter + 1.0 - tail_from) if kk >= max_iter and max_iter + 1.0 > tail_from else math.nan
+{_lines(_TAIL_OUTPUT.format(tail=lane('tail_')) if spec.stochastic else '', 12)}
             I[0, out_] = int(kk) + 1 if moved else int(kk)
             I[1, out_] = status
             I[2, out_] = int({lane('ninc_')})
             I[3, out_] = int({lane('finc_')}) if {lane('finc_')} < math.inf else -1
             I[4, out_] = int({lane('eos_')}) if {lane('eos_')} < math.inf else -1
             I[5, out_] = 1 if {lane('swing_')} < 0.0 else 0
-            I[6, out_] = int({lane('reach_')}) if {lane('reach_')} < math.inf else -1
+{_lines(_REACHED_OUTPUT.format(reach=lane('reach_')) if spec.stochastic else '', 12)}
             {lane('live_')} = 0.0
             n_live -= 1
             r = _next_run(worker, n_workers, cursor, n)
