@@ -228,7 +228,7 @@ def test_zoom_in_narrows_around_the_boundary():
         (["fractal", "--x-range", "0:10"], "log-spaced"),
         (["fractal", "--x-range", "5:1"], "A < B"),
         (["fractal", "--steps", "0"], "steps 0"),
-        (["fractal", "--resolution", "1"], "at least 2"),
+        (["fractal", "--resolution", "1"], "--resolution 1 is not allowed: give at least 16 values per axis"),
         (["fractal", "--y", "delta"], "for a loss"),
         (["fractal", "--problem", "cosine", "--y", "zeta"], "no parameter 'zeta'"),
         (["fractal", "--problem", "cosine", "--y", "none", "--resolution", "1000"], "power of two"),
@@ -248,7 +248,7 @@ def test_bad_input_is_one_line_and_leaves_no_files(tmp_path, capsys, monkeypatch
 
 def test_bad_zoom_requests(tmp_path, capsys):
     out = tmp_path / "net"
-    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "8", "--out", str(out), "--quiet"], capsys)[0] == 0
+    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "16", "--out", str(out), "--quiet"], capsys)[0] == 0
     for args, fragment in [
         ([], "one way to zoom"),
         (["--auto", "2", "--x-range", "1:2"], "one way to zoom"),
@@ -266,7 +266,7 @@ def test_bad_zoom_requests(tmp_path, capsys):
 
 def test_reused_folders_never_mix_a_picture_and_a_zoom(tmp_path, capsys):
     out = tmp_path / "net"
-    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "8", "--out", str(out), "--quiet"], capsys)[0] == 0
+    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "16", "--out", str(out), "--quiet"], capsys)[0] == 0
     zoom = tmp_path / "z"
     assert run_cli(["zoom", str(out), "--auto", "1", "--out", str(zoom), "--quiet"], capsys)[0] == 0
     # an auto zoom goes on from the deepest frame of a zoom folder
@@ -332,20 +332,20 @@ def test_second_hunt_zoom_inputs(tmp_path, capsys, monkeypatch):
 
 def test_unwritable_out_fails_before_the_work(tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
-    code, stdout, stderr = run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "8", "--out", str(tmp_path / "afile" / "sub")], capsys)
+    code, stdout, stderr = run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "16", "--out", str(tmp_path / "afile" / "sub")], capsys)
     assert code != 0 and "cannot write results" in stderr and "runs in" not in stdout
 
 
 def test_auto_zoom_refuses_a_picture_without_boundary(tmp_path, capsys):
     out = tmp_path / "flat"
-    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "8", "--x-range", "1e-4:1e-3", "--y-range", "1e-4:1e-3", "--out", str(out), "--quiet"], capsys)[0] == 0
+    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "16", "--x-range", "1e-4:1e-3", "--y-range", "1e-4:1e-3", "--out", str(out), "--quiet"], capsys)[0] == 0
     code, _, stderr = run_cli(["zoom", str(out), "--auto", "2"], capsys)
     assert code != 0 and "no boundary" in stderr
 
 
 def test_auto_zoom_into_an_unwritable_folder_fails_before_the_frames(tmp_path, capsys):
     out = tmp_path / "net"
-    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "8", "--out", str(out), "--quiet"], capsys)[0] == 0
+    assert run_cli(["fractal", "--width", "2", "--steps", "5", "--resolution", "16", "--out", str(out), "--quiet"], capsys)[0] == 0
     (tmp_path / "afile").write_text("x")
     code, stdout, stderr = run_cli(["zoom", str(out), "--auto", "2", "--out", str(tmp_path / "afile" / "z")], capsys)
     assert code != 0 and "cannot write results" in stderr and "frame 1" not in stdout

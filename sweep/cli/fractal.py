@@ -171,6 +171,10 @@ def experiment_from_options(problem, y_name, params, w0, width, nonlinearity, se
     return loss_experiment(problem, None if is_line else y_name, fixed, LOSS_STEPS if steps is None else steps, default_resolution if resolution is None else resolution, xr, yr, w0)
 
 
+#: The fewest values per axis `sweep fractal` takes (as `sweep serve`).
+MIN_IMAGE_RESOLUTION = 16
+
+
 @click.command("fractal")
 @experiment_options("Values per axis (default 512; for a line, 2**20 + 1 learning rates: give a power of two).")
 @click.option("--threads", type=int, default=None, help="Numba threads (default: all cores).")
@@ -190,6 +194,8 @@ def fractal_command(problem, y_name, params, w0, width, nonlinearity, seed, step
     """
     out = _check_out(out)
     _check_threads(threads)
+    if resolution is not None and resolution < MIN_IMAGE_RESOLUTION:
+        raise FractalError(f"--resolution {resolution} is not allowed: give at least {MIN_IMAGE_RESOLUTION} values per axis (fewer leave the boundary's box count no scales to fit)")
     experiment = experiment_from_options(problem, y_name, params, w0, width, nonlinearity, seed, steps, resolution, x_range, y_range)
     _compute_and_save(experiment, threads, quiet, out)
 

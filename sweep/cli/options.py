@@ -27,11 +27,17 @@ class Spec(click.ParamType):
         from sweep.errors import SpecError
         from sweep.run.spec import parse_spec
 
-        option = param.opts[0] if param is not None else "SPEC"
         try:
             return parse_spec(value)
         except SpecError as error:
-            self.fail(f"{option} {value!r}: {error}", param, ctx)
+            self.fail(_spec_message(value, value, error), param, ctx)
+
+
+def _spec_message(value: str, spec: str, error) -> str:
+    """A SPEC's error after click's "Invalid value for '--lr':", saying the value once:
+    ``'1:2:x': count 'x' is not a whole number``, not ``--lr '1:2:x': count 'x' in '1:2:x' ...``."""
+    message = str(error).replace(f" in {spec!r}", "")
+    return message if message.startswith(repr(value)) else f"{value!r}: {message}"
 
 
 class NameValue(click.ParamType):
@@ -67,7 +73,6 @@ class NameSpec(click.ParamType):
         from sweep.errors import SpecError
         from sweep.run.spec import parse_spec
 
-        option = param.opts[0] if param is not None else "NAME=SPEC"
         name, sep, text = value.partition("=")
         if self.bare and not sep and value.startswith("cloud:"):
             return "", value  # a cloud of starting points: the plan reads it
@@ -77,7 +82,7 @@ class NameSpec(click.ParamType):
             else:
                 self.fail(f"{value!r} must read NAME=VALUE or NAME=SPEC, for example a=2 or kappa=1:1000:31:log", param, ctx)
         elif not name.strip().isidentifier():
-            self.fail(f"{option} {value!r}: {name.strip()!r} is not a name; write NAME=SPEC, for example x=-2:2:41", param, ctx)
+            self.fail(f"{value!r}: {name.strip()!r} is not a name; write NAME=SPEC, for example x=-2:2:41", param, ctx)
         try:
             return name.strip(), float(text)
         except ValueError:
@@ -85,7 +90,7 @@ class NameSpec(click.ParamType):
         try:
             return name.strip(), parse_spec(text)
         except SpecError as error:
-            self.fail(f"{option} {value!r}: {error}", param, ctx)
+            self.fail(_spec_message(value, text, error), param, ctx)
 
 
 class Range(click.ParamType):

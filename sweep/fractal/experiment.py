@@ -181,8 +181,8 @@ def network_experiment(
 ) -> Experiment:
     """The network experiment; ranges default to the notebook's first view, 1e-3..1e6 on
     both learning rates, log-spaced. A range is ``(lo, hi)`` or ``(lo, hi, log)``."""
-    x = _axis("lr_in", x_range, NETWORK_RANGE + (True,), resolution)
-    y = _axis("lr_out", y_range, NETWORK_RANGE + (True,), resolution)
+    x = _axis("lr_in", x_range, NETWORK_RANGE + (True,), resolution, "--x-range")
+    y = _axis("lr_out", y_range, NETWORK_RANGE + (True,), resolution, "--y-range")
     return validate(Experiment(NETWORK, x, y, steps, width=width, nonlinearity=nonlinearity, seed=seed))
 
 
@@ -199,24 +199,32 @@ def loss_experiment(
     if y is None:
         if resolution < 2 or resolution & (resolution - 1):
             raise FractalError(f"a line's resolution {resolution} must be a power of two >= 2 (it is halved down to 1)")
-        x = _axis("lr", x_range, LOSS_LR_RANGE + (False,), resolution + 1)
+        x = _axis("lr", x_range, LOSS_LR_RANGE + (False,), resolution + 1, "--x-range")
         return validate(Experiment(loss, x, None, steps, params=params, w0=w0))
     names = [name for name, _ in made.params]
     if y not in names:
         raise FractalError(f"the loss has no parameter {y!r} to put on the y axis; it has {', '.join(names) or 'none'}")
     value = dict(made.params)[y]
     default = (0.5 * value, 1.5 * value, False) if value > 0 else (0.0, 1.0, False)
-    x = _axis("lr", x_range, LOSS_LR_RANGE + (False,), resolution)
-    return validate(Experiment(loss, x, _axis(y, y_range, default, resolution), steps, params=params, w0=w0))
+    x = _axis("lr", x_range, LOSS_LR_RANGE + (False,), resolution, "--x-range")
+    return validate(Experiment(loss, x, _axis(y, y_range, default, resolution, "--y-range"), steps, params=params, w0=w0))
 
 
-def _axis(name: str, given, default: tuple, n: int) -> Axis:
+def _axis(name: str, given, default: tuple, n: int, option: str) -> Axis:
     lo, hi, log = default
     if given is not None:
         lo, hi = given[0], given[1]
         if len(given) > 2 and given[2] is not None:
             log = given[2]
-    return Axis(name, float(lo), float(hi), int(n), bool(log))
+    try:
+        return Axis(name, float(lo), float(hi), int(n), bool(log))
+    except FractalError as error:
+        # A range someone gave is named by the option they typed (the axis in brackets).
+        text, prefix = str(error), f"{name} range "
+        if given is None or not text.startswith(prefix):
+            raise
+        window, _, rest = text[len(prefix) :].partition(" ")
+        raise FractalError(f"{option} {window} ({name}) {rest}") from None
 
 
 def problem_loss(problem: str, params: dict | None):

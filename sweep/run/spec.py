@@ -35,13 +35,18 @@ SPEC_HELP = (
 MAX_AXIS_VALUES = 100_000_000
 
 
+def _in(text: str, item: str) -> str:
+    """Where a bad field sits, unless it is the whole item (``'abc'``, not ``'abc' in 'abc'``)."""
+    return "" if text == item else f" in {item!r}"
+
+
 def _number(text: str, item: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise SpecError(f"{text!r} in {item!r} is not a number; a SPEC is {SPEC_HELP}") from None
+        raise SpecError(f"{text!r}{_in(text, item)} is not a number; a SPEC is {SPEC_HELP}") from None
     if not np.isfinite(value):
-        raise SpecError(f"{text!r} in {item!r} is not finite; a SPEC is {SPEC_HELP}")
+        raise SpecError(f"{text!r}{_in(text, item)} is not finite; a SPEC is {SPEC_HELP}")
     return value
 
 
@@ -49,9 +54,15 @@ def _count(text: str, item: str) -> int:
     try:
         count = int(text)
     except ValueError:
-        raise SpecError(f"count {text!r} in {item!r} is not a whole number; a SPEC is {SPEC_HELP}") from None
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if number.is_integer():  # '1e12': a whole number, written as a float
+            raise SpecError(f"count {text!r}{_in(text, item)} must be written as digits and lie in 1..{MAX_AXIS_VALUES}") from None
+        raise SpecError(f"count {text!r}{_in(text, item)} is not a whole number; a SPEC is {SPEC_HELP}") from None
     if not 1 <= count <= MAX_AXIS_VALUES:
-        raise SpecError(f"count {count} in {item!r} must lie in 1..{MAX_AXIS_VALUES}")
+        raise SpecError(f"count {count}{_in(text, item)} must lie in 1..{MAX_AXIS_VALUES}")
     return count
 
 
@@ -63,7 +74,7 @@ def _random_item(kind: str, fields: list[str], item: str) -> np.ndarray:
     try:
         seed = int(fields[3])
     except ValueError:
-        raise SpecError(f"seed {fields[3]!r} in {item!r} is not a whole number") from None
+        raise SpecError(f"seed {fields[3]!r}{_in(fields[3], item)} is not a whole number") from None
     if not 0 <= seed < 2**32:
         raise SpecError(f"seed {seed} in {item!r} must lie in 0..2**32-1")
     if high <= low:
