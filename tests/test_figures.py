@@ -62,3 +62,17 @@ def test_log_axis_is_told_from_spacing():
     assert is_log_axis(np.append(np.geomspace(1e-3, 10, 121), 0.4))
     assert not is_log_axis(np.linspace(0.05, 1.5, 400))
     assert not is_log_axis(np.linspace(-2, 3, 101))
+
+
+def test_the_page_speaks_of_the_dotted_edge_only_where_the_maps_draw_it():
+    from sweep.plots.figures import edge_drawn
+    from sweep.plots.report import _theory_paragraphs
+
+    by_momentum = {"stability_lr_by": {"axis": "momentum", "values": {"0.5": 1.5}}}
+    config = {"loss": {"theory": by_momentum}, "optimizer": "momentum", "max_iter": 100, "tol": 0.0}
+    assert edge_drawn(by_momentum, "lr", "momentum") and not edge_drawn(by_momentum, "lr", "w0") and not edge_drawn(by_momentum, "w0", "momentum")
+    drawn, folded = (" ".join(_theory_paragraphs(config, "lr", y)) for y in ("momentum", "w0"))
+    assert "The dotted line marks that edge." in drawn and "dotted" not in folded and "--x lr --y momentum" in folded
+    quadratic = {"loss": {"theory": {"stability_lr": 1.0, "one_step_lr": 0.5}}, "optimizer": "gd", "max_iter": 100, "tol": 0.0}
+    assert "dashed and dotted lines" in _theory_paragraphs(quadratic, "lr", "w0")[0]
+    assert "dotted" not in _theory_paragraphs(quadratic, "w0", "lr")[0]

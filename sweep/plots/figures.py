@@ -134,6 +134,15 @@ def axis_ticks(axis_values, log: bool, max_ticks: int = 8) -> tuple[list[float],
     return positions, labels
 
 
+def edge_drawn(theory: dict | None, x: str, y: str) -> bool:
+    """Whether the maps on axes (x, y) mark theory's stability edge (the dotted line of
+    ``_dress``): on an lr axis only, and an edge that depends on an axis only with that axis up."""
+    if x != "lr" or not theory:
+        return False
+    by_row = theory.get("stability_lr_by")
+    return bool(by_row and y == by_row["axis"]) or isinstance(theory.get("stability_lr"), (int, float))
+
+
 def _dress(ax, grid: pd.DataFrame, x: str, y: str, theory: dict[str, float] | None, title: str):
     x_values = grid.columns.to_numpy(dtype=float)
     y_values = grid.index.to_numpy(dtype=float)[::-1]  # ascending, as drawn bottom to top

@@ -400,30 +400,36 @@ def _aggregation_note(frame: pd.DataFrame, folded: list[str] | None) -> str:
     return f"{why}, so each cell stands for up to {int(frame['runs'].max()):,} runs and shows their majority outcome, mean n_iter and mean finite loss."
 
 
-def _theory_paragraphs(config: dict) -> list[str]:
+def _theory_paragraphs(config: dict, x: str = "lr", y: str = "w0") -> list[str]:
+    from sweep.plots.figures import edge_drawn
+
     loss_cfg = config["loss"]
     theory = loss_cfg.get("theory") or {}
     optimizer = config.get("optimizer", "gd")
+    # The page speaks of the dotted line only where the maps of this view draw it.
+    by_row = theory.get("stability_lr_by")
+    shown_with = f"--x lr --y {by_row['axis']}" if by_row else "--x lr"
+    dotted = "The dotted line marks that edge." if edge_drawn(theory, x, y) else f"(The maps of this view leave that edge out; `sweep report DIR {shown_with}` draws it.)"
     if "n_weights" in loss_cfg:
         text = (
             f"Full-batch gradient descent on {loss_cfg['n_samples']} samples of the {loss_cfg.get('dataset', '?')} data, "
             f"{loss_cfg['n_weights']} weights (standardized features and an intercept), every weight starting at w0. "
         )
         if "stability_lr" in theory and optimizer == "gd":
-            text += f"The Hessian of the MSE is constant; its largest eigenvalue L gives the exact stability edge lr < 2/L = {theory['stability_lr']:.4g} (dotted line)."
+            text += f"The Hessian of the MSE is constant; its largest eigenvalue L gives the exact stability edge lr < 2/L = {theory['stability_lr']:.4g}. {dotted}"
         else:
-            text += "The dotted line marks 2/L(w0), from the largest Hessian eigenvalue at each starting point: a local guide, since log loss flattens as the weights grow."
+            text += f"The stability edge is 2/L(w0), from the largest Hessian eigenvalue at each starting point: a local guide, since log loss flattens as the weights grow. {dotted}"
         return [text]
     if theory and optimizer != "gd":
         return [
             f"Optimizer: {optimizer}. On a quadratic with curvature L, the heavy ball converges iff 0 < lr L < 2 + 2 momentum "
-            "(Polyak 1964; Goh, Distill 2017), and Nesterov's method iff lr L < (2 + 2 momentum) / (1 + 2 momentum). The dotted line marks that edge."
+            "(Polyak 1964; Goh, Distill 2017), and Nesterov's method iff lr L < (2 + 2 momentum) / (1 + 2 momentum). " + dotted
         ]
     if "stability_lr" in theory and "one_step_lr" in theory:
         return [
             f"The loss is quadratic with curvature L = {2 / theory['stability_lr']:g}. Given enough iterations, gradient descent converges for "
             f"0 < lr < 2/L = {theory['stability_lr']:g}; it reaches the minimum in one step at lr = 1/L = {theory['one_step_lr']:g} and oscillates "
-            "around it for lr between 1/L and 2/L. The dashed and dotted lines mark both. Within this sweep's "
+            "around it for lr between 1/L and 2/L. " + ("The dashed and dotted lines mark both. " if edge_drawn(theory, x, y) else dotted.replace("that edge", "both") + " ") + "Within this sweep's "
             f"max_iter = {config['max_iter']} and tol = {config['tol']:g}, small learning rates run out of iterations first, and with tol = 0 "
             "some runs stall a rounding step short of the minimum: the table below shows where convergence really starts and ends."
         ]
@@ -500,7 +506,7 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x
         swept=", ".join(swept) or "one point",
         lead=lead,
         aggregation=_aggregation_note(frame, folded),
-        theory=_theory_paragraphs(config),
+        theory=_theory_paragraphs(config, x, y),
         cells_caption=_cells_caption(frame, x, y),
         pictures=pictures,
         counts=_rows(table, {"share": "{:.1%}".format, "median n_iter": "{:g}".format, "runs": "{:,}".format}),
