@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sweep.cli.options import NAME_VALUE, params_dict
-from sweep.cli.output import say
+from sweep.cli.output import say, spinner
 from sweep.optim.optimizers import OPTIMIZERS
 
 #: Files ``sweep compare`` writes into its folder.
@@ -51,8 +51,10 @@ def compare_command(loss, params, optimizers, lr, starts, max_iter, tol, div_fac
         raise SweepError(str(error)) from None
     if made.d != 2:
         raise SweepError(f"sweep compare draws losses of two weights on their contours; {loss!r} has {made.d} (use sweep run --trace for others)")
-    # Every run first: nothing is written for bad input.
-    traces = compare(lr, given or None, loss=loss, params=fixed, optimizers=chosen, max_iter=max_iter, tol=tol, div_factor=div_factor)
+    # Every run first: nothing is written for bad input. A kernel's first use compiles it,
+    # for up to a minute: the spinner (on a terminal) says so, and bad input stays one line.
+    with spinner(f"running {', '.join(chosen)} (a kernel's first use compiles it, up to a minute each; cached afterwards)...", quiet=False):
+        traces = compare(lr, given or None, loss=loss, params=fixed, optimizers=chosen, max_iter=max_iter, tol=tol, div_factor=div_factor)
     names = made.weight_names
     panels, summary = [], []
     for name in chosen:
