@@ -362,9 +362,9 @@ def compute(experiment: Experiment, n_threads: int | None = None, progress=None,
 def worst_case_seconds(experiment: Experiment, budget: float = 0.05) -> float:
     """An upper bound on ``compute``'s time for the experiment on this machine, measured:
     a sample of runs (growing until it takes about ``budget`` seconds) is timed and scaled to
-    every run taking all its steps, with ``sweep.run.estimate.TIME_MARGIN``. Call ``warm_up`` first,
-    so that compiling is not timed."""
-    from sweep.run.estimate import TIME_MARGIN
+    every run taking all its steps, with ``sweep.run.estimate.TIME_MARGIN`` and ``CALL_SECONDS``.
+    Call ``warm_up`` first, so that compiling is not timed."""
+    from sweep.run.estimate import CALL_SECONDS, TIME_MARGIN
 
     e = experiment
     runs = math.prod(e.shape)
@@ -389,7 +389,7 @@ def worst_case_seconds(experiment: Experiment, budget: float = 0.05) -> float:
             steps = min(e.steps, steps * 4)
         else:
             n *= 4
-    return runs * e.steps / (work / max(seconds, 1e-9)) * TIME_MARGIN
+    return runs * e.steps / (work / max(seconds, 1e-9)) * TIME_MARGIN + CALL_SECONDS
 
 
 #: Seconds this process took to compile (or load) each experiment's kernel.

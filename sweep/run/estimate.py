@@ -17,6 +17,9 @@ from sweep.run.plan import Plan
 
 #: Margin on a measured time: timings on a shared machine vary by about a fifth.
 TIME_MARGIN = 1.5
+#: Seconds added for a call's own cost (threads started, outputs allocated), which no rate
+#: of steps scales: without it a sweep of a few milliseconds could take longer than its bound.
+CALL_SECONDS = 0.02
 
 
 def worst_case_seconds(plan: Plan, budget: float = 0.05) -> float:
@@ -24,7 +27,7 @@ def worst_case_seconds(plan: Plan, budget: float = 0.05) -> float:
 
     Runs a sample spread over the grid (capped at 64 steps a run at first), growing it until
     it takes about ``budget`` seconds, and scales its rate of steps to every run taking all
-    max_iter steps, times ``TIME_MARGIN``. Compile the kernel first
+    max_iter steps, times ``TIME_MARGIN``, plus ``CALL_SECONDS``. Compile the kernel first
     (``sweep.run.executor.compile_kernel``): compiling is not kernel time.
     """
     import numba
@@ -48,4 +51,4 @@ def worst_case_seconds(plan: Plan, budget: float = 0.05) -> float:
             steps_cap = min(max(1, plan.max_iter), steps_cap * grow)
     # Every evaluated iterate is a step of work, the last one (the stop) included.
     rate = float((n_iter + 1).sum()) / max(seconds, 1e-9)
-    return plan.n_runs * (plan.max_iter + 1) / rate * TIME_MARGIN
+    return plan.n_runs * (plan.max_iter + 1) / rate * TIME_MARGIN + CALL_SECONDS
