@@ -76,3 +76,15 @@ def test_the_page_speaks_of_the_dotted_edge_only_where_the_maps_draw_it():
     quadratic = {"loss": {"theory": {"stability_lr": 1.0, "one_step_lr": 0.5}}, "optimizer": "gd", "max_iter": 100, "tol": 0.0}
     assert "dashed and dotted lines" in _theory_paragraphs(quadratic, "lr", "w0")[0]
     assert "dotted" not in _theory_paragraphs(quadratic, "w0", "lr")[0]
+
+
+def test_edge_table_leaves_out_runs_that_start_at_the_minimum():
+    # From w0 = 1 every lr converges in 0 updates: folded into another axis's rows, those
+    # runs made the largest converging lr the grid's largest (10 here, against theory's 1).
+    lr = np.geomspace(1e-3, 10, 41)
+    frame = run_sweep(lr, np.linspace(-2, 3, 11), max_iter=500, tol=1e-10)
+    frame["group"] = 0.0
+    edges = edge_table(frame, {"stability_lr": 1.0}, by="group")
+    assert edges["largest converging lr"].tolist() == [lr[lr < 1.0].max()]
+    by_w0 = edge_table(frame, {"stability_lr": 1.0})
+    assert by_w0.loc[by_w0["w0"] == 1.0, "largest converging lr"].isna().all()

@@ -14,7 +14,7 @@ from sweep.errors import SweepError
 # Not results/ by default: that folder holds the committed benchmarks, which only a
 # deliberate `--out results` replaces.
 @click.option("--out", default="sweep-bench", show_default=True, help="Folder for benchmarks.md, .csv and .png (--out results regenerates the committed ones).")
-@click.option("--quick", is_flag=True, help="Small grids: checks the whole benchmark quickly (about two minutes for the kernel suite on 2 cores, under a minute for fractal once its kernels are compiled). The requirements are not checked at this size.")
+@click.option("--quick", is_flag=True, help="Small grids: checks the whole benchmark quickly (2 to 5 minutes for the kernel suite on 2 cores, under a minute for fractal once its kernels are compiled). The requirements are not checked at this size.")
 @click.option("--repeats", type=click.IntRange(1, 100), default=5, show_default=True, help="Timed repetitions per implementation.")
 @click.option("--suite", type=click.Choice(["kernel", "fractal"]), default="kernel", show_default=True, help="kernel: the descent kernels against their baselines; fractal: the trainability images' sizes, FLOP/s and trig cost.")
 def bench_command(out, quick, repeats, suite):

@@ -25,7 +25,7 @@ def _check_threads(threads: int | None) -> None:
     import numba
 
     if threads is not None and not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-        raise FractalError(f"--threads {threads} is not allowed: it must lie in 1..{numba.config.NUMBA_NUM_THREADS}")
+        raise FractalError(f"--threads {threads} is not allowed: it must lie in 1..{numba.config.NUMBA_NUM_THREADS} (the cores Numba may use: NUMBA_NUM_THREADS)")
 
 
 def _check_out(out: str) -> Path:

@@ -180,9 +180,8 @@ def _run(plan, out_path, chunk_size, resume, scheduler, extra, quiet, no_report)
     streamed = resume or scheduler is not None or plan.n_runs > size
     axes = " x ".join(f"{axis.name} {axis.values.size}" for axis in plan.axes if axis.swept) or "one point"
     n = plan.n_runs
-    say(
-        f"{n:,} run{'s' if n != 1 else ''} ({axes}), at most {n * max(plan.max_iter, 1):.2g} steps; "
-        + (f"in chunks of {size:,}, about {size_text(n * 40)} on disk" if streamed else f"{size_text(memory_bytes(plan))} in memory in one piece")
+    planned = f"{n:,} run{'s' if n != 1 else ''} ({axes}), at most {n * max(plan.max_iter, 1):.2g} steps; " + (
+        f"in chunks of {size:,}, about {size_text(n * 40)} on disk" if streamed else f"{size_text(memory_bytes(plan))} in memory in one piece"
     )
     if not resume:
         check_disk(n, out_path)
@@ -190,9 +189,11 @@ def _run(plan, out_path, chunk_size, resume, scheduler, extra, quiet, no_report)
         from sweep.run.plan import trace_bytes
 
         check_disk(0, out_path, extra_bytes=trace_bytes(plan, plan.traced.size), what=f"the traces of {plan.traced.size:,} runs")
-    if scheduler and scheduler.startswith("tcp://"):
-        say(f"the workers write the parts into {out_path}: every worker must see that folder at that path")
     with claim(out_path, command=command_line(), option="--resume" if resume else "--out") as folder:
+        # Said once the folder is ours: a refused --out is one error line, nothing before it.
+        say(planned)
+        if scheduler and scheduler.startswith("tcp://"):
+            say(f"the workers write the parts into {out_path}: every worker must see that folder at that path")
         with threads(plan.n_threads):
             compile_step(lambda: compile_kernel(plan), quiet)
             bound = worst_case_seconds(plan)

@@ -64,10 +64,12 @@ def edge_table(frame: pd.DataFrame, theory: dict, max_rows: int = 11, by: str = 
 
     For a quadratic with curvature L, gd from any w0 off the minimum converges exactly for
     0 < lr < 2/L; the sweep's largest converging lr should be the last grid value below 2/L.
+    A run that converged in 0 updates started at a minimum, where every lr converges: it says
+    nothing of the edge, and is left out (else a folded axis's edge would be the largest lr).
     """
     if "lr" not in frame.columns or by == "lr":
         return pd.DataFrame()
-    converged = frame[frame["outcome"] == "converged"]
+    converged = frame[(frame["outcome"] == "converged") & (frame["n_iter"] > 0)]
     largest = converged.groupby(by)["lr"].max()
     smallest = converged.groupby(by)["lr"].min()
     values = np.sort(frame[by].unique())
@@ -495,7 +497,8 @@ def render_html(frame: pd.DataFrame, config: dict, pictures: dict[str, bytes], x
     edges = edge_table(runs if runs is not None else frame, theory, by=y) if x == "lr" else pd.DataFrame()
     edge_context = None
     if not edges.empty:
-        edge_context = {"by": y, "note": f"{len(edges)} of the sweep's {frame[y].nunique()} values of {y}, evenly picked.", **_rows(edges)}
+        note = f"{len(edges)} of the sweep's {frame[y].nunique()} values of {y}, evenly picked; runs that converged in 0 updates (started at a minimum, where every lr converges) are left out."
+        edge_context = {"by": y, "note": note, **_rows(edges)}
     table = counts.reset_index()
     return render(
         "report.html",

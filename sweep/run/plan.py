@@ -87,7 +87,7 @@ def check_settings(max_iter, tol, div_factor, n_threads=None) -> tuple[int, floa
         import numba
 
         if not (isinstance(n_threads, (int, np.integer)) and not isinstance(n_threads, bool) and 1 <= n_threads <= numba.config.NUMBA_NUM_THREADS):
-            raise SweepError(f"n_threads={n_threads!r} is not allowed: it must lie in 1..{numba.config.NUMBA_NUM_THREADS}")
+            raise SweepError(f"n_threads={n_threads!r} is not allowed: it must lie in 1..{numba.config.NUMBA_NUM_THREADS} (the cores Numba may use: NUMBA_NUM_THREADS)")
     return int(max_iter), tol, div_factor
 
 
