@@ -125,3 +125,21 @@ def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "more than the 255 a file system allows" in err
     assert not os.path.exists(long)
+
+
+def test_a_record_naming_paths_outside_its_folder_deletes_nothing(tmp_path):
+    # A hand-edited or copied record must not make sweep remove files elsewhere.
+    with claim(tmp_path / "out") as folder:
+        folder.write({"a.txt": b"mine"})
+    victims = [tmp_path / "victim.txt", tmp_path / "victim2.txt"]
+    for victim in victims:
+        victim.write_text("keep me")
+    for name in ("../victim.txt", str(victims[1]), "sub/../../victim.txt"):
+        record = tmp_path / "out" / RECORD
+        saved = record.read_text()
+        record.write_text(saved + json.dumps({"name": name, "size": 7, "sha256": "00"}) + "\n" + json.dumps({"name": "a.txt", "size": 4, "sha256": "00"}) + "\n")
+        with pytest.raises(StoreError, match="a path outside its folder"):
+            with claim(tmp_path / "out") as folder:
+                folder.keep_only([])
+        record.write_text(saved)
+    assert all(victim.read_text() == "keep me" for victim in victims)

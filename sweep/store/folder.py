@@ -96,11 +96,21 @@ def read_record(folder: Path) -> dict[str, Entry]:
             if number == len(lines) - 1:
                 break  # a line torn by a killed command: the file it names is redone
             raise StoreError(f"{str(path)!r} is damaged at line {number + 1}: it is not a record sweep wrote") from None
+        if not _inside(entry.name):
+            # Only a hand-made or damaged record names such a path: removing "its" files would
+            # delete files outside the folder.
+            raise StoreError(f"{str(path)!r} lists {entry.name[:80]!r} at line {number + 1}, a path outside its folder: it is not a record sweep wrote")
         if entry.removed:
             entries.pop(entry.name, None)
         else:
             entries[entry.name] = entry
     return entries
+
+
+def _inside(name: str) -> bool:
+    """Whether a recorded name is a path inside the folder: relative, without '..' or '.'."""
+    parts = name.split("/")
+    return bool(name) and not os.path.isabs(name) and "\\" not in name and all(part not in ("", ".", "..") for part in parts)
 
 
 def _is_ours(name: str) -> bool:
@@ -235,9 +245,12 @@ class Folder:
 
     def remove(self, names: Iterable[str]) -> None:
         """Delete files the record lists (others are left alone), and record that."""
+        root = self.path.resolve()
         for name in names:
             if name not in self.record:
                 continue
+            if not (self.path / name).parent.resolve().is_relative_to(root):
+                continue  # a linked sub-folder: its files are not in this folder
             (self.path / name).unlink(missing_ok=True)
             self._append(Entry(name, 0, "", removed=True))
             parent = (self.path / name).parent
