@@ -70,6 +70,9 @@ BAD_INPUTS = [
     (["--loss", "w**2 + q"], "--param q=VALUE"),
     (["--param", "oops"], "NAME=VALUE or NAME=SPEC"),
     (["--threads", "0"], "n_threads=0"),
+    # complex only once sympy rebuilds the Hessian for a real w: refused before any work
+    (["--loss", "sqrt(-1-w**2)"], "not real for real weights"),
+    (["--loss", "rosenbrock", "--w0", "cloud:5:-1e308:1e308:0"], "HIGH - LOW finite"),
 ]
 
 

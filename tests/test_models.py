@@ -209,3 +209,11 @@ def test_r2_from_the_runs_losses_is_r2_from_their_predictions():
     assert np.isnan(direct[[3, 4]]).all() and np.isnan(from_loss[[3, 4]]).all()
     np.testing.assert_allclose(from_loss, direct, rtol=1e-12, atol=1e-12)
     assert np.nanmax(direct) < 0.99 and np.nanmin(direct) < -10  # far from the fit: real work for R^2
+
+
+@pytest.mark.parametrize("text", ["a,y\n", "a,y\n1,2\n"])
+def test_a_csv_with_fewer_than_two_rows_is_one_clear_error(tmp_path, text):
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    with pytest.raises(ModelError, match="has fewer than 2 rows"):
+        make_model("mse-linear", str(path), "y")

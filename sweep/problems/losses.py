@@ -485,7 +485,7 @@ def make_loss(loss: str | Loss = "quadratic", params: dict[str, float] | None = 
         if not math.isfinite(float(params[name])):
             raise ValueError(f"parameter {name}={params[name]} must be finite")
     check_values(expr, {n: float(params[n]) for n in names}, f"the loss formula {loss!r}")
-    return Loss(name="formula", expr=expr, params=tuple((n, float(params[n])) for n in names))
+    return _printable(Loss(name="formula", expr=expr, params=tuple((n, float(params[n])) for n in names)), loss)
 
 
 def rebuilt(loss: Loss, changes: dict[str, float]) -> Loss:
@@ -526,13 +526,30 @@ def _several_weights(text: str, expr: sp.Expr, names: tuple[str, ...], params: d
         expr = expr.xreplace({sp.Symbol(weights[0], real=True): W})
         check_derivatives(expr, 2, text)
         check_values(expr, values, f"the loss formula {text!r}")
-        return Loss(name="formula", expr=expr, params=tuple((n, values[n]) for n in names if n in values))
+        return _printable(Loss(name="formula", expr=expr, params=tuple((n, values[n]) for n in names if n in values)), text)
     symbols = tuple(sp.Symbol(n, real=True) for n in weights)
     with time_limit():
         for symbol in symbols:
             _check_partials(expr, symbol, symbols, text)
     check_values(expr, values, f"the loss formula {text!r}")
-    return Loss(name="formula", expr=expr, params=tuple((n, values[n]) for n in names if n in values), weights=symbols)
+    return _printable(Loss(name="formula", expr=expr, params=tuple((n, values[n]) for n in names if n in values), weights=symbols), text)
+
+
+def _printable(loss: Loss, text: str) -> Loss:
+    """The loss, once its kernel code prints (``sweep.problems.code.problem_code``, kept for the
+    kernel): sympy may rebuild a part as complex only there (the Hessian of sqrt(-1 - w**2) is
+    I*...), and bad input must be refused before any work, not while the kernel compiles.
+
+    Raises:
+        FormulaError: a constant part of the loss or its derivatives is not a real number.
+    """
+    from sweep.problems.code import problem_code
+
+    try:
+        problem_code(loss)
+    except ValueError as error:  # fold_constants: a constant that is complex or undefined
+        raise FormulaError(f"the loss formula {text[:80]!r} has a part that is not real for real weights ({str(error)[:60]}); a loss and its derivatives must be real") from None
+    return loss
 
 
 def _check_partials(expr: sp.Expr, symbol: sp.Symbol, symbols: tuple[sp.Symbol, ...], text: str) -> None:

@@ -129,6 +129,8 @@ def _load(dataset: str, target: str | None, features: tuple[str, ...] | None = N
         raise ModelError(f"cannot read {dataset!r}: {str(error).splitlines()[0][:120]}") from None
     columns = [str(c) for c in table.columns]
     table.columns = columns
+    if len(table) < 2:  # a header alone, before any column is looked into
+        raise ModelError(f"dataset {dataset!r} has fewer than 2 rows")
     if target not in columns:
         raise ModelError(f"target column {target!r} is not in {dataset!r}; its columns are {', '.join(columns)}")
     if features:

@@ -240,10 +240,11 @@ def cloud_points(w0, d: int) -> np.ndarray | None:
             if len(fields) != 4:
                 raise ValueError
             n, low, high, seed = int(fields[0]), float(fields[1]), float(fields[2]), int(fields[3])
-            if not (1 <= n <= MAX_POINTS and np.isfinite(low) and np.isfinite(high) and low < high and 0 <= seed < 2**32):
+            # high - low must be finite too: numpy's uniform draws low + (high - low) * u.
+            if not (1 <= n <= MAX_POINTS and np.isfinite(low) and np.isfinite(high) and low < high and np.isfinite(high - low) and 0 <= seed < 2**32):
                 raise ValueError
         except ValueError:
-            raise SweepError(f"w0={w0[:60]!r} is not allowed: write cloud:N:LOW:HIGH:SEED, N points in 1..{MAX_POINTS:,} drawn uniformly in [LOW, HIGH) for every weight, LOW < HIGH, SEED in 0..2**32-1") from None
+            raise SweepError(f"w0={w0[:60]!r} is not allowed: write cloud:N:LOW:HIGH:SEED, N points in 1..{MAX_POINTS:,} drawn uniformly in [LOW, HIGH) for every weight, LOW < HIGH with HIGH - LOW finite, SEED in 0..2**32-1") from None
         return np.random.RandomState(seed).uniform(low, high, size=(n, d))
     if isinstance(w0, np.ndarray) and w0.ndim == 2:
         if w0.shape[1] != d or w0.shape[0] < 1 or w0.dtype.kind not in "iuf" or not np.isfinite(w0).all():
