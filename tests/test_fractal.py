@@ -234,6 +234,7 @@ def test_zoom_in_narrows_around_the_boundary():
         (["fractal", "--problem", "cosine", "--y", "none", "--resolution", "1000"], "power of two"),
         (["fractal", "--problem", "w+"], "w+"),
         (["fractal", "--resolution", "100000"], "cells"),
+        (["fractal", "--problem", "mse-linear"], "is a model on data"),
         (["fractal", "--nonlinearity", "sigmoid"], "sigmoid"),
         (["zoom", "nowhere", "--auto", "2"], "no trainability picture"),
     ],

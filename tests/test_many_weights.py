@@ -241,6 +241,8 @@ def test_sweep_run_report_and_compare_on_a_plane_of_starts(tmp_path, capsys):
     assert "gd" in said and (compared / "compare.png").stat().st_size > 10_000
     assert main(["compare", "--loss", "quadratic", "--out", str(tmp_path / "one")]) == 2
     assert "two weights" in capsys.readouterr().err and not (tmp_path / "one").exists()
+    assert main(["compare", "--loss", "mse-linear", "--out", str(tmp_path / "model")]) == 2
+    assert "is a model on data" in capsys.readouterr().err and not (tmp_path / "model").exists()
 
 
 def test_a_seeded_cloud_of_starts(tmp_path, capsys):
