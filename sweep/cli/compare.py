@@ -45,10 +45,6 @@ def compare_command(loss, params, optimizers, lr, starts, max_iter, tol, div_fac
     chosen = list(optimizers) or ["gd", "momentum", "adam", "rmsprop"]
     fixed = params_dict(params)
     given = params_dict(starts, "--w0")
-    from sweep.problems.models import MODELS
-
-    if loss in MODELS:
-        raise SweepError(f"--loss {loss!r} is a model on data; sweep compare draws losses of two weights on their contours (sweep run --loss {loss} sweeps the model)")
     try:
         made = make_loss(loss, fixed)
     except ValueError as error:

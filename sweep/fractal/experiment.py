@@ -233,10 +233,6 @@ def problem_loss(problem: str, params: dict | None):
     Raises:
         FractalError: for an unknown loss, a bad formula or a bad parameter.
     """
-    from sweep.problems.models import MODELS
-
-    if problem in MODELS:  # else read as the formula mse - linear
-        raise FractalError(f"--problem {problem!r} is a model on data; a trainability image takes the network or a loss of one weight w (sweep run --loss {problem} sweeps it)")
     try:
         made = make_loss(problem, params)
     except ValueError as error:  # FormulaError is a ValueError

@@ -409,9 +409,14 @@ def _theory_paragraphs(config: dict, x: str = "lr", y: str = "w0") -> list[str]:
     theory = loss_cfg.get("theory") or {}
     optimizer = config.get("optimizer", "gd")
     # The page speaks of the dotted line only where the maps of this view draw it.
+    drawn = edge_drawn(theory, x, y)
     by_row = theory.get("stability_lr_by")
     shown_with = f"--x lr --y {by_row['axis']}" if by_row else "--x lr"
-    dotted = "The dotted line marks that edge." if edge_drawn(theory, x, y) else f"(The maps of this view leave that edge out; `sweep report DIR {shown_with}` draws it.)"
+
+    def marks(what: str, lines: str = "The dotted line marks") -> str:
+        return f"{lines} {what}." if drawn else f"(The maps of this view leave {what} out; `sweep report DIR {shown_with}` draws it.)"
+
+    dotted = marks("that edge")
     if "n_weights" in loss_cfg:
         text = (
             f"Full-batch gradient descent on {loss_cfg['n_samples']} samples of the {loss_cfg.get('dataset', '?')} data, "
@@ -431,7 +436,7 @@ def _theory_paragraphs(config: dict, x: str = "lr", y: str = "w0") -> list[str]:
         return [
             f"The loss is quadratic with curvature L = {2 / theory['stability_lr']:g}. Given enough iterations, gradient descent converges for "
             f"0 < lr < 2/L = {theory['stability_lr']:g}; it reaches the minimum in one step at lr = 1/L = {theory['one_step_lr']:g} and oscillates "
-            "around it for lr between 1/L and 2/L. " + ("The dashed and dotted lines mark both. " if edge_drawn(theory, x, y) else dotted.replace("that edge", "both") + " ") + "Within this sweep's "
+            "around it for lr between 1/L and 2/L. " + marks("both", "The dashed and dotted lines mark") + " Within this sweep's "
             f"max_iter = {config['max_iter']} and tol = {config['tol']:g}, small learning rates run out of iterations first, and with tol = 0 "
             "some runs stall a rounding step short of the minimum: the table below shows where convergence really starts and ends."
         ]

@@ -442,7 +442,9 @@ def make_loss(loss: str | Loss = "quadratic", params: dict[str, float] | None = 
     Raises:
         FormulaError: for a formula that is not allowed (see ``sweep.problems.formula.parse_formula``),
             a parameter without a value, or parameter values that make the loss undefined or
-            complex for every w (``sweep.problems.formula.check_values``: ``w/a`` at a = 0).
+            complex for every w (``sweep.problems.formula.check_values``: ``w/a`` at a = 0),
+            a part that is complex once printed for the kernel (``sqrt(-1 - w**2)``), or the
+            name of a model on data (``sweep.problems.models.MODELS``: not a loss of weights).
         ValueError: for a parameter the loss does not have, a non-finite value, or a value a
             built-in loss does not allow (lam = 0 for cosine and cosine-mult).
     """
@@ -458,11 +460,13 @@ def make_loss(loss: str | Loss = "quadratic", params: dict[str, float] | None = 
             if unknown:
                 raise ValueError(f"loss 'quadratic' has no parameter {unknown[0]!r}; its parameters are a, c, b")
         return factory(**params)
+    from sweep.problems.models import MODELS
+
+    if isinstance(loss, str) and loss.strip() in MODELS:  # else read as the formula mse - linear
+        raise FormulaError(f"--loss {loss.strip()!r} is a model on data, not a loss of weights: sweep run --loss {loss.strip()} sweeps it on its dataset")
     if isinstance(loss, str) and loss.strip().isidentifier() and loss.strip() not in ("w", *CONSTANTS, *params):
         # A bare name is a typo for a built-in far more often than the linear loss in it.
         import difflib
-
-        from sweep.problems.models import MODELS
 
         known = [*BUILTIN_LOSSES, *MODELS]
         close = difflib.get_close_matches(loss.strip(), known, n=1)

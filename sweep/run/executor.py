@@ -393,7 +393,7 @@ def table(plan: Plan, values: dict[str, np.ndarray], result: dict[str, np.ndarra
     columns["outcome"] = to_categorical(codes)
     columns["oscillated"] = result["oscillated"]
     columns["regime"] = regime_of(codes, columns["n_iter"], result["oscillated"])
-    names = DYNAMICS + (("loss_tail", "reached") if plan.stochastic else ())
+    names = DYNAMICS + (STOCHASTIC_OUTPUTS if plan.stochastic else ())
     for name in names:
         if name in result:
             columns[name] = result[name].astype(np.int32, copy=False) if name in ("n_increase", "first_increase", "eos_step", "reached") else result[name]
