@@ -73,6 +73,9 @@ BAD_INPUTS = [
     # complex only once sympy rebuilds the Hessian for a real w: refused before any work
     (["--loss", "sqrt(-1-w**2)"], "not real for real weights"),
     (["--loss", "rosenbrock", "--w0", "cloud:5:-1e308:1e308:0"], "HIGH - LOW finite"),
+    (["--w0", "x=1"], "--w0 x=... names a weight, but the loss 'quadratic' has one weight: give --w0 a SPEC alone"),
+    (["--loss", "mse-linear", "--w0", "x=1"], "the model 'mse-linear' starts all its weights at one w0"),
+    (["--loss", "w**2 # + 5"], "'#' is not allowed in the loss formula"),
 ]
 
 
@@ -236,7 +239,7 @@ def test_momentum_map_end_to_end(tmp_path, capsys):
     page = (out / "report.html").read_text()
     assert "each cell holds every value of w0" in page and "per momentum" in page
     code, _, stderr = run_cli(["report", str(out), "--y", "b1"], capsys)
-    assert code != 0 and "--y b1: the sweep has no such axis; its axes are lr, w0, momentum" in stderr
+    assert code != 0 and "--y b1: the sweep has no such axis; its swept axes are lr, w0, momentum (and at one value: a, c, b)" in stderr
     code, _, stderr = run_cli(["run", "--b1", "0.5", "--out", str(tmp_path / "x")], capsys)
     assert code != 0 and "b1 is not a hyperparameter of gd" in stderr and "it belongs to adam" in stderr
 

@@ -102,7 +102,7 @@ def _cli(args, capsys):
     [
         ("lr=0.5", "0.5 is not a value of the lr axis"),
         ("sample:1000:0", "asks for 1,000 runs, but the sweep has 352"),
-        ("momentum=0.5", "the sweep has no axis 'momentum'"),
+        ("momentum=0.5", "the sweep has no axis 'momentum' (its swept axes: lr, w0; at one value: a, c, b)"),
         ("sample:x:0", "write sample:N:SEED"),
         ("everything", "give 'all', 'sample:N:SEED' or 'AXIS=V1,V2,...'"),
         ("lr=abc", "'abc' is not a number"),
@@ -142,6 +142,11 @@ def test_a_traced_sweep_writes_its_traces_and_draws_them(tmp_path, capsys):
     code, stdout, _ = _cli(["--trace", "lr=0.4,0.001,10", "--trace", "w0=2", "--out", str(out)], capsys)
     assert code == 0 and "traced 3 runs" in stdout
     traces, (runs, config) = read_traces(out), read_results(out)
+    # streamed in chunks, the command says the same of the same traces
+    code, chunked, _ = _cli(["--trace", "lr=0.4,0.001,10", "--trace", "w0=2", "--chunk-size", "500", "--no-report", "--out", str(tmp_path / "c")], capsys)
+    said = [line for line in stdout.splitlines() + chunked.splitlines() if line.startswith("traced ")]
+    assert code == 0 and len(said) == 2 and said[0].split(" into ")[0] == said[1].split(" into ")[0] == f"traced 3 runs ({len(traces):,} iterates)"
+    assert read_traces(tmp_path / "c").equals(traces)
     assert config["trace"] == ["lr=0.4,0.001,10", "w0=2"] and config["n_traced"] == 3
     for lr in (0.4, 0.001, 10):
         number = int(np.flatnonzero((runs["lr"] == lr) & (runs["w0"] == 2))[0])

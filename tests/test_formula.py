@@ -330,6 +330,23 @@ def test_a_deeply_nested_formula_is_refused_at_once():
 @pytest.mark.parametrize(
     "text, fragment",
     [
+        ("w**2 # + 5", "'#' is not allowed in the loss formula 'w**2 # + 5': everything after it would be ignored"),
+        ("1_0*w**2", "the number '1_0' in the loss formula '1_0*w**2' has an '_'"),
+        ("(w - 1e1_0)**2", "the number '1e1_0'"),
+    ],
+)
+def test_text_python_would_read_silently_otherwise_is_refused(text, fragment):
+    """A comment would drop the rest of the formula, and 1_0 would be ten: both are typos
+    more often than intent, so they are refused rather than read as Python reads them."""
+    with pytest.raises(FormulaError) as error:
+        parse_formula(text)
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+    assert parse_formula("x_1**2 + w")[1] == ("x_1",)  # an underscore in a name is fine
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
         ("cos(" * 9 + "w" + ")" * 9, "nests 9 calls deep"),
         ("e**(" * 9 + "w" + ")" * 9, "nests 9 calls deep"),  # sympy writes it exp(exp(...))
         ("1 + w*(" * 20 + "w" + ")" * 20, f"levels deep; at most {MAX_DEPTH} are allowed"),

@@ -67,6 +67,7 @@ def test_a_folder_with_files_sweep_did_not_write_is_refused_and_kept(tmp_path):
         with claim(out):
             pass
     assert (out / "notes.txt").read_text() == "my notes" and (out / "report.html").read_text() == "my own report"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "report.html"]  # not even a lock file left
     # A file added later beside sweep's own is refused too, and kept.
     with claim(tmp_path / "ours") as folder:
         folder.write({"a.txt": b"ours"})

@@ -140,9 +140,16 @@ def starts_argument(given, loss, params):
         raise SweepError("--w0 is given more than once: give one SPEC for a loss of one weight, or one NAME=SPEC per weight for several")
     if bare:
         return bare[0]
+    several = loss_weights(loss, params) > 1
+    if named and not several:
+        first = next(iter(named))
+        from sweep.problems.models import MODELS
+
+        which = f"the model {loss!r} starts all its weights at one w0" if loss in MODELS else f"the loss {loss[:60]!r} has one weight"
+        raise SweepError(f"--w0 {first}=... names a weight, but {which}: give --w0 a SPEC alone, e.g. --w0 {DEFAULT_W0}")
     if named:
         return named
-    return None if loss_weights(loss, params) > 1 else parse_spec(DEFAULT_W0)
+    return None if several else parse_spec(DEFAULT_W0)
 
 
 def loss_weights(loss, params) -> int:
@@ -238,9 +245,16 @@ def _one_piece(plan, folder, extra, no_report):
         say(f"  reached the target (a loss within {plan.target_loss:g} of the best, {plan.target - plan.target_loss:.6g}): {reached:,} runs ({reached / n_runs:.1%})")
     say(f"wrote {runs_path} and {config_path}")
     if traces is not None:
-        say(f"traced {plan.traced.size:,} run{'s' if plan.traced.size != 1 else ''} ({len(traces):,} iterates) into {folder.path / 'traces.parquet'}")
+        _say_traced(plan, folder.path / "traces.parquet")
     if not no_report:
         say(f"report: {folder.path / 'report.html'}")
+
+
+def _say_traced(plan, path):
+    import pyarrow.parquet as pq
+
+    n, iterates = plan.traced.size, pq.read_metadata(path).num_rows
+    say(f"traced {n:,} run{'s' if n != 1 else ''} ({iterates:,} iterates) into {path}")
 
 
 def _stream(plan, folder, chunk_size, resume, scheduler, extra, quiet, no_report):
@@ -257,6 +271,8 @@ def _stream(plan, folder, chunk_size, resume, scheduler, extra, quiet, no_report
     )
     counts_lines(config["counts"], n_runs)
     say(f"wrote {folder.path / 'runs'}/ and {folder.path / 'sweep.json'}")
+    if plan.traced is not None:
+        _say_traced(plan, folder.path / "traces.parquet")
     if not no_report:
         from sweep.plots.report import write_report
 

@@ -179,7 +179,8 @@ def choose_axes(config: dict, x: str | None, y: str | None) -> tuple[str, str, l
         y = hyper[0] if hyper else (plane[0] if plane else (others[0] if others else "lr"))
     for option, name in (("--x", x), ("--y", y)):
         if name not in axes:
-            raise StoreError(f"{option} {name}: the sweep has no such axis; its axes are {', '.join(axes)}")
+            fixed = [other for other in axes if other not in swept]
+            raise StoreError(f"{option} {name}: the sweep has no such axis; its swept axes are {', '.join(swept) or 'none'}" + (f" (and at one value: {', '.join(fixed)})" if fixed else ""))
     if x == y:
         raise StoreError(f"--x and --y are both {x}: choose two different axes")
     for option, name in (("--x", x), ("--y", y)):

@@ -552,7 +552,9 @@ def select_traced(plan: Plan, request: tuple[str, ...]) -> np.ndarray:
             if not sep or not name:
                 raise SweepError(f"--trace {item!r} is not allowed: give 'all', 'sample:N:SEED' or 'AXIS=V1,V2,...' (such as lr=0.4,0.001,10)")
             if name not in plan.axis:
-                raise SweepError(f"--trace {item!r}: the sweep has no axis {name!r} (its axes: {', '.join(plan.axis)})")
+                swept = [axis.name for axis in plan.axes if axis.swept]
+                fixed = [axis.name for axis in plan.axes if not axis.swept]
+                raise SweepError(f"--trace {item!r}: the sweep has no axis {name!r} (its swept axes: {', '.join(swept) or 'none'}" + (f"; at one value: {', '.join(fixed)})" if fixed else ")"))
             axis = plan.axis[name].values
             at = set()
             for text in listed.split(","):

@@ -315,6 +315,10 @@ def claim(out: str | os.PathLike, *, command: str = "sweep", option: str = "--ou
         reason = "no space left on the device" if error.errno == errno.ENOSPC else (error.strerror or str(error))
         raise StoreError(f"cannot write results to {option} {str(out)!r}: {reason}") from None
     lock_path = path / LOCK
+    if not created:
+        # Checked before the lock file is made, so that a refused folder gains nothing; and
+        # again under the lock, since another command may write it in between.
+        _refuse_foreign(path, option, out)
     lock = FileLock(lock_path, timeout=0)
     folder = None
     try:
@@ -331,11 +335,7 @@ def claim(out: str | os.PathLike, *, command: str = "sweep", option: str = "--ou
                 os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "command": command[:200]}).encode())
             finally:
                 os.close(fd)
-        record = read_record(path)
-        foreign = foreign_files(path, record)
-        if foreign:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-            raise StoreError(f"{option} {str(out)!r} holds files sweep did not write ({shown}): choose a new or empty folder, or move them away")
+        record = _refuse_foreign(path, option, out)
         folder = Folder(path, record, created)
         yield folder
     except BaseException:
@@ -350,6 +350,16 @@ def claim(out: str | os.PathLike, *, command: str = "sweep", option: str = "--ou
             folder.close()
         if lock.is_locked:
             lock.release()
+
+
+def _refuse_foreign(path: Path, option: str, out) -> dict[str, Entry]:
+    """The folder's record; StoreError when the folder holds files sweep did not write."""
+    record = read_record(path)
+    foreign = foreign_files(path, record)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise StoreError(f"{option} {str(out)!r} holds files sweep did not write ({shown}): choose a new or empty folder, or move them away")
+    return record
 
 
 def _recorded(path: Path) -> bool:
