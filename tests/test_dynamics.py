@@ -102,7 +102,7 @@ def _cli(args, capsys):
     [
         ("lr=0.5", "0.5 is not a value of the lr axis"),
         ("sample:1000:0", "asks for 1,000 runs, but the sweep has 352"),
-        ("momentum=0.5", "the sweep has no axis 'momentum' (its swept axes: lr, w0; at one value: a, c, b)"),
+        ("momentum=0.5", "the sweep has no axis 'momentum'; its swept axes are lr, w0 (and at one value: a, c, b)"),
         ("sample:x:0", "write sample:N:SEED"),
         ("everything", "give 'all', 'sample:N:SEED' or 'AXIS=V1,V2,...'"),
         ("lr=abc", "'abc' is not a number"),

@@ -245,15 +245,19 @@ def _one_piece(plan, folder, extra, no_report):
         say(f"  reached the target (a loss within {plan.target_loss:g} of the best, {plan.target - plan.target_loss:.6g}): {reached:,} runs ({reached / n_runs:.1%})")
     say(f"wrote {runs_path} and {config_path}")
     if traces is not None:
-        _say_traced(plan, folder.path / "traces.parquet")
+        _say_traced(plan, folder.path / "traces.parquet", len(traces))
     if not no_report:
         say(f"report: {folder.path / 'report.html'}")
 
 
-def _say_traced(plan, path):
-    import pyarrow.parquet as pq
+def _say_traced(plan, path, iterates: int | None = None):
+    """The traced line; ``iterates`` read from the file's footer when not at hand (a
+    streamed sweep joined its chunks' traces on disk)."""
+    if iterates is None:
+        import pyarrow.parquet as pq
 
-    n, iterates = plan.traced.size, pq.read_metadata(path).num_rows
+        iterates = pq.read_metadata(path).num_rows
+    n = plan.traced.size
     say(f"traced {n:,} run{'s' if n != 1 else ''} ({iterates:,} iterates) into {path}")
 
 

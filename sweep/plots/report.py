@@ -20,6 +20,7 @@ from sweep.outcomes import OUTCOME_MEANINGS, OUTCOMES
 from sweep.plots import figures
 from sweep.plots.figures import subplots
 from sweep.problems.losses import BUILTIN_LOSSES, Loss, make_loss
+from sweep.run.plan import axes_listed
 from sweep.run.sweeps import trace
 from sweep.store.aggregate import aggregate, collapse, needs_aggregation
 from sweep.store.results import CONFIG_FILE, StoreError, read_config, read_results
@@ -179,8 +180,7 @@ def choose_axes(config: dict, x: str | None, y: str | None) -> tuple[str, str, l
         y = hyper[0] if hyper else (plane[0] if plane else (others[0] if others else "lr"))
     for option, name in (("--x", x), ("--y", y)):
         if name not in axes:
-            fixed = [other for other in axes if other not in swept]
-            raise StoreError(f"{option} {name}: the sweep has no such axis; its swept axes are {', '.join(swept) or 'none'}" + (f" (and at one value: {', '.join(fixed)})" if fixed else ""))
+            raise StoreError(f"{option} {name}: the sweep has no such axis; its swept axes are {axes_listed({other: len(values) for other, values in axes.items()})}")
     if x == y:
         raise StoreError(f"--x and --y are both {x}: choose two different axes")
     for option, name in (("--x", x), ("--y", y)):

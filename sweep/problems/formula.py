@@ -752,9 +752,9 @@ def _build(formula: str) -> sp.Expr:
     if "#" in source:
         # Python would read the rest as a comment and drop it without a word
         raise FormulaError(f"'#' is not allowed in the loss formula {formula!r}: everything after it would be ignored")
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and "_" in (ast.get_source_segment(source, node) or ""):
-            raise FormulaError(f"the number {ast.get_source_segment(source, node)!r} in the loss formula {formula!r} has an '_'; write numbers with digits, '.' and an exponent only (1000, 0.5, 1e-3)")
+    for number in (ast.get_source_segment(source, node) or "" for node in ast.walk(tree) if isinstance(node, ast.Constant)):
+        if "_" in number:
+            raise FormulaError(f"the number {number!r} in the loss formula {formula!r} has an '_'; write numbers with digits, '.' and an exponent only (1000, 0.5, 1e-3)")
     depth, calls = _syntax_depth(tree.body)
     error = _nesting_error(formula, depth if depth > _MAX_SYNTAX_DEPTH else 0, calls)
     if error is not None:

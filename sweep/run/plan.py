@@ -214,6 +214,14 @@ TABLE_COLUMNS = (
 )
 
 
+def axes_listed(axes: dict[str, int]) -> str:
+    """An error's list of a sweep's axes (name -> number of values): the swept ones, then
+    those at one value apart, which are settings rather than axes to a reader."""
+    swept = [name for name, size in axes.items() if size > 1]
+    fixed = [name for name, size in axes.items() if size <= 1]
+    return (", ".join(swept) or "none") + (f" (and at one value: {', '.join(fixed)})" if fixed else "")
+
+
 def start_name(weight: str, d: int) -> str:
     """The table column of a weight's start: ``w0`` for one weight, else the weight's name
     and 0 (``x0``), with an underscore after a name ending in a digit (``w1_0``)."""
@@ -552,9 +560,7 @@ def select_traced(plan: Plan, request: tuple[str, ...]) -> np.ndarray:
             if not sep or not name:
                 raise SweepError(f"--trace {item!r} is not allowed: give 'all', 'sample:N:SEED' or 'AXIS=V1,V2,...' (such as lr=0.4,0.001,10)")
             if name not in plan.axis:
-                swept = [axis.name for axis in plan.axes if axis.swept]
-                fixed = [axis.name for axis in plan.axes if not axis.swept]
-                raise SweepError(f"--trace {item!r}: the sweep has no axis {name!r} (its swept axes: {', '.join(swept) or 'none'}" + (f"; at one value: {', '.join(fixed)})" if fixed else ")"))
+                raise SweepError(f"--trace {item!r}: the sweep has no axis {name!r}; its swept axes are {axes_listed({axis.name: axis.values.size for axis in plan.axes})}")
             axis = plan.axis[name].values
             at = set()
             for text in listed.split(","):
