@@ -145,6 +145,24 @@ def test_the_memory_check_counts_every_workers_scratch_arrays():
     assert memory_bytes(two) - memory_bytes(one) == per_worker
 
 
+def test_block_kernels_take_lanes_in_the_register_forms_groups():
+    """The register form of H W sums LANE_SPLIT lanes per iteration: every model's lane count
+    must be a multiple, and a spec with another count is refused rather than leaving lanes
+    unsummed."""
+    import dataclasses
+
+    from sweep.kernels.generator import LANE_SPLIT, kernel_source
+    from sweep.run.executor import kernel_spec, model_lanes
+    from sweep.run.plan import plan_sweep
+
+    plan = plan_sweep([0.1], [0.0], loss="mse-linear", n_threads=1)
+    spec = kernel_spec(plan)
+    assert spec.lanes == model_lanes(plan.problem) and spec.lanes % LANE_SPLIT == 0
+    assert f"range(B // {LANE_SPLIT})" in kernel_source(spec)
+    with pytest.raises(ValueError, match="lanes=30: a block kernel takes a multiple of 4"):
+        kernel_source(dataclasses.replace(spec, lanes=30))
+
+
 def test_mse_workers_hold_no_sample_sized_scratch():
     from sweep.kernels.generator import kernel_source
     from sweep.run.executor import kernel_spec, memory_bytes

@@ -789,12 +789,24 @@ if not stopped:
     )
 
 
+#: The register form sums this many lanes, B / LANE_SPLIT apart, in one iteration: each
+#: H[j, q], held in a register for row j, then serves four vectors of lanes, and four
+#: independent chains of adds hide each add's latency. One lane per iteration waits on its
+#: chain of d dependent adds and reloads H[j, q] for every vector (1.14x to 1.19x on the
+#: whole MSE step, measured on AMD Zen 3 with AVX2). The block kernel's B must be a multiple
+#: (sweep/problems/code.py writes the form).
+LANE_SPLIT = 4
+
+
 def _block_source(spec: KernelSpec) -> str:
     """The kernel module of a block problem (a model on data): one step at a time for a
     block of lanes, the gradient matrix-shaped over the block, the update and the tests
     vectorized over lanes with a loop over the weights, the verdict as value selects (no
     scalar pass: every value is already exact), and lanes refilled as their runs end."""
     pr, o = spec.problem, spec.optimizer
+    if spec.lanes % LANE_SPLIT:
+        # the register form of H W takes LANE_SPLIT lanes per iteration: others would be skipped
+        raise ValueError(f"lanes={spec.lanes}: a block kernel takes a multiple of {LANE_SPLIT} lanes")
     D = pr.d
     hypers = [h.name for h in o.hyperparameters]
     counters = [name for name, _ in o.counters]

@@ -13,7 +13,7 @@ import functools
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from sweep.kernels.generator import BlockProblem, LaneProblem
+from sweep.kernels.generator import LANE_SPLIT, BlockProblem, LaneProblem
 
 PRINTER_SETTINGS = {"fully_qualified_modules": True, "strict": True, "user_functions": {"sin": "vsin", "cos": "vcos"}}
 
@@ -110,11 +110,26 @@ def _printed(expr, weights, names, grad_codes, description) -> LaneProblem:
 #: call into BLAS costs more than its d*d*B multiply-adds.
 INLINE_PRODUCT_MAX = 32
 
-#: Up to this many weights, each lane's sum over q is kept in a register: LLVM unrolls the
-#: loop over q (D is a constant of the module) and vectorizes over the lanes. Past it LLVM
-#: leaves the loop over q rolled, and adding into out[j, lane] q by q is faster (measured on
-#: MSE models of 11 to 31 weights, benchmarks/README.md).
+#: Up to this many weights, each lane's sum over q is kept in a register, the loop over q
+#: written out (D is a constant of the module) and the lanes vectorized. Past it adding into
+#: out[j, lane] q by q is faster (measured on MSE models of 11 to 31 weights,
+#: benchmarks/README.md).
 REGISTER_SUM_MAX = 24
+
+
+
+def _register_rows(matrix: str, vectors: str, d: int, row: str, row_start: tuple[str, ...] = ()) -> str:
+    """For each row j: ``row_start`` (statements run once per row), then for every lane of the
+    block acc = sum over q = 0, 1, ... of matrix[j, q] * vectors[q, lane], in that order, then
+    ``row`` (statements with ``{acc}`` and ``{lane}``)."""
+    parts = range(LANE_SPLIT)
+    lines = ["for j in range(D):", *(f"    {line}" for line in row_start), *(f"    h{q} = {matrix}[j, {q}]" for q in range(d)), f"    for lane in range(B // {LANE_SPLIT}):"]
+    lines += [f"        l{p} = lane + {p} * (B // {LANE_SPLIT})" for p in parts]
+    lines += [f"        a{p} = 0.0" for p in parts]
+    lines += [f"        a{p} += h{q} * {vectors}[{q}, l{p}]" for q in range(d) for p in parts]
+    for p in parts:
+        lines += ["        " + line.format(acc=f"a{p}", lane=f"l{p}") for line in row.split("\n")]
+    return "\n".join(lines)
 
 
 def _product(matrix: str, vectors: str, out: str, d: int, minus: str = "") -> str:
@@ -133,36 +148,21 @@ def _product(matrix: str, vectors: str, out: str, d: int, minus: str = "") -> st
             {out}[j, lane] += h * {vectors}[q, lane]{subtract}"""
     # Adding into out[j, lane] q by q would load and store it d times: the stores, not the
     # multiply-adds, would set the pace.
-    return f"""for j in range(D):
-    for lane in range(B):
-        acc = 0.0
-        for q in range(D):
-            acc += {matrix}[j, q] * {vectors}[q, lane]
-        {out}[j, lane] = acc{f" - {minus}[j]" if minus else ""}"""
+    return _register_rows(matrix, vectors, d, f"{out}[j, {{lane}}] = {{acc}}" + (f" - {minus}[j]" if minus else ""))
 
 
 def _mse_gradient(d: int) -> str:
     # g = H w - b, with H = (2/n) X^T X and b = (2/n) X^T y; v = w.(H w)/2 - b.w + mean(y**2)
+    start = "for lane in range(B):\n    V[lane] = DC[1]\n"
     if d > REGISTER_SUM_MAX:
         return f"""{_product("DH", "W", "G", d, minus="DB")}
-for lane in range(B):
-    V[lane] = DC[1]
-for j in range(D):
+{start}for j in range(D):
     half_b = 0.5 * DB[j]
     for lane in range(B):
         V[lane] += W[j, lane] * (0.5 * G[j, lane] - half_b)"""
     # The same sums, with each row of g added into the loss as it is made (one pass over W).
-    return """for lane in range(B):
-    V[lane] = DC[1]
-for j in range(D):
-    half_b = 0.5 * DB[j]
-    for lane in range(B):
-        acc = 0.0
-        for q in range(D):
-            acc += DH[j, q] * W[q, lane]
-        g_j = acc - DB[j]
-        G[j, lane] = g_j
-        V[lane] += W[j, lane] * (0.5 * g_j - half_b)"""
+    row = "g_j = {acc} - b_j\nG[j, {lane}] = g_j\nV[{lane}] += W[j, {lane}] * (0.5 * g_j - half_b)"
+    return start + _register_rows("DH", "W", d, row, ("b_j = DB[j]", "half_b = 0.5 * b_j"))
 
 
 def _sample_pass(sample: str) -> str:
