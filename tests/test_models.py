@@ -1,6 +1,7 @@
 """Models with a weight vector on real data: gradients, kernel, theory and input checks."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sweep import SweepError, run_sweep
@@ -235,3 +236,24 @@ def test_a_csv_with_fewer_than_two_rows_is_one_clear_error(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ModelError, match="has fewer than 2 rows"):
         make_model("mse-linear", str(path), "y")
+
+
+@pytest.mark.parametrize("model", ["mse-linear", "logloss-logistic"])
+def test_a_model_without_dynamics_skips_the_loss_and_leaves_out_its_columns(model):
+    """Without dynamics (and without noise) a model's kernel never computes the loss along
+    the run: the runs end where they end with it, and the columns read from that loss are
+    left out rather than filled with zeros."""
+    from sweep.kernels.generator import kernel_source
+    from sweep.run.executor import LOSS_DYNAMICS, kernel_spec
+    from sweep.run.plan import plan_sweep
+
+    lr, w0 = np.geomspace(1e-3, 2.0, 12), [-1.0, 0.0, 0.5]
+    with_dynamics = run_sweep(lr, w0, loss=model, max_iter=300, tol=1e-6)
+    without = run_sweep(lr, w0, loss=model, max_iter=300, tol=1e-6, dynamics=False)
+    assert set(LOSS_DYNAMICS) <= set(with_dynamics.columns) and not set(LOSS_DYNAMICS) & set(without.columns)
+    # (a kernel that skipped the loss wrote 0; the final loss is summed in another order)
+    assert (with_dynamics["loss_max"] >= with_dynamics["loss"] * (1 - 1e-12)).all()
+    for column in ("n_iter", "outcome", "w_norm", "loss", "grad"):
+        pd.testing.assert_series_equal(with_dynamics[column], without[column])
+    source = kernel_source(kernel_spec(plan_sweep(lr, w0, loss=model, dynamics=False)))
+    assert "V[l0] +=" not in source and "V[lane] +=" not in source

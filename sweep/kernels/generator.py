@@ -792,9 +792,10 @@ if not stopped:
 #: The register form sums this many lanes, B / LANE_SPLIT apart, in one iteration: each
 #: H[j, q], held in a register for row j, then serves four vectors of lanes, and four
 #: independent chains of adds hide each add's latency. One lane per iteration waits on its
-#: chain of d dependent adds and reloads H[j, q] for every vector (1.14x to 1.19x on the
-#: whole MSE step, measured on AMD Zen 3 with AVX2). The block kernel's B must be a multiple
-#: (sweep/problems/code.py writes the form).
+#: chain of d dependent adds and reloads H[j, q] for every vector (the MSE kernel ran 1.07x
+#: to 1.12x faster on AMD Zen 3 with AVX2; on Zen 4 with AVX-512, 1 to 8 lanes ran alike:
+#: benchmarks/README.md). The block kernel's B must be a multiple (sweep/problems/code.py
+#: writes the form).
 LANE_SPLIT = 4
 
 

@@ -117,7 +117,6 @@ INLINE_PRODUCT_MAX = 32
 REGISTER_SUM_MAX = 24
 
 
-
 def _register_rows(matrix: str, vectors: str, d: int, row: str, row_start: tuple[str, ...] = ()) -> str:
     """For each row j: ``row_start`` (statements run once per row), then for every lane of the
     block acc = sum over q = 0, 1, ... of matrix[j, q] * vectors[q, lane], in that order, then
@@ -151,8 +150,12 @@ def _product(matrix: str, vectors: str, out: str, d: int, minus: str = "") -> st
     return _register_rows(matrix, vectors, d, f"{out}[j, {{lane}}] = {{acc}}" + (f" - {minus}[j]" if minus else ""))
 
 
-def _mse_gradient(d: int) -> str:
+def _mse_gradient(d: int, with_loss: bool) -> str:
     # g = H w - b, with H = (2/n) X^T X and b = (2/n) X^T y; v = w.(H w)/2 - b.w + mean(y**2)
+    if not with_loss:
+        # V stays 0, as for the log loss: the loss's sum over the weights, its loads and
+        # stores of V in every row, are left out.
+        return _product("DH", "W", "G", d, minus="DB")
     start = "for lane in range(B):\n    V[lane] = DC[1]\n"
     if d > REGISTER_SUM_MAX:
         return f"""{_product("DH", "W", "G", d, minus="DB")}
@@ -235,7 +238,7 @@ def model_problem(model, with_loss: bool = True, with_curvature: bool = True, ba
     if batched:
         gradient = _batched_gradient(mse, with_curvature)
     else:
-        gradient = _mse_gradient(d) if mse else _logloss_gradient(with_loss, with_curvature)
+        gradient = _mse_gradient(d, with_loss) if mse else _logloss_gradient(with_loss, with_curvature)
     return BlockProblem(
         d=d,
         kind="mse" if mse else "logloss",

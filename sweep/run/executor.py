@@ -158,13 +158,19 @@ def model_lanes(model) -> int:
     return 64 if model.n_samples <= 4096 else 32
 
 
+def model_tracks_loss(plan: Plan) -> bool:
+    """Whether a model's kernel computes the loss at every step: only the dynamics and the
+    noisy outcomes need it (each run's final loss is computed from its final weights), and
+    skipping it saves a pass over the data (log loss) or over the weights (MSE)."""
+    return plan.dynamics or plan.stochastic
+
+
 def kernel_spec(plan: Plan) -> KernelSpec:
     """The generator's parts for a plan: a loss's printed code, or a model's block code."""
     from sweep.problems.code import model_problem, problem_code
 
     if is_model(plan):
-        # The loss at every step feeds the dynamics and the noisy outcomes only.
-        problem = model_problem(plan.problem, with_loss=plan.dynamics or plan.stochastic, with_curvature=plan.dynamics, batched=plan.batched)
+        problem = model_problem(plan.problem, with_loss=model_tracks_loss(plan), with_curvature=plan.dynamics, batched=plan.batched)
         return KernelSpec(problem, plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=model_lanes(plan.problem), substeps=1, batched=plan.batched)
     return KernelSpec(problem_code(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=LANES, substeps=min(_substeps_setting(), plan.optimizer.substeps))
 
@@ -210,7 +216,9 @@ def descend(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         array per weight), ``loss`` and ``grad`` at it, ``outcome`` (int8 codes of
         ``sweep.outcomes``), ``oscillated`` (bool), the dynamics ``loss_max``,
         ``n_increase``, ``first_increase``, ``eos_step`` (int32; -1: never) and
-        ``sharpness_max``; for stochastic runs also ``loss_tail`` and ``reached`` (int32).
+        ``sharpness_max`` (a model without dynamics or noise has no ``loss_max``,
+        ``n_increase`` or ``first_increase``); for stochastic runs also ``loss_tail`` and
+        ``reached`` (int32).
     """
     if is_model(plan):
         return _descend_model(plan, values)
@@ -281,6 +289,10 @@ def _descend_model(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.nd
     out.update({name: floats[d + i] for i, name in enumerate(FLOAT_OUTPUTS) if name not in ("loss", "grad")})
     out.update({"n_increase": ints[2], "first_increase": ints[3], "eos_step": ints[4], "reached": ints[6]})
     _drop_unwritten(spec, out)
+    if not model_tracks_loss(plan):
+        # The kernel never saw the loss along the run: its rise is unknown, not zero.
+        for name in LOSS_DYNAMICS:
+            del out[name]
     out["r2" if plan.problem.kind == 0 else "accuracy"] = scores(plan.problem, W, loss)
     out["W"] = W
     return out
@@ -371,7 +383,9 @@ def compile_kernel(plan: Plan) -> float:
 
 
 #: Columns of a run's end, after the axes: in this order, with these dtypes.
-DYNAMICS = ("loss_max", "n_increase", "first_increase", "sharpness_max", "eos_step")
+#: The dynamics read from the loss along the run (a model without dynamics has none of them).
+LOSS_DYNAMICS = ("loss_max", "n_increase", "first_increase")
+DYNAMICS = (*LOSS_DYNAMICS, "sharpness_max", "eos_step")
 
 
 def table(plan: Plan, values: dict[str, np.ndarray], result: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -99,7 +99,9 @@ def run_sweep(
         ``sweep.run.plan.start_name``) instead of ``w0``, the end point (``x, y`` or
         ``w1, ...``) instead of ``w``, ``grad`` as the gradient's 2-norm, and ``basin`` as
         the index of the minimum reached in the loss's ``minima``. A model has ``w_norm`` instead of ``w``, ``grad`` as the gradient's
-        2-norm, and ``r2`` or ``accuracy``. ``attrs["config"]`` holds what ``sweep.json``
+        2-norm, and ``r2`` or ``accuracy``; with ``dynamics=False`` (and no noise or
+        mini-batches) its kernel skips the loss along the run, so it has no ``loss_max``,
+        ``n_increase`` or ``first_increase``. ``attrs["config"]`` holds what ``sweep.json``
         stores, with ``seconds`` (kernel time), ``compile_seconds``, ``n_threads`` and
         package ``versions``.
 
