@@ -144,6 +144,19 @@ def test_resume_of_a_one_piece_sweep_says_it_is_complete(tmp_path, capsys):
     assert "ran in one piece and is complete" in capsys.readouterr().err
 
 
+def test_resume_takes_the_same_command_whatever_order_its_numbers_sort_in_as_text(tmp_path):
+    """The theory edges are keyed by kappa: 1, 2, 10 in memory, "1.0", "10.0", "2.0" once
+    read back from sweep.json. The same command must resume the folder, and finish it as a
+    run without a break would have."""
+    command = ["run", "--loss", "ill-quadratic", "--param", "kappa=1,2,10", "--lr", "1e-2:1:6:log", "--max-iter", "50", "--chunk-size", "6", "--no-report", "--quiet"]
+    out, whole = tmp_path / "broken", tmp_path / "whole"
+    assert main([*command, "--out", str(out)]) == 0 and main([*command, "--out", str(whole)]) == 0
+    assert list(json.loads((out / "sweep.json").read_text())["loss"]["theory"]["stability_lr_by"]["values"]) == ["1.0", "2.0", "10.0"]
+    (out / "runs" / "part-000001.parquet").unlink()
+    assert main([*command, "--resume", str(out)]) == 0
+    assert read_results(out)[0].equals(read_results(whole)[0])
+
+
 def test_unreachable_scheduler_leaves_no_files(tmp_path, capsys):
     out = tmp_path / "never"
     assert run_cli(["--out", str(out), "--scheduler", "tcp://127.0.0.1:9"]) != 0

@@ -127,7 +127,15 @@ def _write_part(target: Path, write) -> tuple[int, str]:
 
 
 def _differences(old: dict, new: dict) -> list[str]:
-    return [key for key in RESUME_KEYS if json.dumps(old.get(key), sort_keys=True) != json.dumps(new.get(key), sort_keys=True)]
+    """The RESUME_KEYS in which a folder's configuration (as read back from sweep.json) and
+    this command's differ."""
+    return [key for key in RESUME_KEYS if _as_stored(old.get(key)) != _as_stored(new.get(key))]
+
+
+def _as_stored(value) -> str:
+    # Through JSON first: a table keyed by numbers (kappa 1, 2, 10) has string keys once read
+    # back, and "10.0" sorts before "2.0" where 10.0 sorts after 2.0.
+    return json.dumps(json.loads(json.dumps(value)), sort_keys=True)
 
 
 def stream_sweep(
