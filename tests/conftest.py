@@ -12,6 +12,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "two_threads: compares thread counts, so needs Numba to allow two threads")
+
+
+def pytest_collection_modifyitems(config, items):
+    import numba
+
+    # NUMBA_NUM_THREADS defaults to the machine's cores: on one core these cannot run.
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        skip = pytest.mark.skip(reason="needs NUMBA_NUM_THREADS >= 2")
+        for item in items:
+            if "two_threads" in item.keywords:
+                item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def close_figures():
     yield

@@ -26,7 +26,7 @@ def test_baseline_equals_kernel(loss_text, implementation):
         np.testing.assert_array_equal(w, expected["w"])
 
 
-@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("n_threads", [1, pytest.param(2, marks=pytest.mark.two_threads)])
 def test_bare_lockstep_kernel_ends_its_three_outcomes_as_the_kernel_does(n_threads):
     # Its blocks go to the threads in strided shares; 1000 runs are 8 blocks, the last one
     # partly padding, and the lr-major grid puts the slow runs in the first blocks.

@@ -86,6 +86,7 @@ def test_the_kernel_is_a_plain_minibatch_loop(name, optimizer):
             assert row.loss == pytest.approx(full, rel=1e-8)
 
 
+@pytest.mark.two_threads
 def test_minibatch_sweeps_are_the_same_for_any_threads_and_chunks(tmp_path):
     settings = {"loss": "logloss-logistic", "batch_size": [8, 64], "max_iter": 60, "seed": 2}
     lr, w0 = np.geomspace(1e-2, 5, 9), [-0.5, 0.0, 0.5]

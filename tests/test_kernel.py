@@ -123,6 +123,7 @@ def test_outcomes_where_theory_puts_them():
     assert (at_minimum["n_iter"] == 0).all() and (at_minimum["outcome"] == "converged").all()
 
 
+@pytest.mark.two_threads
 def test_same_output_for_one_and_two_threads():
     lr = np.geomspace(1e-3, 10, 97)
     w0 = np.linspace(-2, 3, 53)
@@ -133,6 +134,7 @@ def test_same_output_for_one_and_two_threads():
     assert one.equals(two)
 
 
+@pytest.mark.two_threads
 @pytest.mark.parametrize("shares", [1, 3])
 def test_same_output_whatever_the_shares_of_blocks(monkeypatch, shares):
     # Threads take shares of the blocks as they come free (run_workers): which thread ran a

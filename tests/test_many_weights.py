@@ -290,6 +290,7 @@ def test_sharpness_of_several_weights_is_lr_times_the_top_eigenvalue():
     np.testing.assert_allclose(trace["sharpness"].to_numpy()[:-1], 1e-4 * np.linalg.eigvalsh(H)[:, -1], rtol=1e-6)
 
 
+@pytest.mark.two_threads
 def test_schedules_and_noise_with_several_weights():
     # a cosine schedule on Himmelblau: the kernel against the reference with the same lr_k
     lrs, max_iter = [0.005, 0.02], 200

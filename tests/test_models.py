@@ -131,6 +131,7 @@ def test_csv_dataset(tmp_path):
         make_model("svm")
 
 
+@pytest.mark.two_threads
 def test_the_memory_check_counts_every_workers_scratch_arrays():
     import re
 
@@ -164,6 +165,7 @@ def test_block_kernels_take_lanes_in_the_register_forms_groups():
         kernel_source(dataclasses.replace(spec, lanes=30))
 
 
+@pytest.mark.two_threads
 def test_mse_workers_hold_no_sample_sized_scratch():
     from sweep.kernels.generator import kernel_source
     from sweep.run.executor import kernel_spec, memory_bytes

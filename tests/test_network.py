@@ -109,6 +109,7 @@ def test_kernel_matches_numpy_reference_on_a_small_grid(nonlinearity, width):
     assert 0 < converged.mean() < 1  # the grid spans both classes
 
 
+@pytest.mark.two_threads
 def test_threads_do_not_change_a_bit_and_odd_sizes_are_padded():
     net = Network(3)
     lr = np.logspace(-1, 3, 13)  # not a multiple of the block

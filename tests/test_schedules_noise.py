@@ -58,6 +58,7 @@ def test_the_noise_floor_of_gd_on_a_quadratic_is_its_closed_form():
     assert abs(np.mean(runs["w"]) - 1) < 4 * math.sqrt(expected / w0.size)
 
 
+@pytest.mark.two_threads
 def test_noisy_sweeps_are_the_same_at_any_thread_count_and_in_chunks(tmp_path):
     from sweep.run.plan import plan_sweep
     from sweep.run.stream import stream_sweep
