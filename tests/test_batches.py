@@ -104,9 +104,9 @@ def test_minibatch_sweeps_are_the_same_for_any_threads_and_chunks(tmp_path):
     ("kwargs", "message"),
     [
         ({"loss": "quadratic", "batch_size": 4}, "no samples to batch"),
-        ({"loss": "mse-linear", "batch_size": 443}, r"1\.\.442"),
-        ({"loss": "mse-linear", "batch_size": 0}, r"1\.\.442"),
-        ({"loss": "mse-linear", "batch_size": 2.5}, "whole number"),
+        ({"loss": "mse-linear", "batch_size": 443}, r"batch_size=443 is not allowed: .* 1\.\.442"),
+        ({"loss": "mse-linear", "batch_size": 0}, r"batch_size=0 is not allowed: .* 1\.\.442"),
+        ({"loss": "mse-linear", "batch_size": 2.5}, "batch_size=2.5 is not allowed: a batch size is a whole number"),
     ],
 )
 def test_bad_batch_sizes_are_refused(kwargs, message):

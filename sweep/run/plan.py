@@ -310,7 +310,9 @@ def _batch_axes(batch_size, problem) -> list[Axis]:
     n = problem.n_samples
     bad = values[(values != np.round(values)) | (values < 1) | (values > n)]
     if bad.size:
-        raise SweepError(f"batch_size={float(bad[0])!r} is not allowed: a batch size is a whole number of samples in 1..{n} (the {problem.dataset} data has {n})")
+        value = float(bad[0])  # a whole number as the user wrote it: 0, not 0.0
+        shown = int(value) if value.is_integer() and abs(value) < 2**53 else value
+        raise SweepError(f"batch_size={shown!r} is not allowed: a batch size is a whole number of samples in 1..{n} (the {problem.dataset} data has {n})")
     return [Axis("batch_size", values, "batch:batch_size")]
 
 
