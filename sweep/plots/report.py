@@ -222,7 +222,7 @@ def render_report(frame: pd.DataFrame, config: dict, x: str | None = None, y: st
     runs = frame
     if frame is None and needs_aggregation(config):
         if (x, y) != ("lr", "w0") or folded:
-            raise StoreError(f"{str(source)!r} is too large to draw but as its default map, lr across and w0 up (--x lr --y w0), with no other axis folded")
+            raise StoreError(f"{str(source)!r} is too large to draw as any map but the default one: lr across, w0 up (--x lr --y w0), no other axis folded")
         from sweep.store.results import result_sources
 
         cells = aggregate(result_sources(source)[0], config)
