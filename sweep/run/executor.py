@@ -288,11 +288,7 @@ def _descend_model(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.nd
     out = {"n_iter": ints[0], "outcome": ints[1].astype(np.int8), "oscillated": ints[5].astype(bool), "loss": loss, "grad": grad, "w_norm": w_norm}
     out.update({name: floats[d + i] for i, name in enumerate(FLOAT_OUTPUTS) if name not in ("loss", "grad")})
     out.update({"n_increase": ints[2], "first_increase": ints[3], "eos_step": ints[4], "reached": ints[6]})
-    _drop_unwritten(spec, out)
-    if not model_tracks_loss(plan):
-        # The kernel never saw the loss along the run: its rise is unknown, not zero.
-        for name in LOSS_DYNAMICS:
-            del out[name]
+    _drop_unwritten(plan, spec, out)
     out["r2" if plan.problem.kind == 0 else "accuracy"] = scores(plan.problem, W, loss)
     out["W"] = W
     return out
@@ -349,15 +345,20 @@ def _outputs(plan: Plan, spec: KernelSpec, floats: np.ndarray, ints: np.ndarray)
     out.update({name: floats[j] for j, name in enumerate(names)})
     out.update({name: floats[D + i] for i, name in enumerate(FLOAT_OUTPUTS)})
     out.update({"n_increase": ints[2], "first_increase": ints[3], "eos_step": ints[4], "reached": ints[6]})
-    _drop_unwritten(spec, out)
+    _drop_unwritten(plan, spec, out)
     return out
 
 
-def _drop_unwritten(spec: KernelSpec, out: dict) -> None:
+def _drop_unwritten(plan: Plan, spec: KernelSpec, out: dict) -> None:
     """Only a stochastic kernel writes ``STOCHASTIC_OUTPUTS``: elsewhere their rows were never
-    written (nor their memory touched), so they are left out rather than read."""
+    written (nor their memory touched), so they are left out rather than read. A model's
+    kernel that skips the loss along the run (``model_tracks_loss``) never saw what
+    ``LOSS_DYNAMICS`` are read from: they are unknown, not zero, and left out too."""
     if not spec.stochastic:
         for name in STOCHASTIC_OUTPUTS:
+            del out[name]
+    if is_model(plan) and not model_tracks_loss(plan):
+        for name in LOSS_DYNAMICS:
             del out[name]
 
 
