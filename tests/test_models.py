@@ -215,6 +215,63 @@ def test_every_inline_form_of_the_mse_product_gives_the_kernels_bits(tmp_path, n
     assert {OUTCOMES[o] for o in result["outcome"]} == {"converged", "max_iter"}
 
 
+@pytest.mark.parametrize("dynamics", [True, False])
+@pytest.mark.parametrize("optimizer", ["gd", "momentum"])
+def test_the_block_kernels_counted_tests_end_every_run_as_the_reference(tmp_path, optimizer, dynamics):
+    """The block kernel counts the weights failing each test in the digits of two floats
+    (COUNT_BASE): every outcome must still come out where the reference's plain tests put it.
+    Two features correlated -0.95 make H[0, 1] close to -2, so from w0 = 1e308 (div_factor
+    1e300 leaves the bound at the largest float) H w is inf - inf: a NaN gradient, in the
+    same step as infinite ones; tol = 0 over 3000 steps stalls and cycles runs at the bottom;
+    lr = 1e-30 stalls at once and lr >= 1 diverges."""
+    from sweep.reference import optimizer_run
+    from sweep.run.executor import descend, model_data
+    from sweep.run.plan import plan_sweep
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=40)
+    b = -0.95 * a + 0.3 * rng.normal(size=40)
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.column_stack([a, b, 0.5 * a - 0.2 * b + 0.1 * rng.normal(size=40)]), delimiter=",", header="a,b,y", comments="")
+    lr, w0 = [1e-30, 1e-3, 0.2, 0.5, 0.9, 1.0, 1.2], [-0.5, 0.3, 1e308]
+    max_iter, div_factor = 3000, 1e300
+    plan = plan_sweep(lr, w0, loss="mse-linear", dataset=str(path), target="y", optimizer=optimizer, max_iter=max_iter, tol=0.0, div_factor=div_factor, dynamics=dynamics)
+    values = plan.values_of(0, plan.n_runs)
+    result = descend(plan, values)
+    _, _, H, b_, _ = model_data(plan.problem)
+    rows, shift = H.tolist(), b_.tolist()
+
+    def grad(w):  # H w - b summed as the kernel sums it, q = 0, 1, ...
+        out = []
+        for row, b_j in zip(rows, shift):
+            total = 0.0
+            for h, w_q in zip(row, w):
+                total += h * w_q
+            out.append(total - b_j)
+        return tuple(out)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, (rate, start) in enumerate(zip(values["lr"], values["w0"])):
+            n_iter, w, outcome = optimizer_run(optimizer, rate, [start] * 3, grad, {}, max_iter, 0.0, div_factor)
+            assert (int(result["n_iter"][i]), OUTCOMES[result["outcome"][i]]) == (n_iter, outcome), (rate, start)
+            assert tuple(result["W"][i]) == w, (rate, start)
+    found = {OUTCOMES[code] for code in result["outcome"]}
+    assert {"stalled", "nan", "max_iter", "cycling", "diverged"} <= found, found
+    assert optimizer != "gd" or "converged" in found
+
+
+def test_a_dataset_wider_than_the_kernels_counts_is_one_clear_error(tmp_path, monkeypatch):
+    from sweep.problems import models
+
+    monkeypatch.setattr(models, "MAX_FEATURES", 3)
+    path = tmp_path / "wide.csv"
+    path.write_text("a,b,c,y\n1,2,3,4\n2,1,0,5\n")
+    with pytest.raises(SweepError) as error:
+        run_sweep([0.1], [0.0], loss="mse-linear", dataset=str(path), target="y")
+    assert str(error.value) == f"{str(path)!r} has 3 feature columns; at most 2 are supported (choose some with --features a,b,c)"
+    assert len(run_sweep([0.1], [0.0], loss="mse-linear", dataset=str(path), target="y", features=("a", "b"))) == 1
+
+
 def test_r2_from_the_runs_losses_is_r2_from_their_predictions():
     from sweep.kernels.models import evaluate_model
     from sweep.run.executor import model_data
