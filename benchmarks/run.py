@@ -2,7 +2,8 @@
 
 import sys
 
-from sweep.cli import main
+from sweep.entry import main
 
 if __name__ == "__main__":
-    sys.exit(main(["bench", *sys.argv[1:]]))
+    sys.argv[1:1] = ["bench"]
+    sys.exit(main())

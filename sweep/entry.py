@@ -1,12 +1,19 @@
 """The ``sweep`` console command's first, light step: everything heavy is imported inside a
 guard, so Ctrl-C at any moment ends in one line, never a traceback."""
 
+import os
 import sys
 
 
 def main() -> int:
-    """Import the command line and run it; Ctrl-C while importing exits 130 quietly."""
+    """Choose Numba's vector width (``sweep.kernels.target``), then import the command line
+    and run it; Ctrl-C while importing exits 130 quietly."""
     try:
+        from sweep.kernels.target import wide_vector_features
+
+        features = wide_vector_features()
+        if features:
+            os.environ["NUMBA_CPU_FEATURES"] = features
         from sweep.cli import main as run
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)

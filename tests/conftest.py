@@ -6,6 +6,14 @@ import matplotlib
 # (tests/test_core.py checks that against the default of eight).
 os.environ.setdefault("SWEEP_SUBSTEPS", "2")
 
+# The vector width the sweep command compiles for (sweep.kernels.target), chosen before Numba
+# starts: the suite's own kernels and those of the commands it runs in subprocesses are then
+# the same, compiled once.
+from sweep.kernels.target import wide_vector_features  # noqa: E402
+
+if wide_vector_features():
+    os.environ["NUMBA_CPU_FEATURES"] = wide_vector_features()
+
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402

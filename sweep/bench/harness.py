@@ -234,7 +234,8 @@ def memory_per_run(n_runs: int = 1_000_000) -> dict:
 
 
 def machine() -> str:
-    """A short description of this machine: CPU model, cores, vector extensions."""
+    """A short description of this machine: CPU model, cores, vector extensions and the
+    vector width the kernels were compiled for."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as handle:
@@ -244,7 +245,9 @@ def machine() -> str:
         vector = "AVX-512" if "avx512f" in flags else ("AVX2" if "avx2" in flags else "no AVX2")
     except (OSError, StopIteration):
         vector = "unknown vector extensions"
-    return f"{model}, {os.cpu_count()} cores, {vector}, Python {platform.python_version()}, numpy {np.__version__}"
+    from sweep.kernels.target import vector_width
+
+    return f"{model}, {os.cpu_count()} cores, {vector} ({vector_width()}), Python {platform.python_version()}, numpy {np.__version__}"
 
 
 CASES_FULL = [
