@@ -11,8 +11,9 @@ os.environ.setdefault("SWEEP_SUBSTEPS", "2")
 # the same, compiled once.
 from sweep.kernels.target import wide_vector_features  # noqa: E402
 
-if wide_vector_features():
-    os.environ["NUMBA_CPU_FEATURES"] = wide_vector_features()
+_features = wide_vector_features()
+if _features:
+    os.environ["NUMBA_CPU_FEATURES"] = _features
 
 matplotlib.use("Agg")
 

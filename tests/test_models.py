@@ -261,9 +261,11 @@ def test_the_block_kernels_counted_tests_end_every_run_as_the_reference(tmp_path
 
 
 def test_a_dataset_wider_than_the_kernels_counts_is_one_clear_error(tmp_path, monkeypatch):
+    from sweep.kernels.generator import COUNT_BASE
     from sweep.problems import models
 
-    monkeypatch.setattr(models, "MAX_FEATURES", 3)
+    assert models.MAX_FEATURES + 1 == COUNT_BASE - 1  # the widest model's weights, intercept included
+    monkeypatch.setattr(models, "MAX_FEATURES", 2)
     path = tmp_path / "wide.csv"
     path.write_text("a,b,c,y\n1,2,3,4\n2,1,0,5\n")
     with pytest.raises(SweepError) as error:

@@ -101,9 +101,9 @@ class Model:
         }
 
 
-#: One weight per feature plus the intercept: the block kernel counts failing weights in
-#: digits of ``sweep.kernels.generator.COUNT_BASE``, which the weights must stay below.
-MAX_FEATURES = 2**17 - 1
+#: One weight per feature plus the intercept, fewer than ``sweep.kernels.generator.COUNT_BASE``
+#: (2**17): the block kernel counts failing weights in digits of that base.
+MAX_FEATURES = 2**17 - 2
 
 
 def _standardize(X: np.ndarray) -> np.ndarray:
@@ -149,8 +149,8 @@ def _load(dataset: str, target: str | None, features: tuple[str, ...] | None = N
         chosen = [name for name in columns if name != target]
     if not chosen:
         raise ModelError(f"{dataset!r} has no column besides the target {target!r} to use as a feature")
-    if len(chosen) >= MAX_FEATURES:
-        raise ModelError(f"{dataset!r} has {len(chosen)} feature columns; at most {MAX_FEATURES - 1} are supported (choose some with --features a,b,c)")
+    if len(chosen) > MAX_FEATURES:
+        raise ModelError(f"{dataset!r} has {len(chosen)} feature columns; at most {MAX_FEATURES} are supported (choose some with --features a,b,c)")
     for name in [*chosen, target]:
         column = table[name]
         if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
