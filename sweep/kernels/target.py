@@ -40,7 +40,7 @@ def wide_vector_features(environ=os.environ) -> str | None:
 
 
 def vector_width() -> str:
-    """How this process's kernels are vectorized, for the benchmark's record: "512-bit" where
-    the ``sweep`` command chose it, else LLVM's own choice for the CPU."""
+    """How this process's kernels are vectorized, for the benchmark's record: "512-bit vectors
+    preferred" where the ``sweep`` command chose them, else "LLVM's default vector width"."""
     features = os.environ.get("NUMBA_CPU_FEATURES", "")
     return "512-bit vectors preferred" if f"-{PREFER_256}" in features.split(",") else "LLVM's default vector width"
