@@ -108,6 +108,11 @@ def test_log_loss_theory_is_per_w0():
     assert set(theory["stability_lr_by"]["values"]) == {0.0, 1.0} and theory["stability_lr_by"]["axis"] == "w0"
     # at w = 0 every p is 1/2, so the Hessian is X^T X / (4 n)
     assert theory["stability_lr_by"]["values"][0.0] == pytest.approx(2 / np.linalg.eigvalsh(model.X.T @ model.X / (4 * model.n_samples))[-1])
+    # Where the sigmoid saturates (L is 0: no rate is bounded) or X w overflows (no L in
+    # floats), a start has no bound, rather than a division by zero or a NaN
+    far = model.theory([0.0, 1e5, -1e308])["stability_lr_by"]["values"]
+    assert set(far) == {0.0}
+    assert run_sweep([0.1], [1e5], loss="logloss-logistic", max_iter=10).loc[0, "outcome"] in ("stalled", "max_iter")
 
 
 def test_csv_dataset(tmp_path):
@@ -258,6 +263,20 @@ def test_the_block_kernels_counted_tests_end_every_run_as_the_reference(tmp_path
     found = {OUTCOMES[code] for code in result["outcome"]}
     assert {"stalled", "nan", "max_iter", "cycling", "diverged"} <= found, found
     assert optimizer != "gd" or "converged" in found
+
+
+@pytest.mark.parametrize(("name", "start", "ends"), [("mse-linear", 1e155, {"max_iter"}), ("logloss-logistic", 1e308, {"stalled"})])
+def test_a_loss_that_overflows_ends_runs_as_without_the_loss(name, start, ends):
+    """From w0 = 1e155 the MSE loss, summed as w.(H w / 2 - b), is inf - inf, and from 1e308
+    the log loss's softplus(z) - y z is too (X w overflows): NaN, where the loss itself is
+    +inf, while the gradient is finite. A run ends the same with the loss tracked (the
+    dynamics) or not: only a NaN gradient ends it as nan."""
+    lr, w0 = [1e-3, 0.1], [-start, start, 0.5]
+    settings = {"loss": name, "max_iter": 100, "tol": 1e-8, "div_factor": 1e300}
+    with_loss, without = run_sweep(lr, w0, dynamics=True, **settings), run_sweep(lr, w0, dynamics=False, **settings)
+    for column in ("n_iter", "outcome", "oscillated", "regime", "loss", "grad"):
+        assert with_loss[column].equals(without[column]), column
+    assert set(with_loss.loc[with_loss["w0"].abs() == start, "outcome"].astype(str)) == ends
 
 
 def test_a_dataset_wider_than_the_kernels_counts_is_one_clear_error(tmp_path, monkeypatch):

@@ -27,9 +27,11 @@ class _Features(dict):
         ("skylake", {"avx2": True, "avx512f": False}, {}, False),
         ("rocketlake", {"avx2": True, "avx512f": True}, {"NUMBA_CPU_NAME": "generic"}, False),
         ("rocketlake", {"avx2": True, "avx512f": True}, {"NUMBA_CPU_FEATURES": "+avx2"}, False),
+        ("rocketlake", {"avx2": True, "avx512f": True}, {"NUMBA_CPU_FEATURES": ""}, False),  # empty: no extra features, the user's choice
     ],
 )
-def test_512_bit_vectors_are_chosen_on_intels_avx512_cores_only(monkeypatch, name, features, environ, wide):
+def test_512_bit_vectors_are_chosen_on_intels_avx512_cores_only(monkeypatch, tmp_path, name, features, environ, wide):
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(llvmlite.binding, "get_host_cpu_name", lambda: name)
     monkeypatch.setattr(llvmlite.binding, "get_host_cpu_features", lambda: _Features(features))
     chosen = wide_vector_features(environ)
@@ -37,6 +39,15 @@ def test_512_bit_vectors_are_chosen_on_intels_avx512_cores_only(monkeypatch, nam
         assert chosen == _Features(features).flatten() + f",-{PREFER_256}"
     else:
         assert chosen is None
+
+
+def test_a_numba_settings_file_in_the_working_folder_is_left_to_numba(monkeypatch, tmp_path):
+    monkeypatch.setattr(llvmlite.binding, "get_host_cpu_name", lambda: "rocketlake")
+    monkeypatch.setattr(llvmlite.binding, "get_host_cpu_features", lambda: _Features({"avx512f": True}))
+    monkeypatch.chdir(tmp_path)
+    assert wide_vector_features({}) is not None
+    (tmp_path / ".numba_config.yaml").write_text("cpu_name: generic\n")
+    assert wide_vector_features({}) is None
 
 
 _SWEEPS = """

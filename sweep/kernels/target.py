@@ -15,17 +15,21 @@ import os
 #: LLVM's tuning flag that keeps AVX-512 code to 256-bit vectors.
 PREFER_256 = "prefer-256-bit"
 
+#: Numba's settings file, read from the working folder when Numba starts.
+NUMBA_CONFIG_FILE = ".numba_config.yaml"
+
 
 def wide_vector_features(environ=os.environ) -> str | None:
     """The host's LLVM feature string with 512-bit vectors preferred, for
     ``NUMBA_CPU_FEATURES``, or None where it does not apply: no AVX-512, an AMD core (its
     512-bit units are measured with LLVM's own choice only), or a Numba target the user
-    chose (``NUMBA_CPU_NAME`` or ``NUMBA_CPU_FEATURES`` set).
+    chose: ``NUMBA_CPU_NAME`` or ``NUMBA_CPU_FEATURES`` set (even to an empty value), or a
+    ``.numba_config.yaml`` in the working folder, which Numba reads.
 
     Measured on case (a) of the benchmark (Intel Rocket Lake, 2 cores, benchmarks/README.md):
     the gd kernel 1.34x faster, the MSE model's 1.05x.
     """
-    if environ.get("NUMBA_CPU_NAME") or environ.get("NUMBA_CPU_FEATURES"):
+    if "NUMBA_CPU_NAME" in environ or "NUMBA_CPU_FEATURES" in environ or os.path.exists(NUMBA_CONFIG_FILE):
         return None
     try:
         import llvmlite.binding as llvm

@@ -133,7 +133,10 @@ def _register_rows(matrix: str, vectors: str, d: int, row: str, row_start: tuple
 
 def _product(matrix: str, vectors: str, out: str, d: int, minus: str = "") -> str:
     """``out = matrix @ vectors`` (``- minus[j]`` in row j, if given) for a (d, d) matrix and
-    (d, B) blocks. Every form adds in the same order (q = 0, 1, ...), so gives the same bits."""
+    (d, B) blocks. Up to INLINE_PRODUCT_MAX weights every form adds in the same order (q = 0,
+    1, ...), so gives the same bits as a plain loop; past it BLAS adds in its own order (with
+    FMA), the same bits on one machine for any grid, but only equal to a plain loop to
+    rounding."""
     subtract = f"\nfor j in range(D):\n    for lane in range(B):\n        {out}[j, lane] -= {minus}[j]" if minus else ""
     if d > INLINE_PRODUCT_MAX:
         return f"matmul({matrix}, {vectors}, {out}){subtract}"

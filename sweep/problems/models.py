@@ -66,21 +66,32 @@ class Model:
         """The loss's Hessian at weights w, shape (d, d)."""
         if self.kind == 0:
             return 2.0 / self.n_samples * self.X.T @ self.X
-        p = 1.0 / (1.0 + np.exp(-(self.X @ w)))
+        # exp(-z) -> inf for very negative z: p = 0, as it should; where X w itself overflows
+        # (inf - inf) p is NaN, and so is the Hessian (curvature() says so)
+        with np.errstate(over="ignore", invalid="ignore"):
+            p = 1.0 / (1.0 + np.exp(-(self.X @ w)))
         return (self.X.T * (p * (1 - p))) @ self.X / self.n_samples
 
     def curvature(self, w0: float = 0.0) -> float:
-        """Largest Hessian eigenvalue L at the point where every weight is w0."""
-        return float(np.linalg.eigvalsh(self.hessian(np.full(self.n_weights, w0)))[-1])
+        """Largest Hessian eigenvalue L at the point where every weight is w0; NaN where the
+        Hessian cannot be computed in floats (X w overflows)."""
+        with np.errstate(invalid="ignore"):
+            H = self.hessian(np.full(self.n_weights, w0))
+        if not np.isfinite(H).all():
+            return math.nan
+        return float(np.linalg.eigvalsh(H)[-1])
 
     def theory(self, w0_axis=None) -> dict:
         """Learning rates that theory marks: the MSE stability edge 2/L, or for log loss the
-        local bound 2/L(w0) for each w0 of the axis."""
+        local bound 2/L(w0) for each w0 of the axis. Where the sigmoid saturates (a large
+        |w0|) L is 0 to rounding and no rate is bounded, and where X w overflows L is NaN:
+        such w0 have no entry."""
         if self.kind == 0:
             return {"stability_lr": 2.0 / self.curvature()}
         if w0_axis is None:
             return {}
-        return {"stability_lr_by": {"axis": "w0", "values": {float(v): 2.0 / self.curvature(float(v)) for v in w0_axis}}}
+        bounds = {float(v): self.curvature(float(v)) for v in w0_axis}
+        return {"stability_lr_by": {"axis": "w0", "values": {v: 2.0 / top for v, top in bounds.items() if top > 0.0}}}
 
     def flops_per_step(self) -> int:
         """Floating-point operations of one gradient step, multiplies and adds counted apart:
