@@ -277,6 +277,8 @@ def test_a_loss_that_overflows_ends_runs_as_without_the_loss(name, start, ends):
     for column in ("n_iter", "outcome", "oscillated", "regime", "loss", "grad"):
         assert with_loss[column].equals(without[column]), column
     assert set(with_loss.loc[with_loss["w0"].abs() == start, "outcome"].astype(str)) == ends
+    if start == 1e155:  # the squares overflow; the norm, about 3.3e155, need not
+        assert np.isfinite(with_loss["w_norm"]).all() and with_loss["w_norm"].max() > 1e155
 
 
 def test_a_dataset_wider_than_the_kernels_counts_is_one_clear_error(tmp_path, monkeypatch):

@@ -285,6 +285,12 @@ def _descend_model(plan: Plan, values: dict[str, np.ndarray]) -> dict[str, np.nd
     model_kernels.evaluate_model(plan.problem.kind, W, data[2], data[3], data[0], data[1], loss, grad)
     with np.errstate(all="ignore"):
         w_norm = np.sqrt((W * W).sum(axis=1))
+        # Weights past about 1e154 overflow the squares; those norms, and only those, are
+        # taken again scaled by the largest weight (finite weights, a finite norm).
+        over = np.isinf(w_norm) & np.isfinite(W).all(axis=1)
+        if over.any():
+            top = np.abs(W[over]).max(axis=1)
+            w_norm[over] = top * np.sqrt(((W[over] / top[:, None]) ** 2).sum(axis=1))
     out = {"n_iter": ints[0], "outcome": ints[1].astype(np.int8), "oscillated": ints[5].astype(bool), "loss": loss, "grad": grad, "w_norm": w_norm}
     out.update({name: floats[d + i] for i, name in enumerate(FLOAT_OUTPUTS) if name not in ("loss", "grad")})
     out.update({"n_increase": ints[2], "first_increase": ints[3], "eos_step": ints[4], "reached": ints[6]})
