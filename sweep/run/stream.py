@@ -355,7 +355,9 @@ def _connect(scheduler: str):
     for name in ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     if scheduler == "dask":
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        # silence_logs reaches the worker processes, where the loop above does not: without
+        # it Ctrl-C printed their warnings about cancelled chunks beside the one-line error.
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
         return Client(cluster), cluster
     if scheduler.startswith("tcp://"):
         try:
