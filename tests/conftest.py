@@ -9,11 +9,9 @@ os.environ.setdefault("SWEEP_SUBSTEPS", "2")
 # The vector width the sweep command compiles for (sweep.kernels.target), chosen before Numba
 # starts: the suite's own kernels and those of the commands it runs in subprocesses are then
 # the same, compiled once.
-from sweep.kernels.target import wide_vector_features  # noqa: E402
+from sweep.kernels.target import prefer_wide_vectors  # noqa: E402
 
-_features = wide_vector_features()
-if _features:
-    os.environ["NUMBA_CPU_FEATURES"] = _features
+prefer_wide_vectors()
 
 matplotlib.use("Agg")
 

@@ -10,7 +10,7 @@ import llvmlite.binding
 import numpy as np
 import pytest
 
-from sweep.kernels.target import PREFER_256, vector_width, wide_vector_features
+from sweep.kernels.target import PREFER_256, prefer_wide_vectors, vector_width, wide_vector_features
 
 
 class _Features(dict):
@@ -39,6 +39,18 @@ def test_512_bit_vectors_are_chosen_on_intels_avx512_cores_only(monkeypatch, tmp
         assert chosen == _Features(features).flatten() + f",-{PREFER_256}"
     else:
         assert chosen is None
+
+
+def test_the_choice_is_written_where_it_applies_and_nothing_else_is(monkeypatch, tmp_path):
+    monkeypatch.setattr(llvmlite.binding, "get_host_cpu_name", lambda: "rocketlake")
+    monkeypatch.setattr(llvmlite.binding, "get_host_cpu_features", lambda: _Features({"avx512f": True}))
+    monkeypatch.chdir(tmp_path)
+    environ = {}
+    prefer_wide_vectors(environ)
+    assert environ == {"NUMBA_CPU_FEATURES": f"+avx512f,-{PREFER_256}"}
+    chosen = {"NUMBA_CPU_NAME": "generic"}
+    prefer_wide_vectors(chosen)
+    assert chosen == {"NUMBA_CPU_NAME": "generic"}
 
 
 def test_a_numba_settings_file_in_the_working_folder_is_left_to_numba(monkeypatch, tmp_path):

@@ -43,6 +43,14 @@ def wide_vector_features(environ=os.environ) -> str | None:
     return f"{features.flatten()},-{PREFER_256}"
 
 
+def prefer_wide_vectors(environ=os.environ) -> None:
+    """Set ``NUMBA_CPU_FEATURES`` in ``environ`` to ``wide_vector_features()`` where that
+    applies; call it before Numba is imported (the ``sweep`` command and the test suite do)."""
+    features = wide_vector_features(environ)
+    if features:
+        environ["NUMBA_CPU_FEATURES"] = features
+
+
 def vector_width() -> str:
     """How this process's kernels are vectorized, for the benchmark's record: "512-bit vectors
     preferred" where the ``sweep`` command chose them, else "LLVM's default vector width"."""
