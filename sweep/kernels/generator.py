@@ -894,7 +894,9 @@ for lane in range(B):
     tests = [f"FA[lane] += {' + '.join(fails)}", f"FB[lane] += {' + '.join(moves)}", "GP[j, lane] = g"]
     loss_records = ""
     if tracks_loss:
-        loss_records = f"""inc = v > {lane('vprev_')}
+        loss_records = f"""v = V[lane]
+v = v if v == v else math.inf
+inc = v > {lane('vprev_')}
 {lane('ninc_')} += 1.0 if inc else 0.0
 first = {lane('kk')} - 1.0 if inc else math.inf
 {lane('finc_')} = first if first < {lane('finc_')} else {lane('finc_')}
@@ -926,8 +928,8 @@ first = {lane('kk')} if v <= target else math.inf
         ]
     )
     # No NaN-loss test: a model's loss is finite or +inf at every finite w (its data are
-    # finite), so a NaN in V is inf - inf inside the sum and is read as +inf (below), the same
-    # run with the loss tracked or not; a NaN gradient still ends the run as nan.
+    # finite), so a NaN in V is inf - inf inside the sum and is read as +inf (loss_records),
+    # the same run with the loss tracked or not; a NaN gradient still ends the run as nan.
     verdict = [f"status = {CONTINUE}"]
     if not spec.stochastic:
         verdict.append(f"status = {CONVERGED} if (status == {CONTINUE}) & (fa == fa_high * {digit!r}) else status")
@@ -1084,8 +1086,6 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
 {_lines(sharp, 8)}
         any_stop = False
         for lane in range(B):
-            v = V[lane]
-            v = v if v == v else math.inf
 {_lines(digits, 12)}
 {_lines(loss_records, 12)}
 {_lines(chr(10).join(verdict), 12)}

@@ -75,8 +75,7 @@ class Model:
     def curvature(self, w0: float = 0.0) -> float:
         """Largest Hessian eigenvalue L at the point where every weight is w0; NaN where the
         Hessian cannot be computed in floats (X w overflows)."""
-        with np.errstate(invalid="ignore"):
-            H = self.hessian(np.full(self.n_weights, w0))
+        H = self.hessian(np.full(self.n_weights, w0))
         if not np.isfinite(H).all():
             return math.nan
         return float(np.linalg.eigvalsh(H)[-1])
