@@ -12,6 +12,7 @@ from sweep.problems.losses import make_loss
 from sweep.problems.models import make_model
 from sweep.reference import optimizer_run
 from sweep.run.executor import descend_runs, model_data
+from sweep.run.plan import plan_sweep
 
 HYPER = {"adamw": {"weight_decay": 0.1}, "lion": {"weight_decay": 0.05}}
 FORMULA = "(w - 1)**2 * (1 + w**2/10) + sin(3*w)/4"
@@ -90,14 +91,38 @@ def test_passes_of_any_length_meet_stalls_cycles_and_firsts_at_their_steps(optim
             assert (row.n_iter, row.outcome, (row.w,)) == (n_iter, outcome, w), (row.lr, row.w0)
 
 
+def test_both_forms_of_the_increase_count_give_the_same_runs(monkeypatch):
+    # With AVX-512 the kernels count the loss's increases with a select of sums (one masked
+    # add), elsewhere with a sum of a select (KernelSpec.masked_adds): the same bits.
+    from sweep.run import executor
+    from sweep.run.sweeps import run_sweep
+
+    lr = np.concatenate([np.geomspace(1e-3, 3, 37), [0.5, 1.0]])
+    args, settings = (lr, np.linspace(-2, 3, 11)), {"loss": "(w-1)**2 + 0.1*cos(8*w)", "max_iter": 77, "tol": 0.0}
+    frames = []
+    for masked in (False, True):
+        monkeypatch.setattr(executor, "has_avx512", lambda masked=masked: masked)
+        assert executor.kernel_spec(plan_sweep(*args, **settings)).masked_adds is masked
+        frames.append(run_sweep(*args, **settings))
+    assert frames[0].equals(frames[1])
+    assert frames[0]["n_increase"].between(1, 76).any()  # runs whose loss rose at some steps, not all
+
+
 @pytest.mark.parametrize(("features", "expected"), [({"avx512f": True, "avx2": True}, 4), ({"avx2": True}, 16), ({}, 16)])
 def test_default_steps_per_pass_follow_the_instruction_set(features, expected, monkeypatch):
     import llvmlite.binding
 
+    from sweep.kernels.target import has_avx512
     from sweep.run.executor import default_substeps
 
     monkeypatch.setattr(llvmlite.binding, "get_host_cpu_features", lambda: features)
-    assert default_substeps() == expected
+    has_avx512.cache_clear()  # the host's answer is kept once asked
+    try:
+        assert default_substeps() == expected
+        assert has_avx512() == (expected == 4)
+    finally:
+        monkeypatch.undo()
+        has_avx512.cache_clear()
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "adam"])

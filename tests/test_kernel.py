@@ -155,6 +155,28 @@ def test_nan_gradient_is_an_outcome():
     assert by_w0.loc[4.0, "outcome"] in ("max_iter", "nan")
 
 
+def test_nan_loss_with_a_finite_gradient_stops_the_run_inside_a_pass():
+    # log(w) is NaN at w < 0 where its gradient 1/w is finite: a run that steps there and
+    # back ends at the NaN step (the reference's first test), not where a later step of the
+    # same vector pass lands with a finite loss (lr 0.3 from 0.5: w = -0.4, then 0.59).
+    def value(w):
+        with np.errstate(invalid="ignore"):
+            return float(np.log(w) + w**2)
+
+    def grad(w):
+        return 1.0 / w + 2.0 * w
+
+    lr = np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5])
+    w0 = np.array([-1.0, 0.2, 0.5, 0.9, 2.0])
+    frame = run_sweep(lr, w0, loss="log(w) + w**2", max_iter=60, tol=1e-9)
+    ended_nan = 0
+    for row in frame.itertuples():
+        expected = reference_run(row.lr, row.w0, grad=grad, max_iter=60, tol=1e-9, value=value)
+        assert (row.n_iter, row.w, row.outcome) == expected, (row.lr, row.w0)
+        ended_nan += expected[2] == "nan" and expected[0] > 0
+    assert ended_nan >= 5  # runs that reach the NaN after some steps, not only at w0 < 0
+
+
 def test_evaluate_gives_loss_and_grad():
     kernel = kernel_of(plan_sweep([0.1], [0.0]))
     for w in (-2.0, 1.0, 2.5):

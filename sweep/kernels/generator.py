@@ -136,6 +136,9 @@ class KernelSpec:
         dynamics: compute the sharpness (the other dynamics are cheap and always on).
         lanes: runs in flight per thread.
         substeps: steps per vector pass.
+        masked_adds: the target has AVX-512's mask registers, where a count kept under a
+            condition is one masked add (``sweep.kernels.target.has_avx512``); the results are
+            the same bits either way.
     """
 
     problem: LaneProblem | BlockProblem | NetworkProblem
@@ -146,6 +149,7 @@ class KernelSpec:
     lanes: int = 128
     substeps: int = 2
     batched: bool = False
+    masked_adds: bool = False
 
     @property
     def stochastic(self) -> bool:
@@ -388,48 +392,64 @@ class _Parts:
     def watch(self, s: int) -> list[str]:
         """Substep ``s``'s share of the vector pass's tests: cheap running summaries whose
         verdict ``watched()`` gives once at the end of the pass, and a superset of the stops
-        that the scalar pass sorts out.
+        that the scalar pass sorts out. The summaries start from substep 0's values (not from
+        0.0 or inf, which would cost each pass an operation that LLVM may not fold away).
 
         - NaN loss: ``acc`` sums the losses (NaN stays NaN; an overflow to inf - inf only
-          replays a pass that was about to diverge anyway), or, with the dynamics on, the
-          running loss maximum keeps the NaN (``nan_in_lmax``). A NaN gradient makes the
-          direction and so the iterate NaN, seen below, unless the optimizer's update hides
-          it (``propagates_nan``: Lion's sign): then ``acc`` sums the gradient too.
+          replays a pass that was about to diverge anyway). A running maximum cannot keep
+          it: a loss can be NaN where its gradient is finite (log(w) at w < 0), and a later
+          step of the same pass back where the loss is defined would replace the NaN. A NaN
+          gradient makes the direction and so the iterate NaN, seen below, unless the
+          optimizer's update hides it (``propagates_nan``: Lion's sign): then ``acc`` sums
+          the gradient too.
         - |g| <= tol in every component: ``mn``, the least over the pass of the largest |g_j|.
-        - |w| past the bound: ``mx``, the largest |wn_j| over the pass; a NaN or infinite
-          iterate is lost to that maximum, but w - lr*d keeps it non-finite to the pass's end,
-          where the last iterate is tested.
+        - |w| past the bound: ``mx``, the largest |wn_j| over the pass; a NaN iterate is
+          lost to that maximum, but w - lr*d keeps it NaN to the pass's end, where the last
+          substep's maximum keeps it.
         - a stall (the state repeats at once) persists, since the same state gives the same
           step: tested at the last substep only.
         - a cycle (the state returns to the one saved at a power-of-two step): every substep.
+
+        A test that fires clears ``quiet``: a chain of "and"s, each of which AVX-512 runs as
+        one comparison under a mask (an "or" of test results costs a mask operation more).
         """
         t = self.tests
         nan_g = "" if self.spec.optimizer.propagates_nan else "".join(f" + g_{j}" for j in range(self.D))
-        lines = [] if self.nan_in_lmax else [f"acc = acc + v{nan_g}"]
+        lines = [f"acc = v{nan_g}" if s == 0 else f"acc = acc + v{nan_g}"]
         if not self.spec.noisy:
             largest = "abs(g_0)" if self.D == 1 else "max(" + ", ".join(f"abs(g_{j})" for j in range(self.D)) + ")"
-            lines += [f"gm = {largest}", "mn = gm if gm < mn else mn"]
+            lines += [f"mn = {largest}"] if s == 0 else [f"gm = {largest}", "mn = gm if gm < mn else mn"]
+        last = s == self.spec.substeps - 1
         for j in range(self.D):
-            lines += [f"aw = abs(wn_{j})", "mx = aw if aw > mx else mx"]
+            if s == 0 and j == 0:
+                lines.append(f"mx = abs(wn_{j})")
+            else:
+                # At the last substep the maximum keeps a NaN |wn_j| (x86's max returns its
+                # second operand then): the pass's last iterate needs no test of its own.
+                lines += [f"aw = abs(wn_{j})", "mx = mx if mx > aw else aw" if last else "mx = aw if aw > mx else mx"]
         if self.spec.exact_tests:
-            lines.append(f"ev = ev | ({t['repeat']})")
-            if s == self.spec.substeps - 1:
-                lines.append(f"ev = ev | ({t['same']})")
+            lines.append(f"quiet = quiet & (not ({t['repeat']}))")
+            if last:
+                lines.append(f"quiet = quiet & (not ({t['same']}))")
         return lines
 
     def watched(self) -> str:
-        """The end of the pass: whether any summary of ``watch`` fired, or a first (the first
-        increase of the loss, of the sharpness past its threshold, of the loss within the
-        target) happened in this pass: the scalar pass then finds its step."""
-        parts = ["(lmax_ != lmax_)" if self.nan_in_lmax else "(acc != acc)", "(not (mx <= bound_))", *(f"(not (abs(w_{j}) <= bound_))" for j in range(self.D))]
+        """The end of the pass: true while no summary of ``watch`` fired and no first (the
+        first increase of the loss, of the sharpness past its threshold, of the loss within
+        the target) happened in this pass; else the scalar pass finds the step."""
+        parts = ["(acc == acc)", "(mx <= bound_)"]
         if not self.spec.noisy:
-            parts.insert(1, "(not (mn > tol))")
-        parts.append("((finc_ == math.inf) & (ninc_ > 0.0))")
+            parts.insert(1, "(mn > tol)")
+        # The first increase: every pass that meets one is replayed, and the replay records its
+        # step, so at a pass's start finc_ is inf exactly when ninc_ is 0: the first increase
+        # is in this pass if ninc_ was 0 and is not now. ninc0 * 1e300 is 0 for a count of 0
+        # and past any count (at most max_iter + 1) otherwise: one comparison.
+        parts.append("(ninc_ <= ninc0 * 1e300)")
         if not self.sharpness_once:
-            parts.append("((eos_ == math.inf) & (smax_ > thr_))")
+            parts.append("(not ((eos_ == math.inf) & (smax_ > thr_)))")
         if self.spec.noisy:
-            parts.append("((reach_ == math.inf) & (vmin <= target))")
-        return " | ".join(parts)
+            parts.append("(not ((reach_ == math.inf) & (vmin <= target)))")
+        return " & ".join(parts)
 
     def classify(self) -> str:
         """The scalar pass's verdict, in the order the teaching loop checks (a NaN loss first)."""
@@ -444,14 +464,6 @@ class _Parts:
         return "\n".join(lines)
 
     @property
-    def nan_in_lmax(self) -> bool:
-        """The vector pass finds a NaN loss in its running loss maximum, which then keeps a
-        NaN (``dynamics(vector=True)``), rather than in a sum of its own: one operation less
-        per step (gd's pass ran 3 to 5% faster). Only with the dynamics on, and where a NaN
-        gradient reaches the iterate by itself (``propagates_nan``)."""
-        return self.spec.dynamics and self.spec.optimizer.propagates_nan
-
-    @property
     def sharpness_once(self) -> bool:
         """The sharpness is the same at every iterate (a constant Hessian, a constant learning
         rate, no preconditioner): computed once when the run is loaded."""
@@ -464,15 +476,16 @@ class _Parts:
         speculative steps; a pass in which a test fired is discarded and replayed.) The
         vector pass (``vector``) keeps no first steps: a first happens once a run, so the
         pass only notes that one did (``watched``) and the scalar pass finds its step."""
-        # "ninc_ + (1.0 if inc else 0.0)", not "ninc_ + 1.0 if inc else ninc_": the same count
-        # (ninc_ >= 0, so adding 0.0 changes nothing), but LLVM makes the select of two sums
-        # into code that made the whole gd pass a fifth slower (measured, benchmarks/README.md).
-        lines = ["inc = v > vprev_", "ninc_ = ninc_ + (1.0 if inc else 0.0)"]
+        # The same count either way (ninc_ >= 0, so adding 0.0 changes nothing): with AVX-512
+        # "ninc_ + 1.0 if inc else ninc_" is one masked add (gd's pass 2 to 3% faster on Intel
+        # Rocket Lake); without it, LLVM made that select of two sums into code that ran the
+        # whole gd pass a fifth slower on AMD Zen 3, and a sum of a select is the safe form.
+        count = "ninc_ + 1.0 if inc else ninc_" if self.spec.masked_adds else "ninc_ + (1.0 if inc else 0.0)"
+        lines = ["inc = v > vprev_", f"ninc_ = {count}"]
         # First steps are kept as minima (inf: none yet), one comparison each.
         lines += [] if vector else ["first = kk - 1.0 if inc else math.inf", "finc_ = first if first < finc_ else finc_"]
-        # The vector pass's maximum keeps a NaN loss (not "v > lmax_" but "lmax_ >= v" fails
-        # for it), and the pass's verdict tests it: the same maximum for every other loss.
-        lines.append("lmax_ = lmax_ if lmax_ >= v else v" if vector and self.nan_in_lmax else "lmax_ = v if v > lmax_ else lmax_")
+        # One max instruction ("a > b ? a : b" is the x86 maximum); a NaN loss is acc's to see.
+        lines.append("lmax_ = v if v > lmax_ else lmax_")
         if not self.sharpness_once or traced:
             lines.append(f"sh = _sharpness({', '.join(['lr_k', *self.hess, *self.pre])})")
         if not self.sharpness_once:
@@ -662,11 +675,12 @@ def _worker(spec: KernelSpec, parts: _Parts, traced: bool) -> str:
         )
         return re.sub(r"\bkk\b", "ks", body)
 
-    steps = "\n".join(f"ks = kk + {s}.0\n{substep(s)}" for s in range(S))
+    # (kk + 0.0 is not kk where kk is -0.0, so LLVM keeps that addition: substep 0 reads kk.)
+    steps = "\n".join(f"ks = {'kk' if s == 0 else f'kk + {s}.0'}\n{substep(s)}" for s in range(S))
     first_pass = "first_pass = kk == 0.0\n" if S & (S - 1) == 0 and S > 1 else ""
-    summaries = "acc = 0.0\nmn = math.inf\nmx = 0.0\n" + ("vmin = math.inf\n" if spec.noisy else "")
+    summaries = "ninc0 = ninc_\n" + ("vmin = math.inf\n" if spec.noisy else "")
     # The pass's steps, unrolled here so that each substep's tests are only what it needs.
-    pass_text = f"{first_pass}{summaries}{steps}\nev = ev | {parts.watched()}\nkk = kk + {S}.0"
+    pass_text = f"{first_pass}{summaries}{steps}\nev = not (quiet & {parts.watched()})\nkk = kk + {S}.0"
     # The vector pass loads only what its steps read and writes back only what they change.
     used = _names_in(pass_text)
     assigned = {line.split(" = ")[0].strip() for line in pass_text.splitlines() if " = " in line}
@@ -685,7 +699,7 @@ def _worker(spec: KernelSpec, parts: _Parts, traced: bool) -> str:
             vector_load,
             checkpoint,
             # A pass that reaches max_iter is replayed: the test runs once per pass, not per step.
-            f"ev = kk > max_iter - {S}.0",
+            f"quiet = kk <= max_iter - {S}.0",
             pass_text,
             vector_store,
             f"{a['event_']} = 1.0 if live & ev else 0.0",

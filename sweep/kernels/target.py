@@ -10,6 +10,7 @@ width (tests compare the bits).
 
 from __future__ import annotations
 
+import functools
 import os
 
 #: LLVM's tuning flag that keeps AVX-512 code to 256-bit vectors.
@@ -41,6 +42,18 @@ def wide_vector_features(environ=os.environ) -> str | None:
     if not features.get("avx512f", False) or name.startswith("znver"):
         return None
     return f"{features.flatten()},-{PREFER_256}"
+
+
+@functools.cache
+def has_avx512() -> bool:
+    """Whether this host's cores have AVX-512 (False where LLVM cannot tell): the kernels
+    then choose the forms of code that its mask registers run fastest."""
+    try:
+        import llvmlite.binding as llvm
+
+        return bool(llvm.get_host_cpu_features().get("avx512f", False))
+    except (RuntimeError, OSError, AttributeError):
+        return False
 
 
 def prefer_wide_vectors(environ=os.environ) -> None:

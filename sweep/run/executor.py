@@ -22,6 +22,7 @@ import pandas as pd
 
 from sweep.errors import SweepError
 from sweep.kernels.generator import FLOAT_OUTPUTS, INT_OUTPUTS, STOCHASTIC_OUTPUTS, KernelSpec
+from sweep.kernels.target import has_avx512
 from sweep.outcomes import OUTCOMES, regime_of, to_categorical
 from sweep.run.plan import RUN_NUMBER, TRACE_BYTES, Plan, trace_bytes
 
@@ -44,13 +45,7 @@ def default_substeps() -> int:
     Nesterov 22% (more steps per pass make a longer chain of dependent operations per vector
     of lanes than the core overlaps). The results are the same bits either way.
     """
-    try:
-        import llvmlite.binding as llvm
-
-        wide = bool(llvm.get_host_cpu_features().get("avx512f", False))
-    except (RuntimeError, OSError, AttributeError):  # features unknown: the AVX2 choice
-        wide = False
-    return 4 if wide else MAX_SUBSTEPS
+    return 4 if has_avx512() else MAX_SUBSTEPS
 
 
 def _substeps_setting() -> int:
@@ -172,7 +167,7 @@ def kernel_spec(plan: Plan) -> KernelSpec:
     if is_model(plan):
         problem = model_problem(plan.problem, with_loss=model_tracks_loss(plan), with_curvature=plan.dynamics, batched=plan.batched)
         return KernelSpec(problem, plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=model_lanes(plan.problem), substeps=1, batched=plan.batched)
-    return KernelSpec(problem_code(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=LANES, substeps=min(_substeps_setting(), plan.optimizer.substeps))
+    return KernelSpec(problem_code(plan.problem), plan.optimizer, plan.schedule, noisy=plan.noisy, dynamics=plan.dynamics, lanes=LANES, substeps=min(_substeps_setting(), plan.optimizer.substeps), masked_adds=has_avx512())
 
 
 @functools.lru_cache(maxsize=64)
