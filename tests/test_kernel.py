@@ -134,18 +134,49 @@ def test_same_output_for_one_and_two_threads():
     assert one.equals(two)
 
 
-@pytest.mark.two_threads
-@pytest.mark.parametrize("shares", [1, 3])
-def test_same_output_whatever_the_shares_of_blocks(monkeypatch, shares):
-    # Threads take shares of the blocks as they come free (run_workers): which thread ran a
-    # run, and with which others in its block, must not change its end.
-    from sweep.run import executor
+def test_workers_taking_blocks_from_one_counter_run_every_run_once():
+    # Each worker takes the next block of B runs from a counter shared by the threads of one
+    # call (run_workers): however their turns interleave, every run goes to one worker once.
+    kernel = kernel_of(plan_sweep([0.1], [0.0]))
+    rng = np.random.default_rng(3)
+    for n in (1, kernel.B - 1, kernel.B, 5 * kernel.B + 7):
+        blocks = np.zeros(1, np.int64)
+        cursors = [np.zeros(2, np.int64) for _ in range(3)]
+        taken, done = [], set()
+        while len(done) < len(cursors):
+            i = int(rng.integers(len(cursors)))
+            run = kernel._next_run(blocks, cursors[i], n)
+            if run < 0:
+                done.add(i)
+            else:
+                assert i not in done  # a worker that ran out stays out
+                taken.append(run)
+        assert sorted(taken) == list(range(n))
 
-    lr = np.geomspace(1e-3, 10, 97)
-    w0 = np.linspace(-2, 3, 53)
-    default = run_sweep(lr, w0, max_iter=300, tol=1e-10, n_threads=2)
-    monkeypatch.setattr(executor, "SHARES_PER_THREAD", shares)
-    assert run_sweep(lr, w0, max_iter=300, tol=1e-10, n_threads=2).equals(default)
+
+@pytest.mark.two_threads
+def test_fetch_add_is_atomic_across_threads():
+    import threading
+
+    from numba import njit
+
+    from sweep.kernels.bits import fetch_add
+
+    @njit(nogil=True)
+    def take(counter, out):
+        for i in range(out.size):
+            out[i] = fetch_add(counter, 1)
+
+    counter = np.zeros(1, np.int64)
+    outs = [np.empty(200_000, np.int64) for _ in range(2)]
+    take(np.zeros(1, np.int64), np.empty(1, np.int64))
+    helpers = [threading.Thread(target=take, args=(counter, out)) for out in outs]
+    for helper in helpers:
+        helper.start()
+    for helper in helpers:
+        helper.join()
+    assert counter[0] == 400_000
+    assert np.array_equal(np.sort(np.concatenate(outs)), np.arange(400_000))
 
 
 def test_nan_gradient_is_an_outcome():

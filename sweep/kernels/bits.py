@@ -1,4 +1,5 @@
-"""Bit-level tests on float64 step counters that vectorize in the lane loop.
+"""Bit-level tests on float64 step counters that vectorize in the lane loop, and the atomic
+counter from which a kernel's threads take their blocks of runs.
 
 The kernels count steps in float64 (exact below 2**53): integer counters beside float
 state cost AVX2 extra instructions to convert every comparison mask. Brent's cycle test
@@ -39,3 +40,16 @@ def bitcast_u2f(typingctx, bits):
 def save_point(k):
     """Whether the float step count k (0, 1, 2, ...) is 0 or a power of two."""
     return (bitcast_f2u(k) & _MANTISSA) == 0
+
+
+@intrinsic
+def fetch_add(typingctx, counter, value):
+    """Add ``value`` to ``counter[0]`` (a 1-D int64 array shared by threads) and return what
+    it held before, as one atomic instruction: threads that take work from the same counter
+    each get a different number."""
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.atomic_rmw("add", array.data, args[1], "seq_cst")
+
+    return types.int64(types.Array(types.int64, 1, "C"), types.int64), codegen

@@ -529,8 +529,9 @@ def kernel_source(spec: KernelSpec) -> str:
     """The text of the kernel module for ``spec``: its parts' functions, then the workers
     ``_worker`` and ``_worker_traced``.
 
-    Worker arguments: ``worker`` and ``n_workers`` (this worker takes blocks worker,
-    worker + n_workers, ...); ``X`` (rows x n) float64 per-run inputs in the order of
+    Worker arguments: ``blocks``, a 1-D int64 array of one counter shared by the threads of
+    one call (each worker takes the next block of B runs from it as its lanes free up, so no
+    thread waits on another while runs are left); ``X`` (rows x n) float64 per-run inputs in the order of
     ``spec.rows()``; ``max_iter``, ``tol``, ``div_factor``, ``seed``, ``tail_from`` (first step
     of the loss tail), ``target``; outputs ``F`` (D + len(FLOAT_OUTPUTS), N) float64 and ``I``
     (len(INT_OUTPUTS), N) int32, N >= base + n, run r's end in column ``base`` + r (so that a
@@ -572,7 +573,7 @@ def _header(spec: KernelSpec, parts: _Parts) -> str:
         "import numpy as np",
         "from numba import njit, prange",
         "",
-        "from sweep.kernels.bits import save_point",
+        "from sweep.kernels.bits import fetch_add, save_point",
         "from sweep.kernels.trig import vcos, vcos_fast, vsin, vsin_fast",
         *pr.imports,
         "",
@@ -688,11 +689,19 @@ def _worker(spec: KernelSpec, parts: _Parts, traced: bool) -> str:
     # The state the pass changes is kept at its start in C (plain stores) and written back to
     # L whatever the outcome: a lane with an event is replayed from C. (A store of "new if ok
     # else old" becomes a masked store, which AMD's cores run many times slower.)
+    # C is rows n_float.. of L: one allocation, so that the rows of both stand in the same
+    # place relative to each other in every thread (apart, their distance was the heap's to
+    # choose, and gd's pass ran 4 to 8% slower in some threads than in others).
     kept = [(local, access) for local, access in state if local in assigned]
-    checkpoint = "\n".join(f"{access.replace('L[', 'C[')} = {local}" for local, access in kept)
+
+    def kept_at(access: str) -> str:
+        row = int(access[len("L[") : access.index(",")])
+        return f"L[{n_float + row}, lane]"
+
+    checkpoint = "\n".join(f"{kept_at(access)} = {local}" for local, access in kept)
     vector_store = "\n".join(f"{access} = {local}" for local, access in kept)
     kept_rows = {access for _, access in kept}
-    load_all = "\n".join(f"{local} = {access.replace('L[', 'C[') if access in kept_rows else access}" for local, access in values if local not in ("live_", "event_"))
+    load_all = "\n".join(f"{local} = {kept_at(access) if access in kept_rows else access}" for local, access in values if local not in ("live_", "event_"))
     vector_body = "\n".join(
         [
             f"live = {a['live_']} == 1.0",
@@ -745,7 +754,7 @@ I[5, out_] = 1 if swing_ < 0.0 else 0
 {a['live_']} = 0.0
 n_live -= 1
 stopped = True
-r = _next_run(worker, n_workers, cursor, n)
+r = _next_run(blocks, cursor, n)
 if r >= 0:
 {_lines(_load(spec, parts), 4)}
 """
@@ -769,24 +778,21 @@ if not stopped:
 """
     trace_args = ", T, T_len" if traced else ""
     return (
-        # nogil: the executor runs a worker (a share of the blocks) on each of its Python threads
-        # at once (sweep.run.executor.run_workers).
+        # nogil: the executor runs a worker on each of its Python threads at once, all taking
+        # blocks from one counter (sweep.run.executor.run_workers).
         f'@njit(cache=True, nogil=True, error_model="numpy")\n'
-        f"def {name}(worker, n_workers, X, max_iter_, tol, div_factor, seed, tail_from_, target, F, I, base{trace_args}):\n"
-        '    """Run the worker\'s share of the runs (blocks worker, worker + n_workers, ...) to their\n'
-        '    stops, B lanes in flight, each refilled as its run ends; run r\'s end goes to column\n'
-        '    base + r of F and I."""\n'
+        f"def {name}(blocks, X, max_iter_, tol, div_factor, seed, tail_from_, target, F, I, base{trace_args}):\n"
+        '    """Run blocks of runs taken from the counter ``blocks`` to their stops, B lanes in\n'
+        '    flight, each refilled as its run ends; run r\'s end goes to column base + r of F and I."""\n'
         "    n = X.shape[1]\n"
-        f"    L = np.zeros(({n_float}, B))\n"
-        f"    C = np.zeros(({n_float}, B))\n"
+        f"    L = np.zeros(({2 * n_float}, B))\n"
         f"    K = np.zeros(({n_int}, B), np.int64)\n"
         "    cursor = np.zeros(2, np.int64)\n"
-        "    cursor[0] = worker\n"
         "    max_iter = float(max_iter_)\n"
         "    tail_from = float(tail_from_)\n"
         "    n_live = 0\n"
         "    for lane in range(B):\n"
-        "        r = _next_run(worker, n_workers, cursor, n)\n"
+        "        r = _next_run(blocks, cursor, n)\n"
         "        if r < 0:\n"
         "            break\n"
         f"{_lines(_load(spec, parts), 8)}\n"
@@ -1017,9 +1023,9 @@ for i in range(n_samples):
         MB[i, lane] = BI[lane] if RK[i, lane] // BS[lane] == BT[lane] else 0.0
 """
     lines = f'''@njit(cache=True, nogil=True, error_model="numpy")
-def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor, seed, tail_from_, target, F, I, base):
-    """The worker's share of the runs, B lanes in flight, each refilled as its run ends; run
-    r's end goes to column base + r of F and I."""
+def _worker(blocks, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor, seed, tail_from_, target, F, I, base):
+    """Blocks of runs taken from the counter ``blocks``, B lanes in flight, each refilled as its
+    run ends; run r's end goes to column base + r of F and I."""
     n = X.shape[1]
     n_samples = DX.shape[0]
     L = np.zeros(({len(floats)}, B))
@@ -1050,12 +1056,11 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
     FB = np.zeros(B)
     ST = np.zeros(B, np.int64)
     cursor = np.zeros(2, np.int64)
-    cursor[0] = worker
     max_iter = float(max_iter_)
     tail_from = float(tail_from_)
     n_live = 0
     for lane in range(B):
-        r = _next_run(worker, n_workers, cursor, n)
+        r = _next_run(blocks, cursor, n)
         if r < 0:
             break
 {_lines(load_run, 8)}
@@ -1140,7 +1145,7 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
 {_lines(_REACHED_OUTPUT.format(reach=lane('reach_')) if spec.stochastic else '', 12)}
             {lane('live_')} = 0.0
             n_live -= 1
-            r = _next_run(worker, n_workers, cursor, n)
+            r = _next_run(blocks, cursor, n)
             if r >= 0:
 {_lines(load_run, 16)}
 
@@ -1163,7 +1168,7 @@ def _worker(worker, n_workers, X, DX, DY, DH, DB, DC, max_iter_, tol, div_factor
             "import numpy as np",
             "from numba import njit",
             "",
-            "from sweep.kernels.bits import save_point",
+            "from sweep.kernels.bits import fetch_add, save_point",
             "from sweep.kernels.blas import matmul, matmul_tn",
             "from sweep.kernels.expfun import vexp_unit, vlog1p_unit",
             "from sweep.kernels.models import model_loss",
@@ -1272,9 +1277,8 @@ v = clip if v > clip else v
 """
     names = {name: lane(name) for name in ("loss0", "total", "recip", "tail", "last")}
     body = f'''@njit(cache=True, nogil=True, error_model="numpy")
-def _worker(worker, n_workers, X, DX, DY, W1, W2, steps_, clip, window_, F):
-    """Train the worker's share of the networks (blocks worker, worker + n_workers, ...),
-    BLOCK in flight; F gets each run's measure, class (1.0 converged) and last v_t."""
+def _worker(blocks, X, DX, DY, W1, W2, steps_, clip, window_, F):
+    """Train blocks of networks taken from the counter ``blocks``, BLOCK in flight; F gets each run's measure, class (1.0 converged) and last v_t."""
     n = X.shape[1]
     n_data = DY.size
     steps = float(steps_)
@@ -1286,10 +1290,9 @@ def _worker(worker, n_workers, X, DX, DY, W1, W2, steps_, clip, window_, F):
     R = np.zeros(BLOCK, np.int64)
     S = np.zeros(({max(len(slots), 1)}, N * N + N, BLOCK))
     cursor = np.zeros(2, np.int64)
-    cursor[0] = worker
     n_live = 0
     for lane in range(BLOCK):
-        r = _next_run(worker, n_workers, cursor, n)
+        r = _next_run(blocks, cursor, n)
         if r < 0:
             break
 {_lines(load_run, 8)}
@@ -1342,25 +1345,30 @@ def _worker(worker, n_workers, X, DX, DY, W1, W2, steps_, clip, window_, F):
             F[2, run_] = {lane('last')}
             {lane('live')} = 0.0
             n_live -= 1
-            r = _next_run(worker, n_workers, cursor, n)
+            r = _next_run(blocks, cursor, n)
             if r >= 0:
 {_lines(load_run, 16)}
 
 
 '''
-    header = f"# Generated by sweep; do not edit. Problem: {pr.description}; optimizer {o.name}.\n"
+    header = f"# Generated by sweep; do not edit. Problem: {pr.description}; optimizer {o.name}.\nfrom sweep.kernels.bits import fetch_add\n"
     return header + pr.source + "\n\n" + body + _DRIVERS.replace("cursor[0] * B + cursor[1]", "cursor[0] * BLOCK + cursor[1]").replace("cursor[1] == B:", "cursor[1] == BLOCK:")
 
 
 _DRIVERS = '''@njit(cache=True, error_model="numpy")
-def _next_run(worker, n_workers, cursor, n):
-    """The worker's next run, or -1: cursor holds (block, offset in the block)."""
+def _next_run(blocks, cursor, n):
+    """The worker's next run, or -1 once none is left: cursor holds (block, offset in the
+    block); at offset 0 the worker takes the next block from the shared counter."""
+    if cursor[1] == 0:
+        cursor[0] = fetch_add(blocks, 1)
     run = cursor[0] * B + cursor[1]
     if run >= n:
+        # Done for good: block n's runs are all past n, and offset 1 takes no new block.
+        cursor[0] = n
+        cursor[1] = 1
         return -1
     cursor[1] += 1
     if cursor[1] == B:
         cursor[1] = 0
-        cursor[0] += n_workers
     return run
 '''
