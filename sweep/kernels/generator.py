@@ -13,15 +13,16 @@ A kernel is stitched from five parts, each a contract that knows nothing of the 
   n_increase, first_increase, sharpness_max, eos_step, oscillated) and, in the traced
   variant, one row per iterate.
 
-The loop is this module's alone. Each thread takes blocks of ``lanes`` runs round-robin and
-keeps ``lanes`` runs in flight, each at its own step k: a lane whose run stops is refilled at
-once with the thread's next run, so no lane idles while a slow run finishes. The vector pass
-advances every lane ``substeps`` steps with its state in registers (the steps are unrolled
-into straight-line code inside the lane loop, which LLVM vectorizes); a lane in which a test
-fires is frozen where it stands, and a scalar pass, rare, recomputes that step with the same
-functions (so the same bits) and classifies it in the order of the teaching loop. Each run's
-arithmetic depends on that run alone, so the results do not depend on the thread count, the
-chunking or the machine the chunk runs on.
+The loop is this module's alone. Each thread takes blocks of ``lanes`` runs, one at a time,
+from a counter that all threads of a call share, and keeps ``lanes`` runs in flight, each at
+its own step k: a lane whose run stops is refilled at once with the thread's next run, so no
+lane idles while a slow run finishes. The vector pass advances every lane ``substeps`` steps
+with its state in registers (the steps are unrolled into straight-line code inside the lane
+loop, which LLVM vectorizes); a lane in which a test fires is frozen where it stands, and a
+scalar pass, rare, recomputes that step with the same functions (so the same bits) and
+classifies it in the order of the teaching loop. Each run's arithmetic depends on that run
+alone, so the results do not depend on the thread count, the chunking or the machine the
+chunk runs on.
 
 The generated text is the cache key (``sweep.kernels.cache``): the same parts give the same
 module, and its compiled code is found again by every later process.
