@@ -179,6 +179,21 @@ def test_fetch_add_is_atomic_across_threads():
     assert np.array_equal(np.sort(np.concatenate(outs)), np.arange(400_000))
 
 
+@pytest.mark.two_threads
+def test_a_worker_error_is_raised_in_the_calling_thread():
+    from sweep.run.executor import run_workers
+
+    seen = []
+
+    def worker(counter, tag):
+        seen.append(tag)
+        raise ValueError(f"bad {tag}")
+
+    with threads(2), pytest.raises(ValueError, match="bad x"):
+        run_workers(worker, 1000, 128, "x")
+    assert seen == ["x", "x"]  # every thread ran and stopped before the error was raised
+
+
 def test_nan_gradient_is_an_outcome():
     frame = run_sweep([0.1], [-1.0, 4.0], loss="sqrt(w)", max_iter=50)
     by_w0 = frame.set_index("w0")

@@ -532,8 +532,8 @@ def kernel_source(spec: KernelSpec) -> str:
 
     Worker arguments: ``blocks``, a 1-D int64 array of one counter shared by the threads of
     one call (each worker takes the next block of B runs from it as its lanes free up, so no
-    thread waits on another while runs are left); ``X`` (rows x n) float64 per-run inputs in the order of
-    ``spec.rows()``; ``max_iter``, ``tol``, ``div_factor``, ``seed``, ``tail_from`` (first step
+    thread waits on another while runs are left); ``X`` (rows x n) float64 per-run inputs in
+    the order of ``spec.rows()``; ``max_iter``, ``tol``, ``div_factor``, ``seed``, ``tail_from`` (first step
     of the loss tail), ``target``; outputs ``F`` (D + len(FLOAT_OUTPUTS), N) float64 and ``I``
     (len(INT_OUTPUTS), N) int32, N >= base + n, run r's end in column ``base`` + r (so that a
     piece of a larger sweep writes straight into the sweep's outputs). ``_worker_traced`` also fills ``T`` (n, max_iter + 2, fields)
@@ -1279,7 +1279,8 @@ v = clip if v > clip else v
     names = {name: lane(name) for name in ("loss0", "total", "recip", "tail", "last")}
     body = f'''@njit(cache=True, nogil=True, error_model="numpy")
 def _worker(blocks, X, DX, DY, W1, W2, steps_, clip, window_, F):
-    """Train blocks of networks taken from the counter ``blocks``, BLOCK in flight; F gets each run's measure, class (1.0 converged) and last v_t."""
+    """Train blocks of networks taken from the counter ``blocks``, BLOCK in flight; F gets
+    each run's measure, class (1.0 converged) and last v_t."""
     n = X.shape[1]
     n_data = DY.size
     steps = float(steps_)
